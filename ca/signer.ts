@@ -1,0 +1,16 @@
+import type { KeyAlgorithm } from "./key-algorithm.js";
+
+/**
+ * A private key able to sign, without exposing the key itself. Software keys sign through
+ * node:crypto's callback API so signatures run on the libuv thread pool (both cores);
+ * PKCS#11 keys can plug in behind the same shape.
+ */
+export interface Signer {
+  readonly keyAlgorithm: KeyAlgorithm;
+  /** DER AlgorithmIdentifier of the signatures this signer makes (e.g. ecdsa-with-SHA256). */
+  readonly signatureAlgorithm: Uint8Array;
+  /** DER SubjectPublicKeyInfo of the matching public key. */
+  readonly spki: Uint8Array;
+  /** Signs `data`, returning the signature exactly as X.509 embeds it (DER ECDSA-Sig-Value for EC). */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
