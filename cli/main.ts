@@ -1,0 +1,56 @@
+import "reflect-metadata";
+import { Command, CommanderError } from "commander";
+import { initCommand } from "./commands/init.js";
+import { certCommand } from "./commands/cert.js";
+import { crlCommand } from "./commands/crl.js";
+import { auditCommand } from "./commands/audit.js";
+import { caCommand } from "./commands/ca.js";
+import { profileCommand } from "./commands/profile.js";
+import { reportError } from "./output.js";
+
+export function buildProgram(): Command {
+  const program = new Command("dpki")
+    .description("Device PKI and provisioning for IoT fleets: a private CA, DPS-compatible enrollment, CRL/OCSP and an audit log")
+    .option("-d, --data-dir <dir>", "data directory (env DPKI_HOME, default ./.dpki)")
+    .option("--passphrase-file <file>", "file holding the CA key passphrase (else env DPKI_PASSPHRASE)")
+    .option("--actor <name>", "who to record in the issuance log (default cli:<user>)")
+    .option("--json", "machine-readable JSON output")
+    .showHelpAfterError()
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 ok, 64 usage, 65 bad input or refused, 66 not found, 69 unavailable,
+70 internal, 73 already exists, 77 not allowed, 78 configuration (e.g. no passphrase).
+
+Start here:
+  dpki init --dev                      create a development CA in ./.dpki
+  dpki cert issue --csr dev.csr --profile device
+  dpki cert list --expiring-within 30d
+  dpki audit verify`,
+    );
+  for (const cmd of [initCommand(), caCommand(), certCommand(), crlCommand(), auditCommand(), profileCommand()]) program.addCommand(cmd);
+  program.exitOverride();
+  for (const cmd of program.commands) propagateExitOverride(cmd);
+  return program;
+}
+
+function propagateExitOverride(cmd: Command): void {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) propagateExitOverride(sub);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; anything else commander rejects is a usage error.
+      return err.exitCode === 0 ? 0 : 64;
+    }
+    return reportError(err, argv.includes("--json"));
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,90 @@
+import type { KeyProvider } from "../ca/key-provider.js";
+import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
+import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import type { Store } from "./store/store.js";
+import { systemClock, type Clock } from "./clock.js";
+import { readConfig, type DpkiConfig } from "./config.js";
+import { dataDirAt, ensureDataDir, resolvePassphrase, type DataDir } from "./data-dir.js";
+import { loadPolicySet, type PolicySet } from "./policy/policy-set.js";
+import { parseDuration } from "./duration.js";
+import { CaService } from "./core/ca-service.js";
+import { IssuanceService } from "./core/issuance-service.js";
+import { CertificateService } from "./core/certificate-service.js";
+import { CrlService } from "./core/crl-service.js";
+import { AuditService } from "./core/audit-service.js";
+
+/** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
+export interface Services {
+  dataDir: DataDir;
+  config: DpkiConfig;
+  policies: PolicySet;
+  clock: Clock;
+  store: Store;
+  ca: CaService;
+  issuance: IssuanceService;
+  certificates: CertificateService;
+  crl: CrlService;
+  audit: AuditService;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Data directory; DPKI_HOME or ./.dpki when absent. */
+  dataDir?: string;
+  passphraseFile?: string;
+  /** Overrides the passphrase lookup (tests). */
+  passphrase?: string;
+  clock?: Clock;
+  profilesFile?: string;
+  /** PBKDF2 iterations for new CA keys; tests lower it. */
+  keyIterations?: number;
+}
+
+export function openServices(options: OpenOptions = {}): Services {
+  const dataDir = dataDirAt(options.dataDir);
+  ensureDataDir(dataDir);
+  const config = readConfig(dataDir.root);
+  const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
+  const clock = options.clock ?? systemClock;
+  const store = new SqliteStore(dataDir.database);
+  const keys = lazyKeyProvider(
+    () =>
+      new SoftwareKeyProvider({
+        dir: dataDir.keys,
+        passphrase: options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile),
+        iterations: options.keyIterations,
+      }),
+  );
+  const urls = {
+    crl: `${config.publicUrl}/v1/crl`,
+    ocsp: `${config.publicUrl}/ocsp`,
+    caIssuers: `${config.publicUrl}/v1/ca/issuer.der`,
+  };
+  const ca = new CaService(store, keys, clock, urls);
+  const certificates = new CertificateService(store, clock);
+  const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
+  certificates.onRevoked.push((cert) => crl.markStale(cert.issuerCaId));
+  return {
+    dataDir,
+    config,
+    policies,
+    clock,
+    store,
+    ca,
+    issuance: new IssuanceService(store, ca, policies, clock),
+    certificates,
+    crl,
+    audit: new AuditService(store),
+    close: () => store.close(),
+  };
+}
+
+/** Reads the passphrase only when a key is first used, so read-only commands never need it. */
+function lazyKeyProvider(create: () => KeyProvider): KeyProvider {
+  let provider: KeyProvider | undefined;
+  const get = () => (provider ??= create());
+  return {
+    generate: (alg, label) => get().generate(alg, label),
+    signer: (ref) => get().signer(ref),
+  };
+}

@@ -1,0 +1,57 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AppError } from "./errors.js";
+import { parseDuration } from "./duration.js";
+
+/** Settings kept in the data directory's config.json, written by `dpki init`. */
+export interface DpkiConfig {
+  /** Base URL relying parties reach dpki at; CRL, OCSP and CA-issuer URLs in certificates hang off it. */
+  publicUrl: string;
+  /** How long a CRL is valid (its nextUpdate - thisUpdate). */
+  crlValidity: string;
+  /** Regenerate the cached CRL when it has less than this left. */
+  crlRefreshBefore: string;
+  /** Tolerated clock difference when checking notBefore/notAfter of presented credentials. */
+  clockSkew: string;
+}
+
+export const DEFAULT_CONFIG: DpkiConfig = {
+  publicUrl: "https://localhost:8443",
+  crlValidity: "7d",
+  crlRefreshBefore: "1d",
+  clockSkew: "5m",
+};
+
+export const CONFIG_FILE = "config.json";
+
+export function readConfig(dataDir: string): DpkiConfig {
+  const file = join(dataDir, CONFIG_FILE);
+  if (!existsSync(file)) return { ...DEFAULT_CONFIG };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new AppError("config_error", `Cannot parse ${file}: ${(err as Error).message}`);
+  }
+  return validateConfig({ ...DEFAULT_CONFIG, ...(parsed as Partial<DpkiConfig>) }, file);
+}
+
+export function writeConfig(dataDir: string, config: DpkiConfig): void {
+  writeFileSync(join(dataDir, CONFIG_FILE), JSON.stringify(validateConfig(config, CONFIG_FILE), null, 2) + "\n", { mode: 0o600 });
+}
+
+function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
+  const unknown = Object.keys(config).filter((k) => !(k in DEFAULT_CONFIG));
+  if (unknown.length) throw new AppError("config_error", `${source}: unknown setting ${unknown.join(", ")}`);
+  let url: URL;
+  try {
+    url = new URL(config.publicUrl);
+  } catch {
+    throw new AppError("config_error", `${source}: publicUrl "${config.publicUrl}" is not a URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new AppError("config_error", `${source}: publicUrl must be http or https`);
+  }
+  for (const key of ["crlValidity", "crlRefreshBefore", "clockSkew"] as const) parseDuration(config[key]);
+  return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, "") };
+}

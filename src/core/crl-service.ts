@@ -1,0 +1,113 @@
+import { encodeCrl } from "../../ca/crl.js";
+import type { RevokedEntry } from "../../ca/crl.js";
+import type { Store } from "../store/store.js";
+import type { CrlRecord } from "../store/records.js";
+import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
+import type { CaService } from "./ca-service.js";
+
+export interface CrlInfo {
+  issuer: string;
+  number: string;
+  thisUpdate: string;
+  nextUpdate: string;
+  entries: number;
+}
+
+/**
+ * Publishes CRLs. The latest signed CRL is kept in the store and served as is until a
+ * revocation makes it stale or its nextUpdate draws near; CRL numbers only ever go up.
+ */
+export class CrlService {
+  private stale = new Set<string>();
+  private building = new Map<string, Promise<CrlRecord>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ca: CaService,
+    private readonly clock: Clock,
+    private readonly validityMs: number,
+    private readonly refreshBeforeMs: number,
+  ) {}
+
+  markStale(issuerCaId: string): void {
+    this.stale.add(issuerCaId);
+  }
+
+  /** The current CRL of the active issuer (or of `issuerCaId`), building a new one when needed. */
+  async current(actor: string, issuerCaId?: string): Promise<CrlRecord> {
+    const id = issuerCaId ?? (await this.ca.activeIssuer()).ca.id;
+    const latest = await this.store.latestCrl(id);
+    const now = this.clock.now();
+    if (latest && !this.stale.has(id) && latest.nextUpdate.getTime() - now.getTime() > this.refreshBeforeMs) return latest;
+    return this.publish(actor, id);
+  }
+
+  /** Signs and stores a fresh CRL now. Concurrent callers share one build. */
+  publish(actor: string, issuerCaId: string): Promise<CrlRecord> {
+    let build = this.building.get(issuerCaId);
+    if (!build) {
+      build = this.build(actor, issuerCaId).finally(() => this.building.delete(issuerCaId));
+      this.building.set(issuerCaId, build);
+    }
+    return build;
+  }
+
+  private async build(actor: string, issuerCaId: string): Promise<CrlRecord> {
+    this.stale.delete(issuerCaId);
+    const issuer = await this.ca.issuer(issuerCaId);
+    const entries: RevokedEntry[] = [];
+    for await (const batch of this.store.revokedSerials(issuerCaId)) {
+      for (const r of batch) {
+        entries.push({ serial: Buffer.from(r.serial, "hex"), revokedAt: r.revokedAt, reason: r.reason ?? undefined });
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      const latest = await this.store.latestCrl(issuerCaId);
+      const thisUpdate = this.clock.now();
+      const crl: CrlRecord = {
+        issuerCaId,
+        number: (latest?.number ?? 0n) + 1n,
+        thisUpdate,
+        nextUpdate: new Date(thisUpdate.getTime() + this.validityMs),
+        entries: entries.length,
+        der: new Uint8Array(),
+      };
+      crl.der = await encodeCrl(
+        {
+          issuer: issuer.name,
+          thisUpdate: crl.thisUpdate,
+          nextUpdate: crl.nextUpdate,
+          crlNumber: crl.number,
+          authorityKeyIdentifier: issuer.keyId,
+          entries,
+        },
+        issuer.signer,
+      );
+      try {
+        await this.store.insertCrl(crl, {
+          at: thisUpdate,
+          actor,
+          action: "crl.publish",
+          subject: issuer.ca.subject,
+          details: { issuer: issuerCaId, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() },
+        });
+        return crl;
+      } catch (err) {
+        // Another process published the same number first: sign again with the next one.
+        if (err instanceof AppError && err.code === "conflict" && attempt < 3) continue;
+        throw err;
+      }
+    }
+  }
+}
+
+export function crlInfo(crl: CrlRecord): CrlInfo {
+  return {
+    issuer: crl.issuerCaId,
+    number: crl.number.toString(),
+    thisUpdate: crl.thisUpdate.toISOString(),
+    nextUpdate: crl.nextUpdate.toISOString(),
+    entries: crl.entries,
+  };
+}

@@ -1,0 +1,140 @@
+import { parseCsr, verifyCsr } from "../../ca/csr.js";
+import { grantFromProfile } from "../../ca/profile.js";
+import { leafCertificateParams } from "../../ca/ca-certificates.js";
+import { encodeCertificate, certificateThumbprint } from "../../ca/certificate.js";
+import { formatName } from "../../ca/name.js";
+import { randomSerial, serialToHex } from "../../ca/serial.js";
+import type { Store } from "../store/store.js";
+import type { AuditInput, CertificateRecord } from "../store/records.js";
+import type { Clock } from "../clock.js";
+import type { PolicySet } from "../policy/policy-set.js";
+import { getProfile } from "../policy/policy-set.js";
+import { AppError, toAppError } from "../errors.js";
+import { BatchWriter } from "./batch-writer.js";
+import type { CaService } from "./ca-service.js";
+import { certificateView, type CertificateView } from "./certificate-view.js";
+
+export interface IssueRequest {
+  /** PEM or DER PKCS#10. */
+  csr: string | Uint8Array;
+  profile: string;
+  validityMs?: number;
+  actor: string;
+  /** Set when the CN must equal a known identity (a DPS registration id). */
+  commonNameMustEqual?: string;
+  /** Extra facts for the log entry (e.g. the registration that caused the issuance). */
+  details?: Record<string, unknown>;
+}
+
+export interface IssuedCertificate {
+  certificate: CertificateView;
+  der: Uint8Array;
+  /** Issuer first, root last; the leaf is not included. */
+  chain: Uint8Array[];
+}
+
+export type BatchItemResult = { ok: true; issued: IssuedCertificate } | { ok: false; error: AppError };
+
+const SERIAL_ATTEMPTS = 3;
+
+/**
+ * The single signing path: every certificate dpki issues to a subscriber passes through
+ * `issue`, which verifies proof of possession, applies the profile, signs, and commits the
+ * certificate together with its log entry before answering.
+ */
+export class IssuanceService {
+  private readonly writer: BatchWriter<{ cert: CertificateRecord; audit: AuditInput }>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ca: CaService,
+    private readonly policies: PolicySet,
+    private readonly clock: Clock,
+  ) {
+    this.writer = new BatchWriter((items) => this.store.insertCertificates(items));
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedCertificate> {
+    const profile = getProfile(this.policies, request.profile);
+    const csr = parseCsr(request.csr);
+    await verifyCsr(csr);
+    const grant = grantFromProfile(csr, profile, {
+      validityMs: request.validityMs,
+      commonNameMustEqual: request.commonNameMustEqual,
+    });
+    const issuer = await this.ca.activeIssuer();
+
+    for (let attempt = 1; ; attempt++) {
+      const now = this.clock.now();
+      const serial = randomSerial();
+      const params = leafCertificateParams({
+        grant,
+        issuer: issuer.name,
+        issuerKeyId: issuer.keyId,
+        spki: csr.spki,
+        serial,
+        notBefore: now,
+        urls: issuer.urls,
+      });
+      if (params.notAfter > issuer.ca.notAfter) {
+        throw new AppError("profile_violation", `Requested validity runs past the issuing CA's expiry (${issuer.ca.notAfter.toISOString()})`);
+      }
+      const der = await encodeCertificate(params, issuer.signer);
+      const cert: CertificateRecord = {
+        serial: serialToHex(serial),
+        sha256: certificateThumbprint(der),
+        issuerCaId: issuer.ca.id,
+        subject: formatName(grant.subject),
+        commonName: grant.commonName,
+        subjectAltNames: grant.subjectAltNames.map((s) => `${s.type}:${s.value}`),
+        notBefore: params.notBefore,
+        notAfter: params.notAfter,
+        profile: profile.name,
+        requester: request.actor,
+        status: "good",
+        revokedAt: null,
+        revocationReason: null,
+        der,
+        createdAt: now,
+      };
+      const audit: AuditInput = {
+        at: now,
+        actor: request.actor,
+        action: "cert.issue",
+        subject: cert.subject,
+        serial: cert.serial,
+        profile: profile.name,
+        policyHash: this.policies.hash,
+        details: { sha256: cert.sha256, issuer: issuer.ca.id, notAfter: cert.notAfter.toISOString(), ...request.details },
+      };
+      try {
+        await this.writer.write({ cert, audit });
+      } catch (err) {
+        // A 126-bit serial clash is next to impossible, but uniqueness is checked, not hoped for.
+        if (err instanceof AppError && err.code === "conflict" && attempt < SERIAL_ATTEMPTS) continue;
+        throw err;
+      }
+      return { certificate: certificateView(cert, now), der, chain: issuer.chain };
+    }
+  }
+
+  /** Issues many CSRs; one failure never stops the rest. Results keep the input order. */
+  async issueMany(requests: IssueRequest[], onSettled?: (index: number, result: BatchItemResult) => void): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = new Array(requests.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < requests.length) {
+        const i = next++;
+        try {
+          results[i] = { ok: true, issued: await this.issue(requests[i]!) };
+        } catch (err) {
+          results[i] = { ok: false, error: toAppError(err) };
+        }
+        onSettled?.(i, results[i]!);
+      }
+    };
+    // Enough in flight to keep the thread pool's signers and the group commit busy.
+    await Promise.all(Array.from({ length: Math.min(64, requests.length) }, worker));
+    return results;
+  }
+}

@@ -1,0 +1,60 @@
+import { PkiError, type PkiErrorCode } from "../ca/pki-error.js";
+
+/**
+ * Every failure dpki reports has a stable code. This table is the one place where a code
+ * becomes an HTTP status (problem+json, RFC 9457) and a CLI exit code (sysexits.h).
+ */
+export const ERROR_TABLE = {
+  bad_request: { status: 400, exit: 64, title: "Bad request" },
+  bad_encoding: { status: 400, exit: 65, title: "Malformed input" },
+  bad_signature: { status: 400, exit: 65, title: "Signature does not verify" },
+  weak_key: { status: 400, exit: 65, title: "Key too weak" },
+  unsupported_algorithm: { status: 400, exit: 65, title: "Unsupported algorithm" },
+  invalid_argument: { status: 400, exit: 64, title: "Invalid argument" },
+  profile_violation: { status: 422, exit: 65, title: "Request violates the certificate profile" },
+  unsupported_media_type: { status: 415, exit: 65, title: "Unsupported media type" },
+  payload_too_large: { status: 413, exit: 65, title: "Request body too large" },
+  unauthorized: { status: 401, exit: 77, title: "Authentication required" },
+  forbidden: { status: 403, exit: 77, title: "Not allowed" },
+  not_found: { status: 404, exit: 66, title: "Not found" },
+  already_exists: { status: 409, exit: 73, title: "Already exists" },
+  already_revoked: { status: 409, exit: 65, title: "Already revoked" },
+  conflict: { status: 409, exit: 75, title: "Conflict" },
+  quota_exceeded: { status: 429, exit: 69, title: "Quota exceeded" },
+  rate_limited: { status: 429, exit: 69, title: "Too many requests" },
+  key_unavailable: { status: 503, exit: 78, title: "CA key unavailable" },
+  not_initialized: { status: 503, exit: 78, title: "CA not initialised" },
+  config_error: { status: 500, exit: 78, title: "Configuration error" },
+  unavailable: { status: 503, exit: 69, title: "Service unavailable" },
+  internal: { status: 500, exit: 70, title: "Internal error" },
+} as const satisfies Record<string, { status: number; exit: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+export class AppError extends Error {
+  override readonly name = "AppError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly detail?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+const PKI_CODES: Record<PkiErrorCode, ErrorCode> = {
+  bad_encoding: "bad_encoding",
+  bad_signature: "bad_signature",
+  weak_key: "weak_key",
+  unsupported_algorithm: "unsupported_algorithm",
+  profile_violation: "profile_violation",
+  key_unavailable: "key_unavailable",
+  invalid_argument: "invalid_argument",
+};
+
+/** Normalises anything thrown into an AppError; unknown errors become `internal` without leaking their text. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof PkiError) return new AppError(PKI_CODES[err.code], err.message, err.detail);
+  return new AppError("internal", "Internal error");
+}

@@ -1,0 +1,76 @@
+import type { CertificateView } from "./core/certificate-view.js";
+import type { CaView } from "./core/ca-service.js";
+import type { CrlInfo } from "./core/crl-service.js";
+import type { AuditEntryView } from "./core/audit-service.js";
+import type { ChainVerdict } from "./core/audit-chain.js";
+import type { Page } from "./store/store.js";
+
+/**
+ * What an operator can do, as plain JSON-able data. The CLI talks to this interface only:
+ * in local mode it is backed by the services directly, with --server by the HTTP API, so
+ * the same command prints the same output either way.
+ */
+export interface Operations {
+  caList(): Promise<CaView[]>;
+  /** PEM of the active issuer then the root. */
+  caChainPem(): Promise<string>;
+  issue(input: IssueInput): Promise<IssuedView>;
+  issueBatch(items: IssueInput[], onProgress?: (done: number, total: number) => void): Promise<BatchResultView[]>;
+  getCertificate(id: string): Promise<CertificateWithPem>;
+  listCertificates(query: CertificateQuery): Promise<Page<CertificateView>>;
+  revoke(id: string, reason: string): Promise<CertificateView>;
+  crl(): Promise<{ info: CrlInfo; der: Uint8Array }>;
+  auditLog(query: AuditQuery): Promise<Page<AuditEntryView>>;
+  auditVerify(): Promise<ChainVerdict>;
+  profiles(): Promise<ProfileView[]>;
+}
+
+export interface IssueInput {
+  /** PEM, or base64 DER. */
+  csr: string;
+  profile: string;
+  /** Duration like "90d"; the profile's default when absent. */
+  validity?: string;
+}
+
+export interface IssuedView {
+  certificate: CertificateView;
+  pem: string;
+  /** Issuer first, root last. */
+  chainPem: string;
+}
+
+export type BatchResultView = { ok: true; certificate: CertificateView; pem: string } | { ok: false; error: { code: string; message: string } };
+
+export interface CertificateWithPem extends CertificateView {
+  pem: string;
+}
+
+export interface CertificateQuery {
+  status?: "good" | "revoked" | "expired";
+  subject?: string;
+  profile?: string;
+  /** Duration like "30d". */
+  expiringWithin?: string;
+  after?: string;
+  limit?: number;
+}
+
+export interface AuditQuery {
+  since?: string;
+  serial?: string;
+  action?: string;
+  actor?: string;
+  after?: string;
+  limit?: number;
+}
+
+export interface ProfileView {
+  name: string;
+  description: string;
+  keyAlgorithms: string[];
+  defaultValidityDays: number;
+  maxValidityDays: number;
+  subjectAltNames: string[];
+  extendedKeyUsage: string[];
+}

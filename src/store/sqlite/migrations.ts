@@ -1,0 +1,74 @@
+/**
+ * Versioned schema. Each migration runs once, in order, inside a transaction; the applied
+ * version is kept in user_version. Never edit a shipped migration: add the next one.
+ */
+export const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE cas (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('root', 'intermediate')),
+    parent_id TEXT REFERENCES cas(id),
+    key_ref TEXT NOT NULL,
+    key_algorithm TEXT NOT NULL,
+    cert_der BLOB NOT NULL,
+    subject TEXT NOT NULL,
+    subject_key_id TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'retired')),
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY,
+    serial TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL UNIQUE,
+    issuer_ca_id TEXT NOT NULL REFERENCES cas(id),
+    subject TEXT NOT NULL,
+    common_name TEXT,
+    sans TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('good', 'revoked')),
+    revoked_at TEXT,
+    revocation_reason TEXT,
+    der BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX certificates_not_after ON certificates (not_after);
+  CREATE INDEX certificates_revoked ON certificates (issuer_ca_id, serial) WHERE status = 'revoked';
+
+  -- A revoked certificate never becomes good again, whatever writes to the file.
+  CREATE TRIGGER certificates_no_unrevoke BEFORE UPDATE OF status ON certificates
+  WHEN OLD.status = 'revoked' AND NEW.status <> 'revoked'
+  BEGIN SELECT RAISE(ABORT, 'a revoked certificate cannot become good again'); END;
+
+  CREATE TABLE crls (
+    issuer_ca_id TEXT NOT NULL REFERENCES cas(id),
+    number INTEGER NOT NULL,
+    this_update TEXT NOT NULL,
+    next_update TEXT NOT NULL,
+    entries INTEGER NOT NULL,
+    der BLOB NOT NULL,
+    PRIMARY KEY (issuer_ca_id, number)
+  );
+
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT,
+    serial TEXT,
+    profile TEXT,
+    policy_hash TEXT,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE INDEX audit_log_serial ON audit_log (serial);
+  CREATE INDEX audit_log_at ON audit_log (at);
+  `,
+];

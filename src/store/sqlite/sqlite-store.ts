@@ -1,0 +1,369 @@
+import Database from "better-sqlite3";
+import { chmodSync, existsSync } from "node:fs";
+import { AppError } from "../../errors.js";
+import { chainHash, GENESIS_HASH } from "../../core/audit-chain.js";
+import type { RevocationReason } from "../../../ca/revocation-reason.js";
+import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
+import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
+import { MIGRATIONS } from "./migrations.js";
+
+type Row = Record<string, unknown>;
+
+const BATCH = 10_000;
+
+export interface SqliteStoreOptions {
+  /** FULL makes every commit durable against power loss, NORMAL only against process crashes. */
+  synchronous?: "FULL" | "NORMAL";
+}
+
+/**
+ * The embedded default store. better-sqlite3 is synchronous, so each method runs its whole
+ * transaction without yielding; BEGIN IMMEDIATE plus a busy timeout serialises writers
+ * across processes (two `dpki` commands issuing at once).
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(file: string, options: SqliteStoreOptions = {}) {
+    const isNew = file !== ":memory:" && !existsSync(file);
+    this.db = new Database(file);
+    if (isNew) chmodSync(file, 0o600);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+    this.db.pragma("busy_timeout = 10000");
+    this.db.pragma("foreign_keys = ON");
+    this.migrate();
+    this.stmts = this.prepare();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma("user_version", { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new AppError("config_error", `Database schema version ${current} is newer than this dpki (${MIGRATIONS.length}): upgrade dpki`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db
+        .transaction(() => {
+          this.db.exec(MIGRATIONS[v]!);
+          this.db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      listCas: db.prepare("SELECT * FROM cas ORDER BY created_at, id"),
+      insertCa: db.prepare(
+        `INSERT INTO cas (id, kind, parent_id, key_ref, key_algorithm, cert_der, subject, subject_key_id, not_before, not_after, status, created_at)
+         VALUES (@id, @kind, @parentId, @keyRef, @keyAlgorithm, @certDer, @subject, @subjectKeyId, @notBefore, @notAfter, @status, @createdAt)`,
+      ),
+      getCa: db.prepare("SELECT id FROM cas WHERE id = ?"),
+      retireIntermediates: db.prepare("UPDATE cas SET status = 'retired' WHERE kind = 'intermediate' AND id <> ?"),
+      activateCa: db.prepare("UPDATE cas SET status = 'active' WHERE id = ?"),
+      insertCert: db.prepare(
+        `INSERT INTO certificates (serial, sha256, issuer_ca_id, subject, common_name, sans, not_before, not_after, profile, requester, status, revoked_at, revocation_reason, der, created_at)
+         VALUES (@serial, @sha256, @issuerCaId, @subject, @commonName, @sans, @notBefore, @notAfter, @profile, @requester, @status, @revokedAt, @revocationReason, @der, @createdAt)`,
+      ),
+      certBySerial: db.prepare("SELECT * FROM certificates WHERE serial = ?"),
+      certBySha: db.prepare("SELECT * FROM certificates WHERE sha256 = ?"),
+      revoke: db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'good'"),
+      revokedPage: db.prepare(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_ca_id = ? AND status = 'revoked' AND serial > ? ORDER BY serial LIMIT ?",
+      ),
+      countCerts: db.prepare("SELECT count(*) AS n FROM certificates"),
+      latestCrl: db.prepare("SELECT * FROM crls WHERE issuer_ca_id = ? ORDER BY number DESC LIMIT 1"),
+      insertCrl: db.prepare(
+        "INSERT INTO crls (issuer_ca_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      auditHead: db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
+      insertAudit: db.prepare(
+        `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
+         VALUES (@seq, @at, @actor, @action, @subject, @serial, @profile, @policyHash, @details, @prevHash, @hash)`,
+      ),
+      auditPage: db.prepare("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async listCas(): Promise<CaRecord[]> {
+    return (this.stmts.listCas.all() as Row[]).map(caFromRow);
+  }
+
+  async insertCas(cas: CaRecord[], audit: AuditInput[]): Promise<void> {
+    this.db
+      .transaction(() => {
+        for (const ca of cas) {
+          this.stmts.insertCa.run({
+            ...ca,
+            certDer: Buffer.from(ca.certDer),
+            notBefore: iso(ca.notBefore),
+            notAfter: iso(ca.notAfter),
+            createdAt: iso(ca.createdAt),
+          });
+        }
+        for (const entry of audit) this.append(entry);
+      })
+      .immediate();
+  }
+
+  async activateCa(id: string, audit: AuditInput): Promise<void> {
+    this.db
+      .transaction(() => {
+        if (!this.stmts.getCa.get(id)) throw new AppError("not_found", `No CA with id ${id}`);
+        this.stmts.retireIntermediates.run(id);
+        this.stmts.activateCa.run(id);
+        this.append(audit);
+      })
+      .immediate();
+  }
+
+  async insertCertificates(items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
+    try {
+      this.db
+        .transaction(() => {
+          for (const { cert, audit } of items) {
+            this.stmts.insertCert.run(certToRow(cert));
+            this.append(audit);
+          }
+        })
+        .immediate();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError("conflict", "Serial number or thumbprint already in use");
+      throw err;
+    }
+  }
+
+  async getCertificate(key: { serial: string } | { sha256: string }): Promise<CertificateRecord | null> {
+    const row = ("serial" in key ? this.stmts.certBySerial.get(key.serial) : this.stmts.certBySha.get(key.sha256)) as Row | undefined;
+    return row ? certFromRow(row) : null;
+  }
+
+  async listCertificates(filter: CertificateFilter, page: PageRequest, now: Date): Promise<Page<CertificateRecord>> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.status === "revoked") where.push("status = 'revoked'");
+    if (filter.status === "good") where.push("status = 'good'", "not_after > ?"), args.push(iso(now));
+    if (filter.status === "expired") where.push("status = 'good'", "not_after <= ?"), args.push(iso(now));
+    if (filter.subject) where.push("instr(lower(subject), lower(?)) > 0"), args.push(filter.subject);
+    if (filter.profile) where.push("profile = ?"), args.push(filter.profile);
+    if (filter.issuerCaId) where.push("issuer_ca_id = ?"), args.push(filter.issuerCaId);
+    if (filter.expiringBefore) {
+      where.push("status = 'good'", "not_after > ?", "not_after <= ?");
+      args.push(iso(now), iso(filter.expiringBefore));
+    }
+    if (page.after) where.push("id > ?"), args.push(decodeCursor(page.after));
+    const sql = `SELECT * FROM certificates ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, page.limit + 1) as Row[];
+    const more = rows.length > page.limit;
+    const items = rows.slice(0, page.limit);
+    return {
+      items: items.map(certFromRow),
+      nextCursor: more ? encodeCursor(items[items.length - 1]!.id as number) : null,
+    };
+  }
+
+  async revokeCertificate(serial: string, reason: RevocationReason, at: Date, audit: AuditInput): Promise<CertificateRecord> {
+    return this.db
+      .transaction(() => {
+        const row = this.stmts.certBySerial.get(serial) as Row | undefined;
+        if (!row) throw new AppError("not_found", `No certificate with serial ${serial}`);
+        if (row.status === "revoked") {
+          throw new AppError("already_revoked", `Certificate ${serial} was already revoked at ${row.revoked_at} (${row.revocation_reason})`, {
+            revokedAt: row.revoked_at,
+            reason: row.revocation_reason,
+          });
+        }
+        this.stmts.revoke.run(iso(at), reason, serial);
+        this.append(audit);
+        return certFromRow(this.stmts.certBySerial.get(serial) as Row);
+      })
+      .immediate();
+  }
+
+  async *revokedSerials(issuerCaId: string): AsyncIterable<RevokedSerial[]> {
+    let after = "";
+    for (;;) {
+      const rows = this.stmts.revokedPage.raw(true).all(issuerCaId, after, BATCH) as Array<[string, string, string | null]>;
+      if (rows.length === 0) return;
+      yield rows.map(([serial, revokedAt, reason]) => ({ serial, revokedAt: new Date(revokedAt), reason: reason as RevocationReason | null }));
+      after = rows[rows.length - 1]![0];
+      if (rows.length < BATCH) return;
+    }
+  }
+
+  async countCertificates(): Promise<number> {
+    return (this.stmts.countCerts.get() as { n: number }).n;
+  }
+
+  async latestCrl(issuerCaId: string): Promise<CrlRecord | null> {
+    const row = this.stmts.latestCrl.get(issuerCaId) as Row | undefined;
+    return row
+      ? {
+          issuerCaId: row.issuer_ca_id as string,
+          number: BigInt(row.number as number),
+          thisUpdate: new Date(row.this_update as string),
+          nextUpdate: new Date(row.next_update as string),
+          entries: row.entries as number,
+          der: new Uint8Array(row.der as Buffer),
+        }
+      : null;
+  }
+
+  async insertCrl(crl: CrlRecord, audit: AuditInput): Promise<void> {
+    this.db
+      .transaction(() => {
+        const latest = this.stmts.latestCrl.get(crl.issuerCaId) as Row | undefined;
+        if (latest && BigInt(latest.number as number) >= crl.number) {
+          throw new AppError("conflict", `CRL number ${crl.number} is not above the latest (${latest.number})`);
+        }
+        this.stmts.insertCrl.run(crl.issuerCaId, Number(crl.number), iso(crl.thisUpdate), iso(crl.nextUpdate), crl.entries, Buffer.from(crl.der));
+        this.append(audit);
+      })
+      .immediate();
+  }
+
+  async listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditEntry>> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.since) where.push("at >= ?"), args.push(iso(filter.since));
+    if (filter.serial) where.push("serial = ?"), args.push(filter.serial);
+    if (filter.action) where.push("action = ?"), args.push(filter.action);
+    if (filter.actor) where.push("actor = ?"), args.push(filter.actor);
+    if (page.after) where.push("seq > ?"), args.push(decodeCursor(page.after));
+    const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, page.limit + 1) as Row[];
+    const more = rows.length > page.limit;
+    const items = rows.slice(0, page.limit).map(auditFromRow);
+    return { items, nextCursor: more ? encodeCursor(items[items.length - 1]!.seq) : null };
+  }
+
+  async *auditEntries(): AsyncIterable<AuditEntry[]> {
+    let after = 0;
+    for (;;) {
+      const rows = this.stmts.auditPage.all(after, BATCH) as Row[];
+      if (rows.length === 0) return;
+      const entries = rows.map(auditFromRow);
+      yield entries;
+      after = entries[entries.length - 1]!.seq;
+      if (rows.length < BATCH) return;
+    }
+  }
+
+  async appendAudit(audit: AuditInput): Promise<AuditEntry> {
+    return this.db.transaction(() => this.append(audit)).immediate();
+  }
+
+  /** Must run inside a write transaction: reads the chain head and links the new entry to it. */
+  private append(input: AuditInput): AuditEntry {
+    const head = this.stmts.auditHead.get() as { seq: number; hash: string } | undefined;
+    const seq = (head?.seq ?? 0) + 1;
+    const prevHash = head?.hash ?? GENESIS_HASH;
+    const hash = chainHash(seq, prevHash, input);
+    const entry: AuditEntry = {
+      seq,
+      at: input.at,
+      actor: input.actor,
+      action: input.action,
+      subject: input.subject ?? null,
+      serial: input.serial ?? null,
+      profile: input.profile ?? null,
+      policyHash: input.policyHash ?? null,
+      details: input.details ?? {},
+      prevHash,
+      hash,
+    };
+    this.stmts.insertAudit.run({ ...entry, at: iso(entry.at), details: JSON.stringify(entry.details) });
+    return entry;
+  }
+}
+
+function iso(d: Date): string {
+  return d.toISOString();
+}
+
+function encodeCursor(n: number): string {
+  return Buffer.from(`c:${n}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, "base64url").toString();
+  const match = /^c:(\d+)$/.exec(text);
+  if (!match) throw new AppError("invalid_argument", "Cannot parse cursor: pass back the nextCursor of a previous page");
+  return Number(match[1]);
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string })?.code === "SQLITE_CONSTRAINT_UNIQUE" || (err as { code?: string })?.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+function caFromRow(row: Row): CaRecord {
+  return {
+    id: row.id as string,
+    kind: row.kind as CaRecord["kind"],
+    parentId: (row.parent_id as string | null) ?? null,
+    keyRef: row.key_ref as string,
+    keyAlgorithm: row.key_algorithm as string,
+    certDer: new Uint8Array(row.cert_der as Buffer),
+    subject: row.subject as string,
+    subjectKeyId: row.subject_key_id as string,
+    notBefore: new Date(row.not_before as string),
+    notAfter: new Date(row.not_after as string),
+    status: row.status as CaRecord["status"],
+    createdAt: new Date(row.created_at as string),
+  };
+}
+
+function certToRow(cert: CertificateRecord): Row {
+  return {
+    ...cert,
+    sans: JSON.stringify(cert.subjectAltNames),
+    notBefore: iso(cert.notBefore),
+    notAfter: iso(cert.notAfter),
+    revokedAt: cert.revokedAt ? iso(cert.revokedAt) : null,
+    der: Buffer.from(cert.der),
+    createdAt: iso(cert.createdAt),
+    subjectAltNames: undefined,
+  };
+}
+
+function certFromRow(row: Row): CertificateRecord {
+  return {
+    serial: row.serial as string,
+    sha256: row.sha256 as string,
+    issuerCaId: row.issuer_ca_id as string,
+    subject: row.subject as string,
+    commonName: (row.common_name as string | null) ?? null,
+    subjectAltNames: JSON.parse(row.sans as string) as string[],
+    notBefore: new Date(row.not_before as string),
+    notAfter: new Date(row.not_after as string),
+    profile: row.profile as string,
+    requester: row.requester as string,
+    status: row.status as CertificateRecord["status"],
+    revokedAt: row.revoked_at ? new Date(row.revoked_at as string) : null,
+    revocationReason: (row.revocation_reason as RevocationReason | null) ?? null,
+    der: new Uint8Array(row.der as Buffer),
+    createdAt: new Date(row.created_at as string),
+  };
+}
+
+function auditFromRow(row: Row): AuditEntry {
+  return {
+    seq: row.seq as number,
+    at: new Date(row.at as string),
+    actor: row.actor as string,
+    action: row.action as string,
+    subject: (row.subject as string | null) ?? null,
+    serial: (row.serial as string | null) ?? null,
+    profile: (row.profile as string | null) ?? null,
+    policyHash: (row.policy_hash as string | null) ?? null,
+    details: JSON.parse(row.details as string) as Record<string, unknown>,
+    prevHash: row.prev_hash as string,
+    hash: row.hash as string,
+  };
+}
