@@ -105,9 +105,11 @@ export function grantFromProfile(csr: ParsedCsr, profile: Profile, options: Gran
 function checkKey(csr: ParsedCsr, profile: Profile): void {
   const key = csr.publicKey;
   if (key.kind === "rsa") {
-    if (key.bits < MIN_RSA_BITS) throw new PkiError("weak_key", `RSA key of ${key.bits} bits is too weak: at least ${MIN_RSA_BITS} bits are required`);
+    if (key.bits < MIN_RSA_BITS)
+      throw new PkiError("weak_key", `RSA key of ${key.bits} bits is too weak: at least ${MIN_RSA_BITS} bits are required`);
     if (!profile.keyAlgorithms.includes("RSA")) throw violation(profile, "RSA keys are not allowed");
-    if (key.bits < profile.minRsaBits) throw new PkiError("weak_key", `RSA key of ${key.bits} bits is below the profile's minimum of ${profile.minRsaBits}`);
+    if (key.bits < profile.minRsaBits)
+      throw new PkiError("weak_key", `RSA key of ${key.bits} bits is below the profile's minimum of ${profile.minRsaBits}`);
     return;
   }
   if (key.kind === "ec") {

@@ -6,7 +6,10 @@ export function readInput(path: string): Buffer {
   try {
     return readFileSync(path === "-" ? 0 : path);
   } catch (err) {
-    throw new AppError("not_found", `Cannot read ${path === "-" ? "standard input" : path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new AppError(
+      "not_found",
+      `Cannot read ${path === "-" ? "standard input" : path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+    );
   }
 }
 

@@ -48,7 +48,8 @@ export function createOutput(json: boolean): Output {
 export function reportError(err: unknown, json: boolean): number {
   const e = toAppError(err);
   if (e.code === "internal" && process.env.DPKI_DEBUG) process.stderr.write(String((err as Error)?.stack ?? err) + "\n");
-  if (json) process.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, ...(e.detail ? { detail: e.detail } : {}) } }) + "\n");
+  if (json)
+    process.stderr.write(JSON.stringify({ error: { code: e.code, message: e.message, ...(e.detail ? { detail: e.detail } : {}) } }) + "\n");
   else process.stderr.write(`dpki: ${e.message}\n`);
   return ERROR_TABLE[e.code].exit;
 }

@@ -28,7 +28,9 @@ export function withContext<P extends unknown[]>(
 }
 
 /** Same error handling for commands that do not need a context (init, serve). */
-export function withErrors<P extends unknown[]>(body: (opts: Record<string, unknown>, cmd: Command, ...positionals: P) => Promise<number | void>) {
+export function withErrors<P extends unknown[]>(
+  body: (opts: Record<string, unknown>, cmd: Command, ...positionals: P) => Promise<number | void>,
+) {
   return async (...args: unknown[]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const opts = args[args.length - 2] as Record<string, unknown>;

@@ -1,6 +1,7 @@
 import type { KeyProvider } from "../ca/key-provider.js";
 import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
+import { SqliteDb } from "./store/sqlite/sqlite-db.js";
 import type { Store } from "./store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { readConfig, type DpkiConfig } from "./config.js";
@@ -46,7 +47,8 @@ export function openServices(options: OpenOptions = {}): Services {
   const config = readConfig(dataDir.root);
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
-  const store = new SqliteStore(dataDir.database);
+  const sqlite = new SqliteDb(dataDir.database);
+  const store = new SqliteStore(sqlite);
   const keys = lazyKeyProvider(
     () =>
       new SoftwareKeyProvider({

@@ -122,7 +122,8 @@ export class LocalOperations implements Operations {
 
 function parseTime(text: string): Date {
   const d = new Date(text);
-  if (Number.isNaN(d.getTime())) throw new AppError("invalid_argument", `Cannot parse time "${text}": use ISO 8601, e.g. 2026-01-31T00:00:00Z`);
+  if (Number.isNaN(d.getTime()))
+    throw new AppError("invalid_argument", `Cannot parse time "${text}": use ISO 8601, e.g. 2026-01-31T00:00:00Z`);
   return d;
 }
 

@@ -40,7 +40,8 @@ export interface IssuedView {
   chainPem: string;
 }
 
-export type BatchResultView = { ok: true; certificate: CertificateView; pem: string } | { ok: false; error: { code: string; message: string } };
+export type BatchResultView =
+  { ok: true; certificate: CertificateView; pem: string } | { ok: false; error: { code: string; message: string } };
 
 export interface CertificateWithPem extends CertificateView {
   pem: string;

@@ -25,15 +25,17 @@ export function auditCommand(): Command {
           limit: opts.limit as number,
           after: opts.after as string | undefined,
         });
-        out.print(page, () =>
-          formatTable(page.items, [
-            { header: "seq", value: (e) => String(e.seq) },
-            { header: "at", value: (e) => shortDate(e.at) },
-            { header: "actor", value: (e) => e.actor },
-            { header: "action", value: (e) => e.action },
-            { header: "serial", value: (e) => e.serial ?? "-" },
-            { header: "subject", value: (e) => e.subject ?? "-" },
-          ]) + (page.nextCursor ? `(more: --after ${page.nextCursor})\n` : ""),
+        out.print(
+          page,
+          () =>
+            formatTable(page.items, [
+              { header: "seq", value: (e) => String(e.seq) },
+              { header: "at", value: (e) => shortDate(e.at) },
+              { header: "actor", value: (e) => e.actor },
+              { header: "action", value: (e) => e.action },
+              { header: "serial", value: (e) => e.serial ?? "-" },
+              { header: "subject", value: (e) => e.subject ?? "-" },
+            ]) + (page.nextCursor ? `(more: --after ${page.nextCursor})\n` : ""),
         );
       }),
     );
@@ -41,12 +43,17 @@ export function auditCommand(): Command {
   audit
     .command("verify")
     .description("Check the hash chain from the first entry; names the first altered, removed or reordered entry")
-    .addHelpText("after", "\nExits 0 when the chain is intact and 65 when it is not. Record the printed head hash to detect later truncation.")
+    .addHelpText(
+      "after",
+      "\nExits 0 when the chain is intact and 65 when it is not. Record the printed head hash to detect later truncation.",
+    )
     .action(
       withContext(async ({ ops, out }) => {
         const verdict = await ops.auditVerify();
         out.print(verdict, () =>
-          verdict.ok ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n` : `Log BROKEN at entry ${verdict.seq} (${verdict.problem}): ${verdict.message}\n`,
+          verdict.ok
+            ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n`
+            : `Log BROKEN at entry ${verdict.seq} (${verdict.problem}): ${verdict.message}\n`,
         );
         return verdict.ok ? 0 : 65;
       }),

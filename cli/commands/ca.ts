@@ -7,17 +7,21 @@ export function caCommand(): Command {
   const ca = new Command("ca").description("Inspect the certificate authorities");
   ca.command("list")
     .description("List the root and intermediates")
-    .action(withContext(async ({ ops, out }) => {
-      const cas = await ops.caList();
-      out.print(cas, () => caTable(cas));
-    }));
+    .action(
+      withContext(async ({ ops, out }) => {
+        const cas = await ops.caList();
+        out.print(cas, () => caTable(cas));
+      }),
+    );
   ca.command("chain")
     .description("Print the issuing CA chain (issuer first, root last) as PEM")
     .option("--out <file>", "write to a file")
-    .action(withContext(async ({ ops, out }, opts) => {
-      const pem = await ops.caChainPem();
-      if (opts.out) writeOutput(opts.out as string, pem);
-      else out.print({ pem }, () => pem);
-    }));
+    .action(
+      withContext(async ({ ops, out }, opts) => {
+        const pem = await ops.caChainPem();
+        if (opts.out) writeOutput(opts.out as string, pem);
+        else out.print({ pem }, () => pem);
+      }),
+    );
   return ca;
 }

@@ -33,7 +33,11 @@ Examples:
     )
     .action(
       withContext(async ({ ops, out }, opts) => {
-        const issued = await ops.issue({ csr: csrText(readInput(opts.csr as string)), profile: opts.profile as string, validity: opts.validity as string | undefined });
+        const issued = await ops.issue({
+          csr: csrText(readInput(opts.csr as string)),
+          profile: opts.profile as string,
+          validity: opts.validity as string | undefined,
+        });
         const pem = issued.pem + (opts.chain ? issued.chainPem : "");
         if (opts.out) {
           writeOutput(opts.out as string, pem);
@@ -116,7 +120,13 @@ Examples:
             inputs.push({ csr: "", profile: opts.profile as string });
           }
         });
-        const bar = process.stderr.isTTY && !out.json ? new cliProgress.SingleBar({ format: "signing {bar} {value}/{total} CSRs  {eta}s left", stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+        const bar =
+          process.stderr.isTTY && !out.json
+            ? new cliProgress.SingleBar(
+                { format: "signing {bar} {value}/{total} CSRs  {eta}s left", stream: process.stderr },
+                cliProgress.Presets.shades_classic,
+              )
+            : null;
         bar?.start(files.length, 0);
         const results = await ops.issueBatch(inputs, (done) => bar?.update(done));
         bar?.stop();
@@ -131,7 +141,9 @@ Examples:
         const failed = report.filter((r) => !r.ok);
         out.print({ signed: report.length - failed.length, failed: failed.length, results: report }, () => {
           const lines = failed.map((f) => `FAILED ${f.file}: ${"error" in f ? f.error.message : ""}`);
-          lines.push(`Signed ${report.length - failed.length} of ${report.length} CSRs into ${outDir}${failed.length ? `; ${failed.length} failed` : ""}`);
+          lines.push(
+            `Signed ${report.length - failed.length} of ${report.length} CSRs into ${outDir}${failed.length ? `; ${failed.length} failed` : ""}`,
+          );
           return lines.join("\n") + "\n";
         });
         return failed.length ? 65 : 0;

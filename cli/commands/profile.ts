@@ -7,18 +7,20 @@ export function profileCommand(): Command {
   profile
     .command("list")
     .description("List profiles and what each allows")
-    .action(withContext(async ({ ops, out }) => {
-      const profiles = await ops.profiles();
-      out.print(profiles, () =>
-        formatTable(profiles, [
-          { header: "name", value: (p) => p.name },
-          { header: "keys", value: (p) => p.keyAlgorithms.join(",") },
-          { header: "validity (days)", value: (p) => `${p.defaultValidityDays}/${p.maxValidityDays}` },
-          { header: "SANs", value: (p) => p.subjectAltNames.join(",") || "-" },
-          { header: "EKU", value: (p) => p.extendedKeyUsage.join(",") },
-          { header: "description", value: (p) => p.description },
-        ]),
-      );
-    }));
+    .action(
+      withContext(async ({ ops, out }) => {
+        const profiles = await ops.profiles();
+        out.print(profiles, () =>
+          formatTable(profiles, [
+            { header: "name", value: (p) => p.name },
+            { header: "keys", value: (p) => p.keyAlgorithms.join(",") },
+            { header: "validity (days)", value: (p) => `${p.defaultValidityDays}/${p.maxValidityDays}` },
+            { header: "SANs", value: (p) => p.subjectAltNames.join(",") || "-" },
+            { header: "EKU", value: (p) => p.extendedKeyUsage.join(",") },
+            { header: "description", value: (p) => p.description },
+          ]),
+        );
+      }),
+    );
   return profile;
 }

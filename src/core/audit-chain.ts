@@ -25,7 +25,9 @@ export function canonicalEntry(seq: number, prevHash: string, input: AuditInput)
 }
 
 export function chainHash(seq: number, prevHash: string, input: AuditInput): string {
-  return createHash("sha256").update(canonicalEntry(seq, prevHash, input)).digest("hex");
+  return createHash("sha256")
+    .update(canonicalEntry(seq, prevHash, input))
+    .digest("hex");
 }
 
 function sortKeys(value: unknown): unknown {
@@ -74,7 +76,13 @@ export async function verifyChain(batches: AsyncIterable<AuditEntry[]>): Promise
       }
       const recomputed = chainHash(entry.seq, entry.prevHash, entry);
       if (recomputed !== entry.hash) {
-        return { ok: false, entries: count, seq: entry.seq, problem: "altered", message: `Entry ${entry.seq} was altered: its content no longer matches its hash` };
+        return {
+          ok: false,
+          entries: count,
+          seq: entry.seq,
+          problem: "altered",
+          message: `Entry ${entry.seq} was altered: its content no longer matches its hash`,
+        };
       }
       prev = entry.hash;
       expectedSeq++;

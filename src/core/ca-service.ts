@@ -136,7 +136,13 @@ export class CaService {
       action: "ca.create",
       subject: ca.subject,
       serial: serialOf(ca.certDer),
-      details: { caId: ca.id, kind: ca.kind, keyAlgorithm: ca.keyAlgorithm, sha256: certificateThumbprint(ca.certDer), notAfter: ca.notAfter.toISOString() },
+      details: {
+        caId: ca.id,
+        kind: ca.kind,
+        keyAlgorithm: ca.keyAlgorithm,
+        sha256: certificateThumbprint(ca.certDer),
+        notAfter: ca.notAfter.toISOString(),
+      },
     }));
     await this.store.insertCas([rootRecord, interRecord], audit);
     return [rootRecord, interRecord].map(caView);

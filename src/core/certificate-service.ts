@@ -64,7 +64,10 @@ export class CertificateService {
 
   async revoke(id: string, reason: string, actor: string): Promise<CertificateView> {
     if (!isRevocationReason(reason)) {
-      throw new AppError("invalid_argument", `Unknown revocation reason "${reason}" (one of: ${Object.keys(REVOCATION_REASONS).join(", ")})`);
+      throw new AppError(
+        "invalid_argument",
+        `Unknown revocation reason "${reason}" (one of: ${Object.keys(REVOCATION_REASONS).join(", ")})`,
+      );
     }
     const cert = await this.find(id);
     const now = this.clock.now();

@@ -77,7 +77,10 @@ export class IssuanceService {
         urls: issuer.urls,
       });
       if (params.notAfter > issuer.ca.notAfter) {
-        throw new AppError("profile_violation", `Requested validity runs past the issuing CA's expiry (${issuer.ca.notAfter.toISOString()})`);
+        throw new AppError(
+          "profile_violation",
+          `Requested validity runs past the issuing CA's expiry (${issuer.ca.notAfter.toISOString()})`,
+        );
       }
       const der = await encodeCertificate(params, issuer.signer);
       const cert: CertificateRecord = {

@@ -46,9 +46,7 @@ export interface VerifySasTokenOptions {
 
 export type SasRefusal = "malformed" | "expired" | "signature" | "resource" | "key_name";
 
-export type SasVerification =
-  | { ok: true; keyIndex: number; expiresAt: Date }
-  | { ok: false; reason: SasRefusal; message: string };
+export type SasVerification = { ok: true; keyIndex: number; expiresAt: Date } | { ok: false; reason: SasRefusal; message: string };
 
 /**
  * encodeURIComponent, then `! ' ( ) *` escaped too — with lowercase hex, because that is what

@@ -1,12 +1,4 @@
-import type {
-  AuditEntry,
-  AuditInput,
-  CaRecord,
-  CertificateRecord,
-  CertificateStatus,
-  CrlRecord,
-  RevokedSerial,
-} from "./records.js";
+import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CertificateStatus, CrlRecord, RevokedSerial } from "./records.js";
 import type { RevocationReason } from "../../ca/revocation-reason.js";
 
 export interface CertificateFilter {

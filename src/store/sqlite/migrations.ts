@@ -1,9 +1,16 @@
 /**
- * Versioned schema. Each migration runs once, in order, inside a transaction; the applied
- * version is kept in user_version. Never edit a shipped migration: add the next one.
+ * The schema, as named migrations applied once each, in this order, each in a transaction
+ * (see SqliteDb). Never edit a shipped migration: append a new one.
  */
-export const MIGRATIONS: string[] = [
-  `
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    name: "0001-ca-certificates-audit",
+    sql: `
   CREATE TABLE cas (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('root', 'intermediate')),
@@ -71,4 +78,5 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX audit_log_serial ON audit_log (serial);
   CREATE INDEX audit_log_at ON audit_log (at);
   `,
+  },
 ];

@@ -1,55 +1,22 @@
 import Database from "better-sqlite3";
-import { chmodSync, existsSync } from "node:fs";
 import { AppError } from "../../errors.js";
-import { chainHash, GENESIS_HASH } from "../../core/audit-chain.js";
+import { decodeCursor, encodeCursor, isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
 import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
-import { MIGRATIONS } from "./migrations.js";
 
 type Row = Record<string, unknown>;
 
 const BATCH = 10_000;
 
-export interface SqliteStoreOptions {
-  /** FULL makes every commit durable against power loss, NORMAL only against process crashes. */
-  synchronous?: "FULL" | "NORMAL";
-}
-
-/**
- * The embedded default store. better-sqlite3 is synchronous, so each method runs its whole
- * transaction without yielding; BEGIN IMMEDIATE plus a busy timeout serialises writers
- * across processes (two `dpki` commands issuing at once).
- */
+/** The CA, certificate, CRL and audit-log store on SQLite. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(file: string, options: SqliteStoreOptions = {}) {
-    const isNew = file !== ":memory:" && !existsSync(file);
-    this.db = new Database(file);
-    if (isNew) chmodSync(file, 0o600);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
-    this.db.pragma("busy_timeout = 10000");
-    this.db.pragma("foreign_keys = ON");
-    this.migrate();
+  constructor(private readonly sqlite: SqliteDb) {
+    this.db = sqlite.db;
     this.stmts = this.prepare();
-  }
-
-  private migrate(): void {
-    const current = this.db.pragma("user_version", { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new AppError("config_error", `Database schema version ${current} is newer than this dpki (${MIGRATIONS.length}): upgrade dpki`);
-    }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db
-        .transaction(() => {
-          this.db.exec(MIGRATIONS[v]!);
-          this.db.pragma(`user_version = ${v + 1}`);
-        })
-        .immediate();
-    }
   }
 
   private prepare() {
@@ -69,26 +36,21 @@ export class SqliteStore implements Store {
       ),
       certBySerial: db.prepare("SELECT * FROM certificates WHERE serial = ?"),
       certBySha: db.prepare("SELECT * FROM certificates WHERE sha256 = ?"),
-      revoke: db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'good'"),
+      revoke: db.prepare(
+        "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'good'",
+      ),
       revokedPage: db.prepare(
         "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_ca_id = ? AND status = 'revoked' AND serial > ? ORDER BY serial LIMIT ?",
       ),
       countCerts: db.prepare("SELECT count(*) AS n FROM certificates"),
       latestCrl: db.prepare("SELECT * FROM crls WHERE issuer_ca_id = ? ORDER BY number DESC LIMIT 1"),
-      insertCrl: db.prepare(
-        "INSERT INTO crls (issuer_ca_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)",
-      ),
-      auditHead: db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"),
-      insertAudit: db.prepare(
-        `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
-         VALUES (@seq, @at, @actor, @action, @subject, @serial, @profile, @policyHash, @details, @prevHash, @hash)`,
-      ),
+      insertCrl: db.prepare("INSERT INTO crls (issuer_ca_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)"),
       auditPage: db.prepare("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"),
     };
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    this.sqlite.close();
   }
 
   async listCas(): Promise<CaRecord[]> {
@@ -96,43 +58,37 @@ export class SqliteStore implements Store {
   }
 
   async insertCas(cas: CaRecord[], audit: AuditInput[]): Promise<void> {
-    this.db
-      .transaction(() => {
-        for (const ca of cas) {
-          this.stmts.insertCa.run({
-            ...ca,
-            certDer: Buffer.from(ca.certDer),
-            notBefore: iso(ca.notBefore),
-            notAfter: iso(ca.notAfter),
-            createdAt: iso(ca.createdAt),
-          });
-        }
-        for (const entry of audit) this.append(entry);
-      })
-      .immediate();
+    this.sqlite.write(() => {
+      for (const ca of cas) {
+        this.stmts.insertCa.run({
+          ...ca,
+          certDer: Buffer.from(ca.certDer),
+          notBefore: iso(ca.notBefore),
+          notAfter: iso(ca.notAfter),
+          createdAt: iso(ca.createdAt),
+        });
+      }
+      for (const entry of audit) this.sqlite.appendAudit(entry);
+    });
   }
 
   async activateCa(id: string, audit: AuditInput): Promise<void> {
-    this.db
-      .transaction(() => {
-        if (!this.stmts.getCa.get(id)) throw new AppError("not_found", `No CA with id ${id}`);
-        this.stmts.retireIntermediates.run(id);
-        this.stmts.activateCa.run(id);
-        this.append(audit);
-      })
-      .immediate();
+    this.sqlite.write(() => {
+      if (!this.stmts.getCa.get(id)) throw new AppError("not_found", `No CA with id ${id}`);
+      this.stmts.retireIntermediates.run(id);
+      this.stmts.activateCa.run(id);
+      this.sqlite.appendAudit(audit);
+    });
   }
 
   async insertCertificates(items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
     try {
-      this.db
-        .transaction(() => {
-          for (const { cert, audit } of items) {
-            this.stmts.insertCert.run(certToRow(cert));
-            this.append(audit);
-          }
-        })
-        .immediate();
+      this.sqlite.write(() => {
+        for (const { cert, audit } of items) {
+          this.stmts.insertCert.run(certToRow(cert));
+          this.sqlite.appendAudit(audit);
+        }
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "Serial number or thumbprint already in use");
       throw err;
@@ -148,16 +104,16 @@ export class SqliteStore implements Store {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.status === "revoked") where.push("status = 'revoked'");
-    if (filter.status === "good") where.push("status = 'good'", "not_after > ?"), args.push(iso(now));
-    if (filter.status === "expired") where.push("status = 'good'", "not_after <= ?"), args.push(iso(now));
-    if (filter.subject) where.push("instr(lower(subject), lower(?)) > 0"), args.push(filter.subject);
-    if (filter.profile) where.push("profile = ?"), args.push(filter.profile);
-    if (filter.issuerCaId) where.push("issuer_ca_id = ?"), args.push(filter.issuerCaId);
+    if (filter.status === "good") (where.push("status = 'good'", "not_after > ?"), args.push(iso(now)));
+    if (filter.status === "expired") (where.push("status = 'good'", "not_after <= ?"), args.push(iso(now)));
+    if (filter.subject) (where.push("instr(lower(subject), lower(?)) > 0"), args.push(filter.subject));
+    if (filter.profile) (where.push("profile = ?"), args.push(filter.profile));
+    if (filter.issuerCaId) (where.push("issuer_ca_id = ?"), args.push(filter.issuerCaId));
     if (filter.expiringBefore) {
       where.push("status = 'good'", "not_after > ?", "not_after <= ?");
       args.push(iso(now), iso(filter.expiringBefore));
     }
-    if (page.after) where.push("id > ?"), args.push(decodeCursor(page.after));
+    if (page.after) (where.push("id > ?"), args.push(decodeCursor(page.after)));
     const sql = `SELECT * FROM certificates ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, page.limit + 1) as Row[];
     const more = rows.length > page.limit;
@@ -169,21 +125,19 @@ export class SqliteStore implements Store {
   }
 
   async revokeCertificate(serial: string, reason: RevocationReason, at: Date, audit: AuditInput): Promise<CertificateRecord> {
-    return this.db
-      .transaction(() => {
-        const row = this.stmts.certBySerial.get(serial) as Row | undefined;
-        if (!row) throw new AppError("not_found", `No certificate with serial ${serial}`);
-        if (row.status === "revoked") {
-          throw new AppError("already_revoked", `Certificate ${serial} was already revoked at ${row.revoked_at} (${row.revocation_reason})`, {
-            revokedAt: row.revoked_at,
-            reason: row.revocation_reason,
-          });
-        }
-        this.stmts.revoke.run(iso(at), reason, serial);
-        this.append(audit);
-        return certFromRow(this.stmts.certBySerial.get(serial) as Row);
-      })
-      .immediate();
+    return this.sqlite.write(() => {
+      const row = this.stmts.certBySerial.get(serial) as Row | undefined;
+      if (!row) throw new AppError("not_found", `No certificate with serial ${serial}`);
+      if (row.status === "revoked") {
+        throw new AppError("already_revoked", `Certificate ${serial} was already revoked at ${row.revoked_at} (${row.revocation_reason})`, {
+          revokedAt: row.revoked_at,
+          reason: row.revocation_reason,
+        });
+      }
+      this.stmts.revoke.run(iso(at), reason, serial);
+      this.sqlite.appendAudit(audit);
+      return certFromRow(this.stmts.certBySerial.get(serial) as Row);
+    });
   }
 
   async *revokedSerials(issuerCaId: string): AsyncIterable<RevokedSerial[]> {
@@ -191,7 +145,11 @@ export class SqliteStore implements Store {
     for (;;) {
       const rows = this.stmts.revokedPage.raw(true).all(issuerCaId, after, BATCH) as Array<[string, string, string | null]>;
       if (rows.length === 0) return;
-      yield rows.map(([serial, revokedAt, reason]) => ({ serial, revokedAt: new Date(revokedAt), reason: reason as RevocationReason | null }));
+      yield rows.map(([serial, revokedAt, reason]) => ({
+        serial,
+        revokedAt: new Date(revokedAt),
+        reason: reason as RevocationReason | null,
+      }));
       after = rows[rows.length - 1]![0];
       if (rows.length < BATCH) return;
     }
@@ -216,26 +174,31 @@ export class SqliteStore implements Store {
   }
 
   async insertCrl(crl: CrlRecord, audit: AuditInput): Promise<void> {
-    this.db
-      .transaction(() => {
-        const latest = this.stmts.latestCrl.get(crl.issuerCaId) as Row | undefined;
-        if (latest && BigInt(latest.number as number) >= crl.number) {
-          throw new AppError("conflict", `CRL number ${crl.number} is not above the latest (${latest.number})`);
-        }
-        this.stmts.insertCrl.run(crl.issuerCaId, Number(crl.number), iso(crl.thisUpdate), iso(crl.nextUpdate), crl.entries, Buffer.from(crl.der));
-        this.append(audit);
-      })
-      .immediate();
+    this.sqlite.write(() => {
+      const latest = this.stmts.latestCrl.get(crl.issuerCaId) as Row | undefined;
+      if (latest && BigInt(latest.number as number) >= crl.number) {
+        throw new AppError("conflict", `CRL number ${crl.number} is not above the latest (${latest.number})`);
+      }
+      this.stmts.insertCrl.run(
+        crl.issuerCaId,
+        Number(crl.number),
+        iso(crl.thisUpdate),
+        iso(crl.nextUpdate),
+        crl.entries,
+        Buffer.from(crl.der),
+      );
+      this.sqlite.appendAudit(audit);
+    });
   }
 
   async listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditEntry>> {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.since) where.push("at >= ?"), args.push(iso(filter.since));
-    if (filter.serial) where.push("serial = ?"), args.push(filter.serial);
-    if (filter.action) where.push("action = ?"), args.push(filter.action);
-    if (filter.actor) where.push("actor = ?"), args.push(filter.actor);
-    if (page.after) where.push("seq > ?"), args.push(decodeCursor(page.after));
+    if (filter.since) (where.push("at >= ?"), args.push(iso(filter.since)));
+    if (filter.serial) (where.push("serial = ?"), args.push(filter.serial));
+    if (filter.action) (where.push("action = ?"), args.push(filter.action));
+    if (filter.actor) (where.push("actor = ?"), args.push(filter.actor));
+    if (page.after) (where.push("seq > ?"), args.push(decodeCursor(page.after)));
     const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, page.limit + 1) as Row[];
     const more = rows.length > page.limit;
@@ -256,50 +219,12 @@ export class SqliteStore implements Store {
   }
 
   async appendAudit(audit: AuditInput): Promise<AuditEntry> {
-    return this.db.transaction(() => this.append(audit)).immediate();
-  }
-
-  /** Must run inside a write transaction: reads the chain head and links the new entry to it. */
-  private append(input: AuditInput): AuditEntry {
-    const head = this.stmts.auditHead.get() as { seq: number; hash: string } | undefined;
-    const seq = (head?.seq ?? 0) + 1;
-    const prevHash = head?.hash ?? GENESIS_HASH;
-    const hash = chainHash(seq, prevHash, input);
-    const entry: AuditEntry = {
-      seq,
-      at: input.at,
-      actor: input.actor,
-      action: input.action,
-      subject: input.subject ?? null,
-      serial: input.serial ?? null,
-      profile: input.profile ?? null,
-      policyHash: input.policyHash ?? null,
-      details: input.details ?? {},
-      prevHash,
-      hash,
-    };
-    this.stmts.insertAudit.run({ ...entry, at: iso(entry.at), details: JSON.stringify(entry.details) });
-    return entry;
+    return this.sqlite.write(() => this.sqlite.appendAudit(audit));
   }
 }
 
 function iso(d: Date): string {
   return d.toISOString();
-}
-
-function encodeCursor(n: number): string {
-  return Buffer.from(`c:${n}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, "base64url").toString();
-  const match = /^c:(\d+)$/.exec(text);
-  if (!match) throw new AppError("invalid_argument", "Cannot parse cursor: pass back the nextCursor of a previous page");
-  return Number(match[1]);
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string })?.code === "SQLITE_CONSTRAINT_UNIQUE" || (err as { code?: string })?.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
 function caFromRow(row: Row): CaRecord {

@@ -1,0 +1,110 @@
+import Database from "better-sqlite3";
+import { chmodSync, existsSync } from "node:fs";
+import { AppError } from "../../errors.js";
+import { chainHash, GENESIS_HASH } from "../../core/audit-chain.js";
+import type { AuditEntry, AuditInput } from "../records.js";
+import { MIGRATIONS } from "./migrations.js";
+
+export interface SqliteDbOptions {
+  /** FULL makes every commit durable against power loss, NORMAL only against process crashes. */
+  synchronous?: "FULL" | "NORMAL";
+}
+
+/**
+ * One SQLite database shared by the per-domain stores (certificates, tokens, enrollments):
+ * it owns the connection, the migrations, write transactions and the audit chain, so any
+ * store's state change and its log entry commit in the same transaction.
+ * better-sqlite3 is synchronous: a transaction never spans an await. BEGIN IMMEDIATE plus a
+ * busy timeout serialises writers across processes (two `dpki` commands at once).
+ */
+export class SqliteDb {
+  readonly db: Database.Database;
+  private readonly auditHead: Database.Statement;
+  private readonly insertAudit: Database.Statement;
+
+  constructor(file: string, options: SqliteDbOptions = {}) {
+    const isNew = file !== ":memory:" && !existsSync(file);
+    this.db = new Database(file);
+    if (isNew) chmodSync(file, 0o600);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+    this.db.pragma("busy_timeout = 10000");
+    this.db.pragma("foreign_keys = ON");
+    this.migrate();
+    this.auditHead = this.db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    this.insertAudit = this.db.prepare(
+      `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
+       VALUES (@seq, @at, @actor, @action, @subject, @serial, @profile, @policyHash, @details, @prevHash, @hash)`,
+    );
+  }
+
+  /** Runs `fn` in a write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
+  write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Appends a log entry linked to the current head. Call only inside `write`. */
+  appendAudit(input: AuditInput): AuditEntry {
+    const head = this.auditHead.get() as { seq: number; hash: string } | undefined;
+    const seq = (head?.seq ?? 0) + 1;
+    const prevHash = head?.hash ?? GENESIS_HASH;
+    const entry: AuditEntry = {
+      seq,
+      at: input.at,
+      actor: input.actor,
+      action: input.action,
+      subject: input.subject ?? null,
+      serial: input.serial ?? null,
+      profile: input.profile ?? null,
+      policyHash: input.policyHash ?? null,
+      details: input.details ?? {},
+      prevHash,
+      hash: chainHash(seq, prevHash, input),
+    };
+    this.insertAudit.run({ ...entry, at: entry.at.toISOString(), details: JSON.stringify(entry.details) });
+    return entry;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Applies, in order, every named migration not yet recorded. Names (not numbers) let
+   * features add their tables independently; a shipped migration is never edited.
+   */
+  private migrate(): void {
+    this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)");
+    const applied = new Set((this.db.prepare("SELECT name FROM schema_migrations").all() as Array<{ name: string }>).map((r) => r.name));
+    const known = new Set(MIGRATIONS.map((m) => m.name));
+    const unknown = [...applied].filter((n) => !known.has(n));
+    if (unknown.length) {
+      throw new AppError("config_error", `The database has migrations this dpki does not know (${unknown.join(", ")}): upgrade dpki`);
+    }
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.name)) continue;
+      this.write(() => {
+        // Re-check inside the lock: another process may have applied it meanwhile.
+        if (this.db.prepare("SELECT 1 FROM schema_migrations WHERE name = ?").get(m.name)) return;
+        this.db.exec(m.sql);
+        this.db.prepare("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)").run(m.name, new Date().toISOString());
+      });
+    }
+  }
+}
+
+/** Unique or primary-key clash, the one constraint error callers turn into `conflict`. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+export function encodeCursor(n: number): string {
+  return Buffer.from(`c:${n}`).toString("base64url");
+}
+
+export function decodeCursor(cursor: string): number {
+  const match = /^c:(\d+)$/.exec(Buffer.from(cursor, "base64url").toString());
+  if (!match) throw new AppError("invalid_argument", "Cannot parse cursor: pass back the nextCursor of a previous page");
+  return Number(match[1]);
+}
