@@ -113,7 +113,7 @@ export function integer(bytes: Uint8Array): Uint8Array {
 }
 
 /** Unsigned big-endian bytes of a non-negative bigint (at least one byte). */
-export function bigintBytes(value: bigint): Uint8Array {
+function bigintBytes(value: bigint): Uint8Array {
   if (value < 0n) throw new PkiError("invalid_argument", `Cannot encode negative integer ${value}`);
   const hex = value.toString(16);
   return Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");

@@ -21,11 +21,6 @@ const SHORT_NAMES: ReadonlyMap<string, string> = new Map([
   [OID.userId, "UID"],
 ]);
 
-/** Short name of an attribute type, when dpki knows it. */
-export function attributeShortName(dotted: string): string | undefined {
-  return SHORT_NAMES.get(dotted);
-}
-
 /** DER Name with one attribute per RDN, in order. An empty list gives the empty Name. */
 export function encodeName(attrs: readonly NameAttribute[]): Uint8Array {
   return sequence(...attrs.map((attr) => setOf(sequence(oid(attr.oid), encodeValue(attr)))));
