@@ -13,6 +13,8 @@ import { IssuanceService } from "./core/issuance-service.js";
 import { CertificateService } from "./core/certificate-service.js";
 import { CrlService } from "./core/crl-service.js";
 import { AuditService } from "./core/audit-service.js";
+import { TokenService } from "./core/token-service.js";
+import { SqliteTokenStore } from "./store/sqlite/sqlite-token-store.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -26,6 +28,7 @@ export interface Services {
   certificates: CertificateService;
   crl: CrlService;
   audit: AuditService;
+  tokens: TokenService;
   close(): Promise<void>;
 }
 
@@ -65,7 +68,6 @@ export function openServices(options: OpenOptions = {}): Services {
   const ca = new CaService(store, keys, clock, urls);
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
-  certificates.onRevoked.push((cert) => crl.markStale(cert.issuerCaId));
   return {
     dataDir,
     config,
@@ -77,6 +79,7 @@ export function openServices(options: OpenOptions = {}): Services {
     certificates,
     crl,
     audit: new AuditService(store),
+    tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
     close: () => store.close(),
   };
 }

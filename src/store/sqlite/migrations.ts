@@ -79,4 +79,37 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX audit_log_at ON audit_log (at);
   `,
   },
+  {
+    name: "0002-api-tokens",
+    sql: `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'factory', 'hub', 'auditor')),
+    secret_hash TEXT NOT NULL,
+    profiles TEXT NOT NULL,
+    quota_per_day INTEGER,
+    scope TEXT,
+    hub TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT,
+    revoked_by TEXT,
+    last_used_at TEXT
+  );
+
+  -- A revoked token never works again, whatever writes to the file.
+  CREATE TRIGGER api_tokens_no_unrevoke BEFORE UPDATE OF revoked_at ON api_tokens
+  WHEN OLD.revoked_at IS NOT NULL AND (NEW.revoked_at IS NULL OR NEW.revoked_at <> OLD.revoked_at)
+  BEGIN SELECT RAISE(ABORT, 'a revoked token cannot be restored'); END;
+
+  CREATE TABLE api_token_usage (
+    token_id TEXT NOT NULL REFERENCES api_tokens(id),
+    day TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (token_id, day)
+  );
+  `,
+  },
 ];
