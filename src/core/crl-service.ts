@@ -17,9 +17,10 @@ export interface CrlInfo {
 /**
  * Publishes CRLs. The latest signed CRL is kept in the store and served as is until a
  * revocation makes it stale or its nextUpdate draws near; CRL numbers only ever go up.
+ * Staleness is read from the store (revoked count vs. the CRL's entries), so a revocation
+ * made by another process or API node is seen too.
  */
 export class CrlService {
-  private stale = new Set<string>();
   private building = new Map<string, Promise<CrlRecord>>();
 
   constructor(
@@ -30,16 +31,13 @@ export class CrlService {
     private readonly refreshBeforeMs: number,
   ) {}
 
-  markStale(issuerCaId: string): void {
-    this.stale.add(issuerCaId);
-  }
-
   /** The current CRL of the active issuer (or of `issuerCaId`), building a new one when needed. */
   async current(actor: string, issuerCaId?: string): Promise<CrlRecord> {
     const id = issuerCaId ?? (await this.ca.activeIssuer()).ca.id;
     const latest = await this.store.latestCrl(id);
     const now = this.clock.now();
-    if (latest && !this.stale.has(id) && latest.nextUpdate.getTime() - now.getTime() > this.refreshBeforeMs) return latest;
+    const fresh = latest && latest.nextUpdate.getTime() - now.getTime() > this.refreshBeforeMs;
+    if (fresh && latest.entries === (await this.store.countRevoked(id))) return latest;
     return this.publish(actor, id);
   }
 
@@ -54,7 +52,6 @@ export class CrlService {
   }
 
   private async build(actor: string, issuerCaId: string): Promise<CrlRecord> {
-    this.stale.delete(issuerCaId);
     const issuer = await this.ca.issuer(issuerCaId);
     const entries: RevokedEntry[] = [];
     for await (const batch of this.store.revokedSerials(issuerCaId)) {

@@ -56,6 +56,8 @@ export interface Store {
   /** Every revoked certificate of one issuer, in batches (a CRL may list a million). */
   revokedSerials(issuerCaId: string): AsyncIterable<RevokedSerial[]>;
   countCertificates(): Promise<number>;
+  /** How many certificates of one issuer are revoked; only ever grows, so a CRL listing fewer is stale. */
+  countRevoked(issuerCaId: string): Promise<number>;
 
   // CRLs
   latestCrl(issuerCaId: string): Promise<CrlRecord | null>;

@@ -22,7 +22,7 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     return {
-      listCas: db.prepare("SELECT * FROM cas ORDER BY created_at, id"),
+      listCas: db.prepare("SELECT * FROM cas ORDER BY created_at, CASE kind WHEN 'root' THEN 0 ELSE 1 END, id"),
       insertCa: db.prepare(
         `INSERT INTO cas (id, kind, parent_id, key_ref, key_algorithm, cert_der, subject, subject_key_id, not_before, not_after, status, created_at)
          VALUES (@id, @kind, @parentId, @keyRef, @keyAlgorithm, @certDer, @subject, @subjectKeyId, @notBefore, @notAfter, @status, @createdAt)`,
@@ -43,6 +43,7 @@ export class SqliteStore implements Store {
         "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_ca_id = ? AND status = 'revoked' AND serial > ? ORDER BY serial LIMIT ?",
       ),
       countCerts: db.prepare("SELECT count(*) AS n FROM certificates"),
+      countRevoked: db.prepare("SELECT count(*) AS n FROM certificates WHERE issuer_ca_id = ? AND status = 'revoked'"),
       latestCrl: db.prepare("SELECT * FROM crls WHERE issuer_ca_id = ? ORDER BY number DESC LIMIT 1"),
       insertCrl: db.prepare("INSERT INTO crls (issuer_ca_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)"),
       auditPage: db.prepare("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"),
@@ -157,6 +158,10 @@ export class SqliteStore implements Store {
 
   async countCertificates(): Promise<number> {
     return (this.stmts.countCerts.get() as { n: number }).n;
+  }
+
+  async countRevoked(issuerCaId: string): Promise<number> {
+    return (this.stmts.countRevoked.get(issuerCaId) as { n: number }).n;
   }
 
   async latestCrl(issuerCaId: string): Promise<CrlRecord | null> {

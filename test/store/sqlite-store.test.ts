@@ -1,0 +1,83 @@
+import { join } from "node:path";
+import { statSync } from "node:fs";
+import Database from "better-sqlite3";
+import { expect, it } from "vitest";
+import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { describeStoreContract } from "./store-contract.js";
+import { tempDir } from "../helpers/temp-dir.js";
+
+const dir = tempDir();
+let n = 0;
+
+describeStoreContract("sqlite", async () => new SqliteStore(new SqliteDb(join(dir, `store-${n++}.db`))));
+
+it("creates the database file 0600 and applies migrations once", () => {
+  const file = join(dir, "fresh.db");
+  new SqliteDb(file).close();
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  const again = new SqliteDb(file);
+  const names = again.db.prepare("SELECT name FROM schema_migrations").all() as Array<{ name: string }>;
+  expect(new Set(names.map((r) => r.name)).size).toBe(names.length);
+  again.close();
+});
+
+it("refuses to open a database migrated by a newer dpki", () => {
+  const file = join(dir, "newer.db");
+  new SqliteDb(file).close();
+  const raw = new Database(file);
+  raw.prepare("INSERT INTO schema_migrations (name, applied_at) VALUES ('9999-from-the-future', 'x')").run();
+  raw.close();
+  expect(() => new SqliteDb(file)).toThrow(/upgrade dpki/);
+});
+
+it("rejects turning a revoked certificate good again even through raw SQL", async () => {
+  const file = join(dir, "trigger.db");
+  const sqlite = new SqliteDb(file);
+  const store = new SqliteStore(sqlite);
+  const t = new Date();
+  await store.insertCas(
+    [
+      {
+        id: "c",
+        kind: "root",
+        parentId: null,
+        keyRef: "k",
+        keyAlgorithm: "P-256",
+        certDer: new Uint8Array([1]),
+        subject: "CN=x",
+        subjectKeyId: "aa",
+        notBefore: t,
+        notAfter: t,
+        status: "active",
+        createdAt: t,
+      },
+    ],
+    [],
+  );
+  await store.insertCertificates([
+    {
+      cert: {
+        serial: "01",
+        sha256: "ab",
+        issuerCaId: "c",
+        subject: "CN=d",
+        commonName: "d",
+        subjectAltNames: [],
+        notBefore: t,
+        notAfter: t,
+        profile: "device",
+        requester: "t",
+        status: "good",
+        revokedAt: null,
+        revocationReason: null,
+        der: new Uint8Array([1]),
+        createdAt: t,
+      },
+      audit: { at: t, actor: "t", action: "cert.issue" },
+    },
+  ]);
+  await store.revokeCertificate("01", "keyCompromise", t, { at: t, actor: "t", action: "cert.revoke" });
+  expect(() => sqlite.db.prepare("UPDATE certificates SET status = 'good' WHERE serial = '01'").run()).toThrow(/cannot become good again/);
+  await store.close();
+});
