@@ -48,8 +48,12 @@ export interface CaView {
   notAfter: string;
 }
 
+/** How long the active issuer is trusted from memory before the store is asked again (another process may rotate it). */
+const ACTIVE_ISSUER_TTL_MS = 5_000;
+
 export class CaService {
   private issuers = new Map<string, Promise<Issuer>>();
+  private active: { issuer: Promise<Issuer>; checkedAt: number } | undefined;
 
   constructor(
     private readonly store: Store,
@@ -158,12 +162,24 @@ export class CaService {
     return root;
   }
 
-  /** The active issuing intermediate, with its signer and chain, loaded once. */
-  async activeIssuer(): Promise<Issuer> {
-    const cas = await this.store.listCas();
-    const active = cas.find((c) => c.kind === "intermediate" && c.status === "active");
-    if (!active) throw notInitialised();
-    return this.issuer(active.id);
+  /** The active issuing intermediate, with its signer and chain; read from the store at most every few seconds. */
+  activeIssuer(): Promise<Issuer> {
+    const now = Date.now();
+    if (!this.active || now - this.active.checkedAt > ACTIVE_ISSUER_TTL_MS) {
+      const issuer = this.store.listCas().then((cas) => {
+        const active = cas.find((c) => c.kind === "intermediate" && c.status === "active");
+        if (!active) throw notInitialised();
+        return this.issuer(active.id);
+      });
+      this.active = { issuer, checkedAt: now };
+      issuer.catch(() => (this.active = undefined));
+    }
+    return this.active.issuer;
+  }
+
+  /** Forget the cached active issuer (after a rollover in this process). */
+  refreshActive(): void {
+    this.active = undefined;
   }
 
   /** Any intermediate by id (retired ones still sign their CRLs). */
