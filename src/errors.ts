@@ -17,6 +17,7 @@ export const ERROR_TABLE = {
   unauthorized: { status: 401, exit: 77, title: "Authentication required" },
   forbidden: { status: 403, exit: 77, title: "Not allowed" },
   not_found: { status: 404, exit: 66, title: "Not found" },
+  method_not_allowed: { status: 405, exit: 64, title: "Method not allowed" },
   already_exists: { status: 409, exit: 73, title: "Already exists" },
   already_revoked: { status: 409, exit: 65, title: "Already revoked" },
   conflict: { status: 409, exit: 75, title: "Conflict" },

@@ -1,7 +1,16 @@
 import { pemEncode } from "../ca/pem.js";
 import { normaliseSerialHex } from "../ca/serial.js";
 import type { Services } from "./app.js";
-import type { AuditQuery, BatchResultView, CertificateQuery, IssueInput, IssuedView, Operations, ProfileView } from "./operations.js";
+import type {
+  AuditQuery,
+  BatchResultView,
+  CertificateQuery,
+  IssueInput,
+  IssuedView,
+  Operations,
+  ProfileView,
+  TokenCreateInput,
+} from "./operations.js";
 import { AppError, toAppError } from "./errors.js";
 import { parseDuration } from "./duration.js";
 import { crlInfo } from "./core/crl-service.js";
@@ -108,6 +117,19 @@ export class LocalOperations implements Operations {
       subjectAltNames: p.subjectAltNames.allowed,
       extendedKeyUsage: p.extendedKeyUsage,
     }));
+  }
+
+  async tokenCreate(input: TokenCreateInput) {
+    const { expires, ...rest } = input;
+    return this.services.tokens.create({ ...rest, expiresInMs: expires ? parseDuration(expires) : undefined }, this.actor);
+  }
+
+  async tokenList() {
+    return this.services.tokens.list();
+  }
+
+  async tokenRevoke(id: string) {
+    return this.services.tokens.revoke(id, this.actor);
   }
 
   private request(input: IssueInput): IssueRequest {

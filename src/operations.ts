@@ -4,6 +4,8 @@ import type { CrlInfo } from "./core/crl-service.js";
 import type { AuditEntryView } from "./core/audit-service.js";
 import type { ChainVerdict } from "./core/audit-chain.js";
 import type { Page } from "./store/store.js";
+import type { TokenView } from "./core/token-service.js";
+import type { TokenRole } from "./store/token-store.js";
 
 /**
  * What an operator can do, as plain JSON-able data. The CLI talks to this interface only:
@@ -23,6 +25,22 @@ export interface Operations {
   auditLog(query: AuditQuery): Promise<Page<AuditEntryView>>;
   auditVerify(): Promise<ChainVerdict>;
   profiles(): Promise<ProfileView[]>;
+  /** Creates an API token; the secret is in the result only, never stored or shown again. */
+  tokenCreate(input: TokenCreateInput): Promise<{ token: TokenView; secret: string }>;
+  tokenList(): Promise<TokenView[]>;
+  /** Revokes by id or name; effective at once. */
+  tokenRevoke(id: string): Promise<TokenView>;
+}
+
+export interface TokenCreateInput {
+  role: TokenRole;
+  name?: string;
+  profiles?: string[];
+  quotaPerDay?: number;
+  scope?: string;
+  hub?: string;
+  /** Duration like "90d"; never expires when absent. */
+  expires?: string;
 }
 
 export interface IssueInput {

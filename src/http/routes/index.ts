@@ -1,0 +1,22 @@
+import type { RouteDef } from "../route.js";
+import { auditRoutes } from "./audit-routes.js";
+import { caRoutes } from "./ca-routes.js";
+import { certificateRoutes } from "./certificate-routes.js";
+import type { RouteDeps } from "./context.js";
+import { crlRoutes } from "./crl-routes.js";
+import { healthRoutes } from "./health-routes.js";
+import { profileRoutes } from "./profile-routes.js";
+import { tokenRoutes } from "./token-routes.js";
+
+/** Every route of the management API, one group per resource. Add a resource's group here. */
+export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[] {
+  return [
+    ...healthRoutes(deps, isDraining),
+    ...caRoutes(deps),
+    ...certificateRoutes(deps),
+    ...crlRoutes(deps),
+    ...auditRoutes(deps),
+    ...tokenRoutes(deps),
+    ...profileRoutes(deps),
+  ];
+}

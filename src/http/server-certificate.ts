@@ -1,0 +1,146 @@
+import "reflect-metadata";
+import { X509Certificate, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import * as x509 from "@peculiar/x509";
+import { pemEncode } from "../../ca/pem.js";
+import { decryptPrivateKey, encryptPrivateKey } from "../../ca/private-key.js";
+import type { Services } from "../app.js";
+import { AppError, toAppError } from "../errors.js";
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
+
+export interface ServerCertificate {
+  /** The server certificate then the issuing CA (what a TLS server sends). */
+  certPem: string;
+  /** Unencrypted PKCS#8 PEM, in memory only. */
+  keyPem: string;
+  notAfter: Date;
+  serial: string;
+  /** True when a new certificate was issued by this call. */
+  issued: boolean;
+}
+
+export interface ServerCertificateOptions {
+  /** DNS names and IP addresses the certificate must cover. */
+  names: string[];
+  /** Encrypts the key file at rest (the CA passphrase). */
+  passphrase: string;
+  /** PBKDF2 iterations for the key file (tests lower it). */
+  iterations?: number;
+}
+
+/** Where `dpki serve` keeps its own TLS certificate and key, inside the data directory. */
+export function serverTlsFiles(dataDirRoot: string): { dir: string; cert: string; key: string; root: string } {
+  const dir = join(dataDirRoot, "tls");
+  return { dir, cert: join(dir, "server.crt.pem"), key: join(dir, "server.key.pem"), root: join(dataDirRoot, "root.pem") };
+}
+
+/**
+ * The server's own TLS certificate, issued by dpki's CA under the `server` profile through the
+ * normal issuance path (so it is in the log and revocable like any other). Kept in
+ * <data-dir>/tls/: the certificate with its chain, and the key as an encrypted PKCS#8 file
+ * (0600, the CA passphrase). Reused across restarts while it covers the names, was issued by
+ * the active issuing CA, is not revoked and has more than a third of its lifetime left.
+ */
+export async function ensureServerCertificate(services: Services, options: ServerCertificateOptions): Promise<ServerCertificate> {
+  const files = serverTlsFiles(services.dataDir.root);
+  const issuer = await services.ca.activeIssuer();
+  const existing = await reusable(services, files, options, issuer.ca.certDer);
+  if (existing) return existing;
+
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const csrDer = await buildCsr(privateKey, options.names);
+  const issued = await services.issuance.issue({
+    csr: csrDer,
+    profile: "server",
+    actor: "system:serve",
+    details: { purpose: "dpki server TLS certificate" },
+  });
+  const certPem = pemEncode("CERTIFICATE", issued.der) + pemEncode("CERTIFICATE", issued.chain[0]!);
+  mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+  writeAtomic(files.key, encryptPrivateKey(privateKey, options.passphrase, { iterations: options.iterations }), 0o600);
+  writeAtomic(files.cert, certPem, 0o644);
+  return {
+    certPem,
+    keyPem: privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+    notAfter: new Date(issued.certificate.notAfter),
+    serial: issued.certificate.serial,
+    issued: true,
+  };
+}
+
+/** Writes <data-dir>/root.pem, the trust anchor for `curl --cacert` and the CLI's --server mode. */
+export async function writeRootPem(services: Services): Promise<string> {
+  const file = serverTlsFiles(services.dataDir.root).root;
+  const pem = pemEncode("CERTIFICATE", (await services.ca.root()).certDer);
+  if (!existsSync(file) || readFileSync(file, "utf8") !== pem) writeAtomic(file, pem, 0o644);
+  return file;
+}
+
+async function reusable(
+  services: Services,
+  files: ReturnType<typeof serverTlsFiles>,
+  options: ServerCertificateOptions,
+  issuerDer: Uint8Array,
+): Promise<ServerCertificate | null> {
+  if (!existsSync(files.cert) || !existsSync(files.key)) return null;
+  try {
+    const certPem = readFileSync(files.cert, "utf8");
+    const cert = new X509Certificate(certPem);
+    const issuer = new X509Certificate(issuerDer);
+    const now = services.clock.now().getTime();
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    if (to - now < (to - from) / 3) return null;
+    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) return null;
+    for (const name of options.names) {
+      if (isIP(name) ? !cert.checkIP(name) : !cert.checkHost(name, { wildcards: false })) return null;
+    }
+    const record = await services.certificates.find(cert.serialNumber);
+    if (record.status !== "good") return null;
+    const key = decryptPrivateKey(readFileSync(files.key, "utf8"), options.passphrase);
+    if (!cert.checkPrivateKey(key)) return null;
+    return {
+      certPem,
+      keyPem: key.export({ type: "pkcs8", format: "pem" }) as string,
+      notAfter: new Date(to),
+      serial: record.serial,
+      issued: false,
+    };
+  } catch (err) {
+    // A wrong passphrase is the operator's to fix; anything else (damaged file, unknown serial) means issue anew.
+    if (toAppError(err).code === "key_unavailable") {
+      throw new AppError("key_unavailable", `Cannot open ${files.key}: wrong passphrase or damaged file (delete it to issue a new one)`);
+    }
+    return null;
+  }
+}
+
+/** A PKCS#10 request for the names, signed with the new key (through WebCrypto; not a hot path). */
+async function buildCsr(privateKey: KeyObject, names: string[]): Promise<Uint8Array> {
+  const publicKey = createPublicKey(privateKey).export({ type: "spki", format: "der" });
+  const pkcs8 = privateKey.export({ type: "pkcs8", format: "der" });
+  const alg = { name: "ECDSA", namedCurve: "P-256" };
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey("pkcs8", pkcs8, alg, false, ["sign"]),
+    publicKey: await webcrypto.subtle.importKey("spki", publicKey, alg, true, ["verify"]),
+  };
+  const dns = names.filter((n) => !isIP(n));
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${dns[0] ?? "dpki"}`,
+    keys: keys as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
+    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIP(n) ? ("ip" as const) : ("dns" as const), value: n }))),
+    ],
+  });
+  return new Uint8Array(csr.rawData);
+}
+
+function writeAtomic(file: string, data: string, mode: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, file);
+}
