@@ -10,11 +10,18 @@ import { loadPolicySet, type PolicySet } from "./policy/policy-set.js";
 import { parseDuration } from "./duration.js";
 import { CaService } from "./core/ca-service.js";
 import { IssuanceService } from "./core/issuance-service.js";
+import { InlineLeafExecutor } from "./core/leaf-executor.js";
+import { WorkerLeafExecutor } from "./core/worker-leaf-executor.js";
 import { CertificateService } from "./core/certificate-service.js";
 import { CrlService } from "./core/crl-service.js";
 import { AuditService } from "./core/audit-service.js";
 import { TokenService } from "./core/token-service.js";
 import { SqliteTokenStore } from "./store/sqlite/sqlite-token-store.js";
+import { SqliteDpsStore } from "./store/sqlite/sqlite-dps-store.js";
+import type { DpsStore } from "./store/dps-store.js";
+import { DpsAdminService } from "./core/dps-admin-service.js";
+import { DpsService } from "./core/dps-service.js";
+import { allocationPolicies } from "./core/allocation/policies.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -29,6 +36,8 @@ export interface Services {
   crl: CrlService;
   audit: AuditService;
   tokens: TokenService;
+  /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
+  dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
   close(): Promise<void>;
 }
 
@@ -42,6 +51,8 @@ export interface OpenOptions {
   profilesFile?: string;
   /** PBKDF2 iterations for new CA keys; tests lower it. */
   keyIterations?: number;
+  /** Build certificates on worker threads (servers, batches) instead of the calling thread (one-shot commands). */
+  workers?: boolean;
 }
 
 export function openServices(options: OpenOptions = {}): Services {
@@ -66,8 +77,11 @@ export function openServices(options: OpenOptions = {}): Services {
     caIssuers: `${config.publicUrl}/v1/ca/issuer.der`,
   };
   const ca = new CaService(store, keys, clock, urls);
+  const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
+  const issuance = new IssuanceService(store, ca, policies, clock, executor);
+  const dpsStore = new SqliteDpsStore(sqlite);
   return {
     dataDir,
     config,
@@ -75,12 +89,28 @@ export function openServices(options: OpenOptions = {}): Services {
     clock,
     store,
     ca,
-    issuance: new IssuanceService(store, ca, policies, clock),
+    issuance,
     certificates,
     crl,
     audit: new AuditService(store),
     tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
-    close: () => store.close(),
+    dps: {
+      store: dpsStore,
+      admin: new DpsAdminService(dpsStore, policies, clock),
+      registrations: new DpsService({
+        store: dpsStore,
+        certificates: store,
+        issuance,
+        ca,
+        clock,
+        allocation: allocationPolicies(),
+        skewMs: parseDuration(config.clockSkew),
+      }),
+    },
+    close: async () => {
+      await executor.close();
+      await store.close();
+    },
   };
 }
 

@@ -112,4 +112,67 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    name: "0003-dps",
+    sql: `
+  CREATE TABLE dps_scopes (
+    id_scope TEXT PRIMARY KEY COLLATE NOCASE,
+    description TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE dps_hubs (
+    id_scope TEXT NOT NULL REFERENCES dps_scopes(id_scope) ON DELETE CASCADE,
+    name TEXT NOT NULL COLLATE NOCASE,
+    host_name TEXT NOT NULL COLLATE NOCASE,
+    weight INTEGER NOT NULL,
+    region TEXT,
+    enabled INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (id_scope, name),
+    UNIQUE (id_scope, host_name)
+  );
+
+  -- Individual enrollments (id = registration id) and enrollment groups (id = group id).
+  CREATE TABLE dps_enrollments (
+    id_scope TEXT NOT NULL REFERENCES dps_scopes(id_scope) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('individual', 'group')),
+    id TEXT NOT NULL COLLATE NOCASE,
+    attestation_type TEXT NOT NULL CHECK (attestation_type IN ('symmetricKey', 'x509')),
+    provisioning_status TEXT NOT NULL CHECK (provisioning_status IN ('enabled', 'disabled')),
+    spec TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (id_scope, kind, id)
+  );
+  CREATE INDEX dps_enrollments_groups ON dps_enrollments (id_scope, kind, attestation_type);
+
+  CREATE TABLE dps_registrations (
+    id_scope TEXT NOT NULL REFERENCES dps_scopes(id_scope) ON DELETE CASCADE,
+    registration_id TEXT NOT NULL COLLATE NOCASE,
+    enrollment_kind TEXT NOT NULL CHECK (enrollment_kind IN ('individual', 'group')),
+    enrollment_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('assigned', 'failed', 'disabled')),
+    substatus TEXT,
+    assigned_hub TEXT,
+    initial_hub TEXT,
+    device_id TEXT,
+    attestation TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    operation_id TEXT NOT NULL,
+    issued_serial TEXT,
+    error_code INTEGER,
+    error_message TEXT,
+    payload TEXT,
+    initial_twin TEXT,
+    iot_edge INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (id_scope, registration_id)
+  );
+  CREATE INDEX dps_registrations_hub ON dps_registrations (id_scope, assigned_hub);
+  `,
+  },
 ];

@@ -1,0 +1,177 @@
+import { X509Certificate } from "node:crypto";
+import type { CertificateRecord } from "../../store/records.js";
+import { AttestationError, type Attestation, type AttestationContext, type Attestor, type CertificateInfo } from "./attestor.js";
+
+export interface X509AttestorOptions {
+  /** Tolerated clock difference when checking notBefore/notAfter. */
+  skewMs: number;
+  /** A certificate dpki issued, by SHA-256 thumbprint (revocation status and the renewal path). */
+  issuedCertificate(sha256: string): Promise<CertificateRecord | null>;
+  /** dpki's own CA certificates, DER: the anchors of certificates issued at registration. */
+  dpkiCaCertificates(): Promise<Uint8Array[]>;
+}
+
+/** Longest chain walked from a device certificate to its group CA. */
+const MAX_PATH = 6;
+
+/**
+ * X.509 attestation by TLS client certificate. The TLS layer only proved possession of the
+ * leaf's key (the listener asks for certificates but accepts any, and a resumed session may
+ * carry none); everything else is checked here: CN = registration id, validity with skew,
+ * revocation of dpki-issued certificates, and either the individual enrollment's thumbprint
+ * or a signature chain through the presented intermediates up to a group's CA certificate.
+ * A device presenting a certificate dpki issued to it at an earlier registration is
+ * recognised as that registration (the renewal path).
+ */
+export class X509Attestor implements Attestor {
+  readonly method = "x509" as const;
+
+  constructor(private readonly options: X509AttestorOptions) {}
+
+  applies(context: AttestationContext): boolean {
+    return context.clientCertificates.length > 0;
+  }
+
+  async attest(context: AttestationContext): Promise<Attestation> {
+    const presented = parseAll(context.clientCertificates);
+    const leaf = presented[0]!;
+    const info = certificateInfo(leaf);
+    const cn = commonName(leaf);
+    if (cn === null || cn.toLowerCase() !== context.registrationId.toLowerCase()) {
+      throw new AttestationError(
+        "subject",
+        `Certificate subject CN ${cn ?? "(none)"} does not equal registration id ${context.registrationId}`,
+      );
+    }
+    this.checkValidity(leaf, context.now, "Device certificate");
+
+    const issued = await this.options.issuedCertificate(info.sha256Thumbprint);
+    if (issued?.status === "revoked") {
+      throw new AttestationError("revoked", `Certificate ${issued.serial} was revoked at ${issued.revokedAt?.toISOString()}`);
+    }
+    const renewal = issued ? await this.renewal(context, leaf, issued) : null;
+    if (renewal) return { ...renewal, certificate: info };
+
+    const individual = context.enrollments.individual;
+    if (individual) {
+      const att = individual.attestation;
+      if (att.type !== "x509" || !("thumbprints" in att)) {
+        throw new AttestationError("wrong_method", `Individual enrollment ${individual.id} takes a SAS token, not a client certificate`);
+      }
+      const keyIndex = att.thumbprints.indexOf(info.sha256Thumbprint);
+      if (keyIndex < 0)
+        throw new AttestationError("untrusted", `Certificate ${info.sha256Thumbprint} is not the one enrolled for ${individual.id}`);
+      return { enrollment: individual, used: { method: "x509", keyIndex, thumbprint: info.sha256Thumbprint }, certificate: info };
+    }
+
+    const intermediates = presented.slice(1);
+    let sawGroup = false;
+    for (const group of await context.enrollments.groups("x509")) {
+      const att = group.attestation;
+      if (att.type !== "x509" || !("caCertificates" in att)) continue;
+      sawGroup = true;
+      for (const [keyIndex, pem] of att.caCertificates.entries()) {
+        const anchor = new X509Certificate(pem);
+        if (this.chainsTo(leaf, intermediates, anchor, context.now)) {
+          return {
+            enrollment: group,
+            used: { method: "x509", keyIndex, thumbprint: info.sha256Thumbprint, signingThumbprint: thumbprint(anchor) },
+            certificate: info,
+          };
+        }
+      }
+    }
+    if (!sawGroup) {
+      throw new AttestationError("no_enrollment", `No enrollment in scope ${context.idScope} for registration ${context.registrationId}`);
+    }
+    throw new AttestationError("untrusted", "Certificate does not chain to the CA of any enrollment group in this scope");
+  }
+
+  /** A good, unexpired certificate dpki issued to this very registration, chaining to a dpki CA. */
+  private async renewal(context: AttestationContext, leaf: X509Certificate, issued: CertificateRecord): Promise<Attestation | null> {
+    const requester = `dps:${context.idScope}/${context.registrationId}`.toLowerCase();
+    if (issued.requester.toLowerCase() !== requester) return null;
+    const anchors = (await this.options.dpkiCaCertificates()).map((der) => new X509Certificate(Buffer.from(der)));
+    if (!anchors.some((anchor) => this.chainsTo(leaf, anchors, anchor, context.now))) return null;
+    const lookup = context.enrollments;
+    const enrollment =
+      lookup.individual ??
+      (lookup.registration ? await lookup.enrollment(lookup.registration.enrollmentKind, lookup.registration.enrollmentId) : null);
+    if (!enrollment) {
+      throw new AttestationError("no_enrollment", `Certificate was issued to ${context.registrationId}, whose enrollment no longer exists`);
+    }
+    return { enrollment, used: { method: "x509", thumbprint: issued.sha256, renewal: true } };
+  }
+
+  /** Walks issuer links from the leaf through `intermediates` until `anchor` signed one. */
+  private chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], anchor: X509Certificate, now: Date): boolean {
+    const anchorPrint = thumbprint(anchor);
+    const seen = new Set<string>([thumbprint(leaf)]);
+    let current = leaf;
+    for (let depth = 0; depth < MAX_PATH; depth++) {
+      if (issuedBy(current, anchor)) return this.valid(anchor, now);
+      const next = intermediates.find((c) => c.ca && !seen.has(thumbprint(c)) && issuedBy(current, c));
+      if (!next) return false;
+      if (thumbprint(next) === anchorPrint) return this.valid(next, now);
+      if (!this.valid(next, now)) return false;
+      seen.add(thumbprint(next));
+      current = next;
+    }
+    return false;
+  }
+
+  private valid(cert: X509Certificate, now: Date): boolean {
+    const t = now.getTime();
+    return new Date(cert.validFrom).getTime() - this.options.skewMs <= t && t <= new Date(cert.validTo).getTime() + this.options.skewMs;
+  }
+
+  private checkValidity(cert: X509Certificate, now: Date, what: string): void {
+    const t = now.getTime();
+    if (new Date(cert.validFrom).getTime() - this.options.skewMs > t) {
+      throw new AttestationError("not_yet_valid", `${what} is not valid before ${new Date(cert.validFrom).toISOString()}`);
+    }
+    if (new Date(cert.validTo).getTime() + this.options.skewMs < t) {
+      throw new AttestationError("expired", `${what} expired at ${new Date(cert.validTo).toISOString()}`);
+    }
+  }
+}
+
+function parseAll(ders: Uint8Array[]): X509Certificate[] {
+  try {
+    return ders.map((der) => new X509Certificate(Buffer.from(der)));
+  } catch {
+    throw new AttestationError("malformed", "Cannot parse the client certificate");
+  }
+}
+
+/** Names and key identifiers match, and the issuer's key verifies the signature. */
+function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+function thumbprint(cert: X509Certificate): string {
+  return cert.fingerprint256.replace(/:/g, "").toLowerCase();
+}
+
+/** The one CN of the subject, or null (none, or more than one). */
+function commonName(cert: X509Certificate): string | null {
+  const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
+  return cns.length === 1 ? cns[0]!.slice(3) : null;
+}
+
+export function certificateInfo(cert: X509Certificate): CertificateInfo {
+  return {
+    subjectName: cert.subject.split("\n").join(", "),
+    sha1Thumbprint: cert.fingerprint.replace(/:/g, "").toUpperCase(),
+    sha256Thumbprint: thumbprint(cert),
+    issuerName: cert.issuer.split("\n").join(", "),
+    notBeforeUtc: new Date(cert.validFrom).toISOString(),
+    notAfterUtc: new Date(cert.validTo).toISOString(),
+    serialNumber: cert.serialNumber.toUpperCase(),
+    version: 3,
+  };
+}

@@ -1,0 +1,375 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { parseCsr } from "../../ca/csr.js";
+import type { Store } from "../store/store.js";
+import type { AuditInput } from "../store/records.js";
+import type { DpsStore } from "../store/dps-store.js";
+import type { EnrollmentRecord, HubRecord, RegistrationRecord, RegistrationSubstatus } from "../store/dps-records.js";
+import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
+import { BatchWriter } from "./batch-writer.js";
+import type { CaService } from "./ca-service.js";
+import type { IssuanceService } from "./issuance-service.js";
+import type { Attestation, AttestationContext, Attestor } from "./attestation/attestor.js";
+import { AttestationError } from "./attestation/attestor.js";
+import { SymmetricKeyAttestor } from "./attestation/symmetric-key.js";
+import { X509Attestor } from "./attestation/x509.js";
+import { AllocationError, type AllocationResult } from "./allocation/allocation-policy.js";
+import type { AllocationPolicies } from "./allocation/policies.js";
+import { allowlistRefusal, isRegistrationId } from "./dps-allowlist.js";
+
+/** What the device endpoint hands over from one request (path, headers, TLS). */
+export interface DeviceRequest {
+  /** As in the path. */
+  idScope: string;
+  /** As in the path; derived keys and CSRs use exactly this string. */
+  registrationId: string;
+  authorization: string | null;
+  /** DER certificates from the TLS handshake, leaf first. */
+  clientCertificates: Uint8Array[];
+  sourceAddress: string;
+}
+
+/** The register request body, already parsed and shape-checked. */
+export interface RegisterBody {
+  payload?: unknown;
+  /** Base64 DER PKCS#10. */
+  csr?: string;
+}
+
+/** A device whose credential and allowlists passed: nothing has been written yet. */
+export interface AdmittedDevice {
+  idScope: string;
+  registrationId: string;
+  sourceAddress: string;
+  attestation: Attestation;
+  current: RegistrationRecord | null;
+}
+
+export type RegistrationStateJson = Record<string, unknown>;
+
+export interface RegistrationOutcome {
+  operationId: string;
+  status: "assigned" | "failed" | "disabled";
+  registrationState: RegistrationStateJson;
+}
+
+export interface DpsServiceOptions {
+  store: DpsStore;
+  /** The certificate store: revocation status and the renewal path. */
+  certificates: Store;
+  issuance: IssuanceService;
+  ca: CaService;
+  clock: Clock;
+  allocation: AllocationPolicies;
+  /** Tolerated clock difference for tokens and certificates. */
+  skewMs: number;
+}
+
+/**
+ * The device registration flow: attest → enrollment (an individual enrollment wins over groups)
+ * → allowlists → enabled? → allocate (honouring the reprovision policy) → issue the CSR, if
+ * any, under the enrollment's profile → record the registration with its log entry.
+ * `admit` refuses without side effects; `register` does the rest.
+ */
+export class DpsService {
+  private readonly attestors: Attestor[];
+  private readonly writer: BatchWriter<{ registration: RegistrationRecord; audit: AuditInput }>;
+
+  constructor(private readonly options: DpsServiceOptions) {
+    this.attestors = [
+      new SymmetricKeyAttestor({ skewSeconds: Math.round(options.skewMs / 1000) }),
+      new X509Attestor({
+        skewMs: options.skewMs,
+        issuedCertificate: (sha256) => options.certificates.getCertificate({ sha256 }),
+        dpkiCaCertificates: async () => (await options.certificates.listCas()).map((ca) => ca.certDer),
+      }),
+    ];
+    this.writer = new BatchWriter((items) => options.store.saveRegistrations(items));
+  }
+
+  /**
+   * Validates, attests and checks allowlists (and the CSR's form). Throws AppError; writes
+   * nothing. A poll (`GET …/operations/…`) only re-proves the credential: the allowlists were
+   * applied to the register request whose result it asks for.
+   */
+  async admit(request: DeviceRequest, body: RegisterBody = {}, options: { poll?: boolean } = {}): Promise<AdmittedDevice> {
+    const { store, clock } = this.options;
+    if (!isRegistrationId(request.registrationId)) throw invalidRegistrationId(request.registrationId);
+    const scope = await store.getScope(request.idScope);
+    if (!scope) throw new AppError("not_found", `Unknown ID scope ${request.idScope}`);
+    const idScope = scope.idScope;
+    const [individual, current] = await Promise.all([
+      store.getEnrollment(idScope, "individual", request.registrationId),
+      store.getRegistration(idScope, request.registrationId),
+    ]);
+    const context: AttestationContext = {
+      idScope,
+      registrationId: request.registrationId,
+      now: clock.now(),
+      authorization: request.authorization,
+      clientCertificates: request.clientCertificates,
+      enrollments: {
+        individual,
+        groups: (type) => store.groupsByAttestation(idScope, type),
+        registration: current,
+        enrollment: (kind, id) => store.getEnrollment(idScope, kind, id),
+      },
+    };
+    const attestor = this.attestors.find((a) => a.applies(context));
+    if (!attestor) {
+      throw new AttestationError("no_credential", "No credential: send a SAS token in Authorization or a TLS client certificate");
+    }
+    const attestation = await attestor.attest(context);
+    const admitted = { idScope, registrationId: request.registrationId, sourceAddress: request.sourceAddress, attestation, current };
+    if (options.poll) return admitted;
+    const refusal = allowlistRefusal(attestation.enrollment.allowlists, {
+      registrationId: request.registrationId,
+      payload: body.payload,
+      sourceAddress: request.sourceAddress,
+    });
+    if (refusal) throw new AttestationError("no_enrollment", refusal);
+    if (body.csr !== undefined) parseCsr(Buffer.from(body.csr, "base64"));
+    return admitted;
+  }
+
+  /**
+   * Assigns (or refuses) an admitted device and records the outcome. Allocation failures give a
+   * `failed` registration; a disabled enrollment a `disabled` one. A refused CSR throws and
+   * changes nothing.
+   */
+  async register(device: AdmittedDevice, body: RegisterBody, operationId: string): Promise<RegistrationOutcome> {
+    const { enrollment } = device.attestation;
+    const now = this.options.clock.now();
+    const base = this.baseRecord(device, operationId, now);
+
+    if (enrollment.provisioningStatus === "disabled") {
+      const registration: RegistrationRecord = { ...base, status: "disabled", substatus: null, errorCode: null, errorMessage: null };
+      await this.save(registration, device, null);
+      return outcome(registration, device.attestation);
+    }
+
+    let allocated: AllocationResult & { substatus: RegistrationSubstatus };
+    try {
+      allocated = await this.allocate(device, body);
+    } catch (err) {
+      if (!(err instanceof AllocationError)) throw err;
+      const registration: RegistrationRecord = {
+        ...base,
+        status: "failed",
+        substatus: null,
+        errorCode: err.errorCode,
+        errorMessage: err.message,
+      };
+      await this.save(registration, device, null);
+      return outcome(registration, device.attestation);
+    }
+
+    let issued: { serial: string; chain: string[]; profile: string } | null = null;
+    if (body.csr !== undefined) {
+      const cert = await this.options.issuance.issue({
+        csr: Buffer.from(body.csr, "base64"),
+        profile: enrollment.profile,
+        actor: `dps:${device.idScope}/${device.registrationId}`,
+        commonNameMustEqual: device.registrationId,
+        details: { registrationId: device.registrationId, idScope: device.idScope, enrollment: enrollmentRef(enrollment), operationId },
+      });
+      issued = {
+        serial: cert.certificate.serial,
+        profile: enrollment.profile,
+        chain: [cert.der, ...cert.chain].map((der) => Buffer.from(der).toString("base64")),
+      };
+    }
+
+    const registration: RegistrationRecord = {
+      ...base,
+      status: "assigned",
+      substatus: allocated.substatus,
+      assignedHub: allocated.hub.hostName,
+      initialHub: device.current?.initialHub ?? allocated.hub.hostName,
+      deviceId: enrollment.deviceId ?? device.registrationId,
+      issuedSerial: issued?.serial ?? device.current?.issuedSerial ?? null,
+      errorCode: null,
+      errorMessage: null,
+      payload: allocated.payload ?? null,
+      initialTwin: allocated.initialTwin !== undefined ? allocated.initialTwin : enrollment.initialTwin,
+    };
+    await this.save(registration, device, issued);
+    return outcome(registration, device.attestation, issued?.chain);
+  }
+
+  /** The terminal state of a finished operation from the store (after a restart), or null. */
+  async storedOutcome(device: AdmittedDevice, operationId: string): Promise<RegistrationOutcome | null> {
+    const reg = await this.options.store.getRegistration(device.idScope, device.registrationId);
+    if (!reg || reg.operationId !== operationId) return null;
+    let chain: string[] | undefined;
+    if (reg.issuedSerial) {
+      const cert = await this.options.certificates.getCertificate({ serial: reg.issuedSerial });
+      if (cert) {
+        const issuer = await this.options.ca.issuer(cert.issuerCaId);
+        chain = [cert.der, ...issuer.chain].map((der) => Buffer.from(der).toString("base64"));
+      }
+    }
+    return outcome(reg, device.attestation, chain);
+  }
+
+  private baseRecord(device: AdmittedDevice, operationId: string, now: Date): RegistrationRecord {
+    const { enrollment, used } = device.attestation;
+    const current = device.current;
+    return {
+      idScope: device.idScope,
+      registrationId: device.registrationId,
+      enrollmentKind: enrollment.kind,
+      enrollmentId: enrollment.id,
+      status: "failed",
+      substatus: null,
+      assignedHub: current?.assignedHub ?? null,
+      initialHub: current?.initialHub ?? null,
+      deviceId: current?.deviceId ?? null,
+      attestation: used,
+      etag: newEtag(),
+      operationId,
+      issuedSerial: current?.issuedSerial ?? null,
+      errorCode: null,
+      errorMessage: null,
+      payload: null,
+      initialTwin: current?.initialTwin ?? null,
+      iotEdge: enrollment.capabilities.iotEdge,
+      createdAt: current?.createdAt ?? now,
+      updatedAt: now,
+    };
+  }
+
+  /** Chooses the hub under the enrollment's allocation and reprovision policies. */
+  private async allocate(device: AdmittedDevice, body: RegisterBody): Promise<AllocationResult & { substatus: RegistrationSubstatus }> {
+    const { enrollment, used } = device.attestation;
+    const hubs = linkedHubs(enrollment, await this.options.store.listHubs(device.idScope));
+    const current = device.current;
+    const currentHub = current?.assignedHub ? hubs.find((h) => sameHost(h.hostName, current.assignedHub!)) : undefined;
+
+    // Never re-provision: an assigned device stays on its hub while that hub is still linked and enabled.
+    if (current && currentHub && !enrollment.reprovision.updateHubAssignment) {
+      return { hub: currentHub, substatus: current.substatus ?? "initialAssignment", payload: current.payload ?? undefined };
+    }
+    const policy = this.options.allocation[enrollment.allocation.policy];
+    const result = await policy.allocate({
+      registrationId: device.registrationId,
+      enrollment,
+      hubs,
+      current,
+      payload: body.payload,
+      sourceAddress: device.sourceAddress,
+      attestation: used,
+    });
+    return { ...result, substatus: substatusFor(current, result.hub, enrollment) };
+  }
+
+  private async save(registration: RegistrationRecord, device: AdmittedDevice, issued: { serial: string; profile: string } | null) {
+    const audit: AuditInput = {
+      at: registration.updatedAt,
+      actor: `dps:${device.idScope}/${device.registrationId}`,
+      action: "dps.register",
+      subject: `${device.idScope}/${registration.registrationId}`,
+      serial: issued?.serial ?? null,
+      profile: issued?.profile ?? null,
+      details: {
+        idScope: device.idScope,
+        registrationId: registration.registrationId,
+        enrollment: enrollmentRef(device.attestation.enrollment),
+        status: registration.status,
+        substatus: registration.substatus,
+        assignedHub: registration.assignedHub,
+        deviceId: registration.deviceId,
+        attestation: registration.attestation,
+        operationId: registration.operationId,
+        etag: registration.etag,
+        ...(registration.errorCode !== null ? { errorCode: registration.errorCode, errorMessage: registration.errorMessage } : {}),
+      },
+    };
+    await this.writer.write({ registration, audit });
+  }
+}
+
+/** The enrollment's linked hubs that are enabled, in the enrollment's order (all enabled hubs when none are linked). */
+export function linkedHubs(enrollment: EnrollmentRecord, scopeHubs: HubRecord[]): HubRecord[] {
+  const enabled = scopeHubs.filter((h) => h.enabled);
+  if (enrollment.allocation.hubs.length === 0) return enabled;
+  const out: HubRecord[] = [];
+  for (const name of enrollment.allocation.hubs) {
+    const hub = enabled.find((h) => h.name.toLowerCase() === name.toLowerCase());
+    if (hub) out.push(hub);
+  }
+  return out;
+}
+
+/**
+ * DPS substatus: a first assignment is initialAssignment; moving to another hub is
+ * deviceDataMigrated or deviceDataReset (per migrateDeviceData), or
+ * reprovisionedToInitialAssignment when the move is back to the first hub. Staying on the
+ * same hub keeps the substatus it had.
+ */
+export function substatusFor(current: RegistrationRecord | null, hub: HubRecord, enrollment: EnrollmentRecord): RegistrationSubstatus {
+  if (!current?.assignedHub) return "initialAssignment";
+  if (sameHost(current.assignedHub, hub.hostName)) return current.substatus ?? "initialAssignment";
+  if (current.initialHub && sameHost(current.initialHub, hub.hostName)) return "reprovisionedToInitialAssignment";
+  return enrollment.reprovision.migrateDeviceData ? "deviceDataMigrated" : "deviceDataReset";
+}
+
+function sameHost(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+export function enrollmentRef(enrollment: EnrollmentRecord): string {
+  return `${enrollment.kind}:${enrollment.id}`;
+}
+
+function invalidRegistrationId(id: string): AppError {
+  const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+  return new AppError(
+    "invalid_argument",
+    id.length > 128
+      ? `Registration id is ${id.length} characters long; at most 128 are allowed`
+      : `Registration id "${shown}" is invalid: use 1-128 of A-Z a-z 0-9 - . _ : ending in a letter, digit or -`,
+  );
+}
+
+/** DPS-style operation id: `5.<16 hex>.<uuid>`. */
+export function newOperationId(): string {
+  return `5.${randomBytes(8).toString("hex")}.${randomUUID()}`;
+}
+
+/** DPS etags are base64 of a quoted GUID-like string; opaque to devices. */
+function newEtag(): string {
+  return Buffer.from(`"${randomUUID()}"`).toString("base64");
+}
+
+/** DPS writes seven fractional digits. */
+export function dpsTime(d: Date): string {
+  return d.toISOString().replace(/Z$/, "0000Z");
+}
+
+function outcome(reg: RegistrationRecord, attestation: Attestation, chain?: string[]): RegistrationOutcome {
+  return { operationId: reg.operationId, status: reg.status, registrationState: registrationState(reg, attestation, chain) };
+}
+
+/** registrationState (DPS DeviceRegistrationResult) for one registration. */
+export function registrationState(reg: RegistrationRecord, attestation: Attestation, chain?: string[]): RegistrationStateJson {
+  const state: RegistrationStateJson = { registrationId: reg.registrationId, createdDateTimeUtc: dpsTime(reg.createdAt) };
+  if (reg.status === "assigned") {
+    state.assignedHub = reg.assignedHub;
+    state.deviceId = reg.deviceId;
+  }
+  state.status = reg.status;
+  if (reg.status === "assigned" && reg.substatus) state.substatus = reg.substatus;
+  if (reg.status === "failed") {
+    state.errorCode = reg.errorCode;
+    state.errorMessage = reg.errorMessage;
+  }
+  state.lastUpdatedDateTimeUtc = dpsTime(reg.updatedAt);
+  state.etag = reg.etag;
+  if (reg.status === "assigned" && reg.payload !== null && reg.payload !== undefined) state.payload = reg.payload;
+  const group = attestation.enrollment.kind === "group" ? { enrollmentGroupId: attestation.enrollment.id } : {};
+  if (attestation.used.method === "symmetricKey") state.symmetricKey = group;
+  else state.x509 = { ...(attestation.certificate ? { certificateInfo: attestation.certificate } : {}), ...group };
+  if (chain) state.issuedCertificateChain = chain;
+  return state;
+}
