@@ -10,8 +10,6 @@ import { loadPolicySet, type PolicySet } from "./policy/policy-set.js";
 import { parseDuration } from "./duration.js";
 import { CaService } from "./core/ca-service.js";
 import { IssuanceService } from "./core/issuance-service.js";
-import { InlineLeafExecutor } from "./core/leaf-executor.js";
-import { WorkerLeafExecutor } from "./core/worker-leaf-executor.js";
 import { CertificateService } from "./core/certificate-service.js";
 import { CrlService } from "./core/crl-service.js";
 import { AuditService } from "./core/audit-service.js";
@@ -51,8 +49,6 @@ export interface OpenOptions {
   profilesFile?: string;
   /** PBKDF2 iterations for new CA keys; tests lower it. */
   keyIterations?: number;
-  /** Build certificates on worker threads (servers, batches) instead of the calling thread (one-shot commands). */
-  workers?: boolean;
 }
 
 export function openServices(options: OpenOptions = {}): Services {
@@ -77,10 +73,9 @@ export function openServices(options: OpenOptions = {}): Services {
     caIssuers: `${config.publicUrl}/v1/ca/issuer.der`,
   };
   const ca = new CaService(store, keys, clock, urls);
-  const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
-  const issuance = new IssuanceService(store, ca, policies, clock, executor);
+  const issuance = new IssuanceService(store, ca, policies, clock);
   const dpsStore = new SqliteDpsStore(sqlite);
   return {
     dataDir,
@@ -107,10 +102,7 @@ export function openServices(options: OpenOptions = {}): Services {
         skewMs: parseDuration(config.clockSkew),
       }),
     },
-    close: async () => {
-      await executor.close();
-      await store.close();
-    },
+    close: () => store.close(),
   };
 }
 
