@@ -4,6 +4,9 @@ import { openServices, type Services } from "../src/app.js";
 import { LocalOperations } from "../src/local-operations.js";
 import type { Operations } from "../src/operations.js";
 import { createOutput, type Output } from "./output.js";
+import { dataDirAt } from "../src/data-dir.js";
+import { serverTlsFiles } from "../src/http/server-certificate.js";
+import { RemoteOperations } from "./remote-operations.js";
 
 /** Options every command accepts (declared once on the program). */
 export interface GlobalOptions {
@@ -11,6 +14,12 @@ export interface GlobalOptions {
   passphraseFile?: string;
   actor?: string;
   json?: boolean;
+  /** A dpki server to work through instead of the local data directory (else env DPKI_SERVER). */
+  server?: string;
+  /** API token for --server (else env DPKI_TOKEN). */
+  token?: string;
+  /** CA file to trust for --server (default: the system roots plus <data-dir>/root.pem when present). */
+  caFile?: string;
 }
 
 export interface CommandContext {
@@ -39,6 +48,16 @@ export function localServices(opts: GlobalOptions): Services {
 
 export function openContext(cmd: Command): CommandContext {
   const opts = globalOptions(cmd);
+  const server = opts.server ?? process.env.DPKI_SERVER;
+  if (server) {
+    const remote = new RemoteOperations({
+      server,
+      token: opts.token ?? process.env.DPKI_TOKEN,
+      caFile: opts.caFile,
+      defaultCaFile: serverTlsFiles(dataDirAt(opts.dataDir).root).root,
+    });
+    return { ops: remote, out: createOutput(Boolean(opts.json)), close: async () => remote.close() };
+  }
   const services = localServices(opts);
   return {
     ops: new LocalOperations(services, actorFor(opts)),

@@ -6,6 +6,9 @@ import { crlCommand } from "./commands/crl.js";
 import { auditCommand } from "./commands/audit.js";
 import { caCommand } from "./commands/ca.js";
 import { profileCommand } from "./commands/profile.js";
+import { tokenCommand } from "./commands/token.js";
+import { serveCommand } from "./commands/serve.js";
+import { quickstartCommand } from "./commands/quickstart.js";
 import { reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -15,6 +18,9 @@ export function buildProgram(): Command {
     .option("--passphrase-file <file>", "file holding the CA key passphrase (else env DPKI_PASSPHRASE)")
     .option("--actor <name>", "who to record in the issuance log (default cli:<user>)")
     .option("--json", "machine-readable JSON output")
+    .option("--server <url>", "work through a dpki server's HTTP API (env DPKI_SERVER)")
+    .option("--token <token>", "API token for --server (env DPKI_TOKEN, preferred: not visible in ps)")
+    .option("--ca-file <file>", "CA certificate (PEM) to trust for --server (default: system roots + <data-dir>/root.pem)")
     .showHelpAfterError()
     .addHelpText(
       "after",
@@ -28,7 +34,18 @@ Start here:
   dpki cert list --expiring-within 30d
   dpki audit verify`,
     );
-  for (const cmd of [initCommand(), caCommand(), certCommand(), crlCommand(), auditCommand(), profileCommand()]) program.addCommand(cmd);
+  for (const cmd of [
+    initCommand(),
+    caCommand(),
+    certCommand(),
+    crlCommand(),
+    auditCommand(),
+    profileCommand(),
+    tokenCommand(),
+    serveCommand(),
+    quickstartCommand(),
+  ])
+    program.addCommand(cmd);
   program.exitOverride();
   for (const cmd of program.commands) propagateExitOverride(cmd);
   return program;

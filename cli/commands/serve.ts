@@ -1,0 +1,118 @@
+import { Command, InvalidArgumentError } from "commander";
+import { readFileSync } from "node:fs";
+import { relative } from "node:path";
+import { openServices } from "../../src/app.js";
+import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
+import { AppError } from "../../src/errors.js";
+import { startServer, type TlsSource } from "../../src/http/server.js";
+import { globalOptions } from "../context.js";
+import { withErrors } from "../run.js";
+
+export const DEFAULT_PORT = 8443;
+
+export function serveCommand(): Command {
+  return serveOptions(new Command("serve"))
+    .description("Serve the HTTP API (HTTPS) on the local data directory")
+    .addHelpText(
+      "after",
+      `
+Without --tls-cert/--tls-key, dpki issues itself a certificate (profile "server") from its own
+CA for localhost, 127.0.0.1, ::1, --host and the publicUrl host, keeps it in <data-dir>/tls/
+(key encrypted with the CA passphrase) and renews it when a third of its life is left.
+Clients trust <data-dir>/root.pem. Logs are JSON lines on standard output.
+SIGTERM or SIGINT stops accepting connections, lets requests in flight finish, then exits.
+
+Examples:
+  dpki serve
+  dpki serve --host 0.0.0.0 --port 443 --tls-cert pki.crt --tls-key pki.key
+  curl --cacert .dpki/root.pem https://localhost:8443/v1/crl | openssl crl -inform DER -noout -text`,
+    )
+    .action(
+      withErrors(async (opts, cmd) => {
+        const global = globalOptions(cmd);
+        await runServer(dataDirAt(global.dataDir), global.passphraseFile, serveSettings(opts));
+      }),
+    );
+}
+
+export interface ServeSettings {
+  host: string;
+  port: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecureHttp: boolean;
+}
+
+export function serveOptions(cmd: Command): Command {
+  return cmd
+    .option("--port <port>", "TCP port", toPort, DEFAULT_PORT)
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--tls-cert <file>", "server certificate chain (PEM) instead of a self-issued one")
+    .option("--tls-key <file>", "its private key (PEM)")
+    .option("--insecure-http", "serve plain HTTP (tokens cross the network in clear: only behind a TLS proxy)");
+}
+
+export function serveSettings(opts: Record<string, unknown>): ServeSettings {
+  return {
+    host: opts.host as string,
+    port: opts.port as number,
+    tlsCert: opts.tlsCert as string | undefined,
+    tlsKey: opts.tlsKey as string | undefined,
+    insecureHttp: Boolean(opts.insecureHttp),
+  };
+}
+
+/** Serves until SIGTERM/SIGINT, then drains and closes the store. */
+export async function runServer(dataDir: DataDir, passphraseFile: string | undefined, settings: ServeSettings): Promise<void> {
+  if (!isInitialised(dataDir)) {
+    throw new AppError("not_initialized", `No CA in ${dataDir.root}: run \`dpki init\` (or \`dpki quickstart\` for a development CA)`);
+  }
+  if (Boolean(settings.tlsCert) !== Boolean(settings.tlsKey)) {
+    throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
+  }
+  if (settings.insecureHttp && settings.tlsCert)
+    throw new AppError("invalid_argument", "--insecure-http and --tls-cert exclude each other");
+  const passphrase = resolvePassphrase(dataDir, passphraseFile);
+  const services = openServices({ dataDir: dataDir.root, passphrase, workers: true });
+  try {
+    // Fail at start, not on the first request, when the CA or its key cannot be used.
+    await services.ca.activeIssuer();
+    const tls: TlsSource = settings.insecureHttp
+      ? "none"
+      : settings.tlsCert
+        ? { cert: readFile(settings.tlsCert), key: readFile(settings.tlsKey!) }
+        : { self: { passphrase } };
+    const running = await startServer(services, { host: settings.host, port: settings.port, tls });
+    const hint = dataDir.root === dataDirAt(undefined).root ? "" : ` --data-dir ${relative(process.cwd(), dataDir.root) || "."}`;
+    process.stderr.write(
+      `\ndpki is listening on ${running.url}\n` +
+        (running.rootPemFile
+          ? `  root CA:     ${running.rootPemFile}   (curl --cacert ${running.rootPemFile} ${running.url}/v1/ca)\n`
+          : "") +
+        `  admin token: npx dpki token create --role admin${hint}\n` +
+        `  remote CLI:  DPKI_SERVER=${running.url} DPKI_TOKEN=<token> npx dpki cert list\n` +
+        `  stop:        Ctrl-C (drains requests in flight)\n\n`,
+    );
+    await new Promise<void>((resolve) => {
+      process.once("SIGTERM", resolve);
+      process.once("SIGINT", resolve);
+    });
+    await running.close();
+  } finally {
+    await services.close();
+  }
+}
+
+function readFile(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new AppError("not_found", `Cannot read ${file}`);
+  }
+}
+
+function toPort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a TCP port`);
+  return n;
+}
