@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { constants, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -95,6 +95,9 @@ export class DeviceListener {
         requestCert: true,
         rejectUnauthorized: false,
         minVersion: "TLSv1.2",
+        // A resumed session keeps the client's leaf but not its intermediates, so group X.509
+        // chains could not be validated on it: devices always do a full handshake here.
+        secureOptions: constants.SSL_OP_NO_TICKET,
         keepAliveTimeout: 30_000,
         headersTimeout: 20_000,
         requestTimeout: 60_000,
@@ -140,9 +143,8 @@ export class DeviceListener {
     } catch (err) {
       failure = err instanceof DeviceError ? err : deviceError(err);
       status = failure.status;
-      sendError(res, failure);
       // An unread body would be parsed as the next request: drop the connection instead.
-      if (!req.complete) res.setHeader("connection", "close");
+      sendError(res, failure, req.complete ? {} : { connection: "close" });
     } finally {
       this.options.onRequest?.({
         method: req.method ?? "",
@@ -367,7 +369,9 @@ function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody 
 function deviceError(err: unknown): DeviceError {
   if (err instanceof DeviceError) return err;
   const e = toAppError(err);
-  const status = ERROR_TABLE[e.code].status;
+  // DPS speaks 400 for every refused input (a profile violation included), never 422 or 413-ish variants.
+  const tableStatus = ERROR_TABLE[e.code].status;
+  const status = tableStatus === 422 ? 400 : tableStatus;
   const sub = status === 401 ? 2 : status === 400 ? 4 : status >= 500 ? 0 : 1;
   const message = status >= 500 && e.code === "internal" ? "Internal error" : e.message;
   return new DeviceError(status, status * 1000 + sub, message);
@@ -379,12 +383,12 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function sendError(res: ServerResponse, err: DeviceError): void {
+function sendError(res: ServerResponse, err: DeviceError, extraHeaders: Record<string, string>): void {
   if (res.headersSent) return void res.destroy();
   send(
     res,
     err.status,
     { errorCode: err.errorCode, trackingId: randomUUID(), message: err.message, timestampUtc: new Date().toISOString() },
-    { "x-ms-error-code": String(err.errorCode), ...err.headers },
+    { "x-ms-error-code": String(err.errorCode), ...err.headers, ...extraHeaders },
   );
 }
