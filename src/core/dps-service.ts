@@ -242,11 +242,12 @@ export class DpsService {
   /** Chooses the hub under the enrollment's allocation and reprovision policies. */
   private async allocate(device: AdmittedDevice, body: RegisterBody): Promise<AllocationResult & { substatus: RegistrationSubstatus }> {
     const { enrollment, used } = device.attestation;
-    const hubs = linkedHubs(enrollment, await this.options.store.listHubs(device.idScope));
+    const scopeHubs = await this.options.store.listHubs(device.idScope);
+    const hubs = linkedHubs(enrollment, scopeHubs);
     const current = device.current;
-    const currentHub = current?.assignedHub ? hubs.find((h) => sameHost(h.hostName, current.assignedHub!)) : undefined;
+    const currentHub = current?.assignedHub ? scopeHubs.find((h) => h.enabled && sameHost(h.hostName, current.assignedHub!)) : undefined;
 
-    // Never re-provision: an assigned device stays on its hub while that hub is still linked and enabled.
+    // Never re-provision: an assigned device stays on its hub (even one no longer linked) while that hub exists and is enabled.
     if (current && currentHub && !enrollment.reprovision.updateHubAssignment) {
       return { hub: currentHub, substatus: current.substatus ?? "initialAssignment", payload: current.payload ?? undefined };
     }
