@@ -150,8 +150,31 @@ const SIGNATURE_DIGESTS: Record<string, string> = {
   [OID.sha512WithRsaEncryption]: "sha512",
 };
 
-/** Checks the CSR's signature with its own public key. Throws bad_signature or unsupported_algorithm. */
+/**
+ * Checks the CSR's signature with its own public key on the libuv thread pool, so the event
+ * loop stays free. Throws bad_signature, bad_encoding or unsupported_algorithm.
+ */
 export async function verifyCsr(csr: ParsedCsr): Promise<void> {
+  const { digest, data, key, signature } = verification(csr);
+  const valid = await new Promise<boolean>((resolve) => {
+    cryptoVerify(digest, data, key, signature, (error, result) => resolve(!error && result));
+  });
+  if (!valid) throw badSignature();
+}
+
+/** The same check, synchronously: for worker threads, where blocking is the point. */
+export function verifyCsrSync(csr: ParsedCsr): void {
+  const { digest, data, key, signature } = verification(csr);
+  let valid = false;
+  try {
+    valid = cryptoVerify(digest, data, key, signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw badSignature();
+}
+
+function verification(csr: ParsedCsr) {
   const scheme = verifyScheme(csr);
   if (scheme.keyKind !== csr.publicKey.kind) {
     throw new PkiError("bad_signature", `CSR signature algorithm ${csr.signatureAlgorithm} does not match its ${csr.publicKey.kind} key`);
@@ -164,10 +187,11 @@ export async function verifyCsr(csr: ParsedCsr): Promise<void> {
   }
   const options =
     scheme.pssSaltLength === undefined ? key : { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: scheme.pssSaltLength };
-  const valid = await new Promise<boolean>((resolve) => {
-    cryptoVerify(scheme.digest, csr.certificationRequestInfo, options, csr.signature, (error, result) => resolve(!error && result));
-  });
-  if (!valid) throw new PkiError("bad_signature", "CSR signature does not verify with the CSR's public key");
+  return { digest: scheme.digest, data: csr.certificationRequestInfo, key: options, signature: csr.signature };
+}
+
+function badSignature(): PkiError {
+  return new PkiError("bad_signature", "CSR signature does not verify with the CSR's public key");
 }
 
 /** `spkiLength` is the DER size of an SPKI holding an uncompressed point (RFC 5480 §2.2); other forms take the generic path. */

@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import type { KeyAlgorithm } from "./key-algorithm.js";
 
 /**
@@ -13,4 +14,10 @@ export interface Signer {
   readonly spki: Uint8Array;
   /** Signs `data`, returning the signature exactly as X.509 embeds it (DER ECDSA-Sig-Value for EC). */
   sign(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Only for keys held in this process's memory (software keys): the key itself, so worker
+   * threads can sign with it (KeyObjects cross threads by postMessage without leaving memory).
+   * Hardware-backed signers leave it undefined. Never serialised, logged or returned.
+   */
+  readonly inMemoryKey?: KeyObject;
 }

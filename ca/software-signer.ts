@@ -21,9 +21,10 @@ const ED25519: SignatureScheme = { digest: null, algorithmIdentifier: sequence(o
 
 /**
  * Signs with node:crypto's callback form, which runs on the libuv thread pool: concurrent
- * issuances then use every core while the event loop keeps encoding.
+ * issuances then use every core while the event loop keeps encoding. With `sync`, signs on
+ * the calling thread: for worker threads, where a thread-pool round trip is pure overhead.
  */
-export function createSoftwareSigner(privateKey: KeyObject): Signer {
+export function createSoftwareSigner(privateKey: KeyObject, options: { sync?: boolean } = {}): Signer {
   if (privateKey.type !== "private") throw new PkiError("invalid_argument", "Cannot create signer: a private key is required");
   const [keyAlgorithm, scheme] = describeKey(privateKey);
   const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });
@@ -31,10 +32,13 @@ export function createSoftwareSigner(privateKey: KeyObject): Signer {
     keyAlgorithm,
     signatureAlgorithm: scheme.algorithmIdentifier,
     spki,
-    sign: (data) =>
-      new Promise((resolve, reject) => {
-        cryptoSign(scheme.digest, data, privateKey, (error, signature) => (error ? reject(error) : resolve(signature)));
-      }),
+    inMemoryKey: privateKey,
+    sign: options.sync
+      ? async (data) => cryptoSign(scheme.digest, data, privateKey)
+      : (data) =>
+          new Promise((resolve, reject) => {
+            cryptoSign(scheme.digest, data, privateKey, (error, signature) => (error ? reject(error) : resolve(signature)));
+          }),
   };
 }
 

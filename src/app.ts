@@ -10,6 +10,8 @@ import { loadPolicySet, type PolicySet } from "./policy/policy-set.js";
 import { parseDuration } from "./duration.js";
 import { CaService } from "./core/ca-service.js";
 import { IssuanceService } from "./core/issuance-service.js";
+import { InlineLeafExecutor } from "./core/leaf-executor.js";
+import { WorkerLeafExecutor } from "./core/worker-leaf-executor.js";
 import { CertificateService } from "./core/certificate-service.js";
 import { CrlService } from "./core/crl-service.js";
 import { AuditService } from "./core/audit-service.js";
@@ -20,6 +22,7 @@ import type { DpsStore } from "./store/dps-store.js";
 import { DpsAdminService } from "./core/dps-admin-service.js";
 import { DpsService } from "./core/dps-service.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
+import { openLifecycle, publicationUrls, type LifecycleServices } from "./lifecycle.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -36,6 +39,8 @@ export interface Services {
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
+  /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
+  lifecycle: LifecycleServices;
   close(): Promise<void>;
 }
 
@@ -49,6 +54,8 @@ export interface OpenOptions {
   profilesFile?: string;
   /** PBKDF2 iterations for new CA keys; tests lower it. */
   keyIterations?: number;
+  /** Build certificates on worker threads (servers, batches) instead of the calling thread (one-shot commands). */
+  workers?: boolean;
 }
 
 export function openServices(options: OpenOptions = {}): Services {
@@ -67,15 +74,11 @@ export function openServices(options: OpenOptions = {}): Services {
         iterations: options.keyIterations,
       }),
   );
-  const urls = {
-    crl: `${config.publicUrl}/v1/crl`,
-    ocsp: `${config.publicUrl}/ocsp`,
-    caIssuers: `${config.publicUrl}/v1/ca/issuer.der`,
-  };
-  const ca = new CaService(store, keys, clock, urls);
+  const ca = new CaService(store, keys, clock, publicationUrls(config.publicUrl));
+  const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
-  const issuance = new IssuanceService(store, ca, policies, clock);
+  const issuance = new IssuanceService(store, ca, policies, clock, executor);
   const dpsStore = new SqliteDpsStore(sqlite);
   return {
     dataDir,
@@ -88,6 +91,7 @@ export function openServices(options: OpenOptions = {}): Services {
     certificates,
     crl,
     audit: new AuditService(store),
+    lifecycle: openLifecycle({ sqlite, store, keys, ca, certificates, issuance, clock, config }),
     tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
     dps: {
       store: dpsStore,
@@ -102,7 +106,10 @@ export function openServices(options: OpenOptions = {}): Services {
         skewMs: parseDuration(config.clockSkew),
       }),
     },
-    close: () => store.close(),
+    close: async () => {
+      await executor.close();
+      await store.close();
+    },
   };
 }
 

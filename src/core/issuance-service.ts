@@ -1,9 +1,3 @@
-import { parseCsr, verifyCsr } from "../../ca/csr.js";
-import { grantFromProfile } from "../../ca/profile.js";
-import { leafCertificateParams } from "../../ca/ca-certificates.js";
-import { encodeCertificate, certificateThumbprint } from "../../ca/certificate.js";
-import { formatName } from "../../ca/name.js";
-import { randomSerial, serialToHex } from "../../ca/serial.js";
 import type { Store } from "../store/store.js";
 import type { AuditInput, CertificateRecord } from "../store/records.js";
 import type { Clock } from "../clock.js";
@@ -13,6 +7,7 @@ import { AppError, toAppError } from "../errors.js";
 import { BatchWriter } from "./batch-writer.js";
 import type { CaService } from "./ca-service.js";
 import { certificateView, type CertificateView } from "./certificate-view.js";
+import type { LeafExecutor } from "./leaf-executor.js";
 
 export interface IssueRequest {
   /** PEM or DER PKCS#10. */
@@ -50,54 +45,36 @@ export class IssuanceService {
     private readonly ca: CaService,
     private readonly policies: PolicySet,
     private readonly clock: Clock,
+    private readonly executor: LeafExecutor,
   ) {
     this.writer = new BatchWriter((items) => this.store.insertCertificates(items));
   }
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
     const profile = getProfile(this.policies, request.profile);
-    const csr = parseCsr(request.csr);
-    await verifyCsr(csr);
-    const grant = grantFromProfile(csr, profile, {
-      validityMs: request.validityMs,
-      commonNameMustEqual: request.commonNameMustEqual,
-    });
     const issuer = await this.ca.activeIssuer();
 
     for (let attempt = 1; ; attempt++) {
       const now = this.clock.now();
-      const serial = randomSerial();
-      const params = leafCertificateParams({
-        grant,
-        issuer: issuer.name,
-        issuerKeyId: issuer.keyId,
-        spki: csr.spki,
-        serial,
-        notBefore: now,
-        urls: issuer.urls,
-      });
-      if (params.notAfter > issuer.ca.notAfter) {
-        throw new AppError(
-          "profile_violation",
-          `Requested validity runs past the issuing CA's expiry (${issuer.ca.notAfter.toISOString()})`,
-        );
-      }
-      const der = await encodeCertificate(params, issuer.signer);
+      const leaf = await this.executor.build(
+        { csr: request.csr, profile, validityMs: request.validityMs, commonNameMustEqual: request.commonNameMustEqual, notBefore: now },
+        issuer,
+      );
       const cert: CertificateRecord = {
-        serial: serialToHex(serial),
-        sha256: certificateThumbprint(der),
+        serial: leaf.serial,
+        sha256: leaf.sha256,
         issuerCaId: issuer.ca.id,
-        subject: formatName(grant.subject),
-        commonName: grant.commonName,
-        subjectAltNames: grant.subjectAltNames.map((s) => `${s.type}:${s.value}`),
-        notBefore: params.notBefore,
-        notAfter: params.notAfter,
+        subject: leaf.subject,
+        commonName: leaf.commonName,
+        subjectAltNames: leaf.subjectAltNames,
+        notBefore: leaf.notBefore,
+        notAfter: leaf.notAfter,
         profile: profile.name,
         requester: request.actor,
         status: "good",
         revokedAt: null,
         revocationReason: null,
-        der,
+        der: leaf.der,
         createdAt: now,
       };
       const audit: AuditInput = {
@@ -117,7 +94,7 @@ export class IssuanceService {
         if (err instanceof AppError && err.code === "conflict" && attempt < SERIAL_ATTEMPTS) continue;
         throw err;
       }
-      return { certificate: certificateView(cert, now), der, chain: issuer.chain };
+      return { certificate: certificateView(cert, now), der: leaf.der, chain: issuer.chain };
     }
   }
 
