@@ -9,6 +9,12 @@ import { profileCommand } from "./commands/profile.js";
 import { tokenCommand } from "./commands/token.js";
 import { serveCommand } from "./commands/serve.js";
 import { quickstartCommand } from "./commands/quickstart.js";
+import { scopeCommand } from "./commands/scope.js";
+import { hubCommand } from "./commands/hub.js";
+import { enrollmentCommand } from "./commands/enrollment.js";
+import { groupCommand } from "./commands/group.js";
+import { registrationCommand } from "./commands/registration.js";
+import { dpsCommand } from "./commands/dps.js";
 import { reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -44,6 +50,12 @@ Start here:
     tokenCommand(),
     serveCommand(),
     quickstartCommand(),
+    scopeCommand(),
+    hubCommand(),
+    enrollmentCommand(),
+    groupCommand(),
+    registrationCommand(),
+    dpsCommand(),
   ])
     program.addCommand(cmd);
   program.exitOverride();

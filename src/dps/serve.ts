@@ -1,0 +1,74 @@
+import { hostname } from "node:os";
+import { pemEncode } from "../../ca/pem.js";
+import type { Services } from "../app.js";
+import { allocationPolicies } from "../core/allocation/policies.js";
+import { DpsService } from "../core/dps-service.js";
+import { parseDuration } from "../duration.js";
+import { jsonLogger, type Logger } from "../http/logger.js";
+import { DeviceListener } from "./device-listener.js";
+import { issueListenerCertificate } from "./listener-certificate.js";
+import type { RateLimit } from "./rate-limiter.js";
+
+export interface DeviceListenerSettings {
+  host: string;
+  port: number;
+  /** PEM certificate chain and key; when absent dpki issues one for `names`. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Host names and IP addresses devices use (SANs of a self-issued certificate). */
+  names: string[];
+  rateLimit: RateLimit | false;
+  respondWithinMs: number;
+  retryAfterSeconds: number;
+  maxBodyBytes: number;
+  /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's root always is). */
+  webhookCa: string[];
+  actor: string;
+  logger?: Logger;
+}
+
+export interface RunningDeviceListener {
+  listener: DeviceListener;
+  url: string;
+  names: string[];
+  close(): Promise<void>;
+}
+
+/** Default SANs: this machine's name and loopback. */
+export function defaultListenerNames(): string[] {
+  return [...new Set(["localhost", "127.0.0.1", hostname()])];
+}
+
+/** Starts the DPS device endpoint on its own port, logging one JSON line per request. */
+export async function startDeviceListener(services: Services, settings: DeviceListenerSettings): Promise<RunningDeviceListener> {
+  const logger = settings.logger ?? jsonLogger();
+  const root = await services.ca.root();
+  const registrations = new DpsService({
+    store: services.dps.store,
+    certificates: services.store,
+    issuance: services.issuance,
+    ca: services.ca,
+    clock: services.clock,
+    allocation: allocationPolicies({ ca: [pemEncode("CERTIFICATE", root.certDer), ...settings.webhookCa] }),
+    skewMs: parseDuration(services.config.clockSkew),
+  });
+  const tls = settings.tls ?? (await issueListenerCertificate(services.issuance, settings.names, settings.actor));
+  const listener = new DeviceListener({
+    registrations,
+    tls,
+    host: settings.host,
+    port: settings.port,
+    rateLimit: settings.rateLimit,
+    respondWithinMs: settings.respondWithinMs,
+    retryAfterSeconds: settings.retryAfterSeconds,
+    maxBodyBytes: settings.maxBodyBytes,
+    onRequest: (e) => (e.status >= 500 ? logger.error : logger.info)("dps request", { ...e, ms: Math.round(e.ms * 1000) / 1000 }),
+  });
+  const address = await listener.listen();
+  const shownHost = settings.host === "0.0.0.0" || settings.host === "::" ? (settings.names[0] ?? "localhost") : settings.host;
+  return {
+    listener,
+    url: `https://${shownHost}${address.port === 443 ? "" : `:${address.port}`}`,
+    names: settings.names,
+    close: () => listener.close(),
+  };
+}
