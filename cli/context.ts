@@ -42,11 +42,12 @@ export function actorFor(opts: GlobalOptions): string {
 }
 
 /** Opens the local data directory's services; the caller must close them. */
-export function localServices(opts: GlobalOptions): Services {
-  return openServices({ dataDir: opts.dataDir, passphraseFile: opts.passphraseFile });
+export function localServices(opts: GlobalOptions, workers = false): Services {
+  return openServices({ dataDir: opts.dataDir, passphraseFile: opts.passphraseFile, workers });
 }
 
-export function openContext(cmd: Command): CommandContext {
+/** `workers`: the command issues in bulk, so local mode builds certificates on a worker per core. */
+export function openContext(cmd: Command, workers = false): CommandContext {
   const opts = globalOptions(cmd);
   const server = opts.server ?? process.env.DPKI_SERVER;
   if (server) {
@@ -58,7 +59,7 @@ export function openContext(cmd: Command): CommandContext {
     });
     return { ops: remote, out: createOutput(Boolean(opts.json)), close: async () => remote.close() };
   }
-  const services = localServices(opts);
+  const services = localServices(opts, workers);
   return {
     ops: new LocalOperations(services, actorFor(opts)),
     out: createOutput(Boolean(opts.json)),

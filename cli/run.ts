@@ -9,6 +9,7 @@ import { reportError } from "./output.js";
  */
 export function withContext<P extends unknown[]>(
   body: (ctx: CommandContext, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
+  options: { workers?: boolean } = {},
 ) {
   return async (...args: unknown[]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
@@ -16,7 +17,7 @@ export function withContext<P extends unknown[]>(
     const positionals = args.slice(0, -2) as P;
     let ctx: CommandContext | undefined;
     try {
-      ctx = openContext(cmd);
+      ctx = openContext(cmd, options.workers);
       const code = await body(ctx, opts, ...positionals);
       if (code) process.exitCode = code;
     } catch (err) {

@@ -105,49 +105,56 @@ Examples:
     .option("--validity <duration>", "lifetime, e.g. 90d (default: the profile's)")
     .addHelpText("after", "\nExits 0 when every CSR was signed, 65 when any failed (the others are still written).")
     .action(
-      withContext(async ({ ops, out }, opts, paths: string[]) => {
-        const files = expandCsrPaths(paths);
-        if (files.length === 0) throw new AppError("invalid_argument", `No CSR files found in ${paths.join(", ")}`);
-        const outDir = opts.out as string;
-        mkdirSync(outDir, { recursive: true });
-        const inputs: IssueInput[] = [];
-        const unreadable = new Map<number, string>();
-        files.forEach((file, i) => {
-          try {
-            inputs.push({ csr: csrText(readInput(file)), profile: opts.profile as string, validity: opts.validity as string | undefined });
-          } catch (err) {
-            unreadable.set(i, (err as Error).message);
-            inputs.push({ csr: "", profile: opts.profile as string });
-          }
-        });
-        const bar =
-          process.stderr.isTTY && !out.json
-            ? new cliProgress.SingleBar(
-                { format: "signing {bar} {value}/{total} CSRs  {eta}s left", stream: process.stderr },
-                cliProgress.Presets.shades_classic,
-              )
-            : null;
-        bar?.start(files.length, 0);
-        const results = await ops.issueBatch(inputs, (done) => bar?.update(done));
-        bar?.stop();
-        const report = files.map((file, i) => {
-          const r = results[i]!;
-          if (unreadable.has(i)) return { file, ok: false as const, error: { code: "not_found", message: unreadable.get(i)! } };
-          if (!r.ok) return { file, ok: false as const, error: r.error };
-          const target = join(outDir, certFileName(file));
-          writeOutput(target, r.pem);
-          return { file, ok: true as const, serial: r.certificate.serial, out: target };
-        });
-        const failed = report.filter((r) => !r.ok);
-        out.print({ signed: report.length - failed.length, failed: failed.length, results: report }, () => {
-          const lines = failed.map((f) => `FAILED ${f.file}: ${"error" in f ? f.error.message : ""}`);
-          lines.push(
-            `Signed ${report.length - failed.length} of ${report.length} CSRs into ${outDir}${failed.length ? `; ${failed.length} failed` : ""}`,
-          );
-          return lines.join("\n") + "\n";
-        });
-        return failed.length ? 65 : 0;
-      }),
+      withContext(
+        async ({ ops, out }, opts, paths: string[]) => {
+          const files = expandCsrPaths(paths);
+          if (files.length === 0) throw new AppError("invalid_argument", `No CSR files found in ${paths.join(", ")}`);
+          const outDir = opts.out as string;
+          mkdirSync(outDir, { recursive: true });
+          const inputs: IssueInput[] = [];
+          const unreadable = new Map<number, string>();
+          files.forEach((file, i) => {
+            try {
+              inputs.push({
+                csr: csrText(readInput(file)),
+                profile: opts.profile as string,
+                validity: opts.validity as string | undefined,
+              });
+            } catch (err) {
+              unreadable.set(i, (err as Error).message);
+              inputs.push({ csr: "", profile: opts.profile as string });
+            }
+          });
+          const bar =
+            process.stderr.isTTY && !out.json
+              ? new cliProgress.SingleBar(
+                  { format: "signing {bar} {value}/{total} CSRs  {eta}s left", stream: process.stderr },
+                  cliProgress.Presets.shades_classic,
+                )
+              : null;
+          bar?.start(files.length, 0);
+          const results = await ops.issueBatch(inputs, (done) => bar?.update(done));
+          bar?.stop();
+          const report = files.map((file, i) => {
+            const r = results[i]!;
+            if (unreadable.has(i)) return { file, ok: false as const, error: { code: "not_found", message: unreadable.get(i)! } };
+            if (!r.ok) return { file, ok: false as const, error: r.error };
+            const target = join(outDir, certFileName(file));
+            writeOutput(target, r.pem);
+            return { file, ok: true as const, serial: r.certificate.serial, out: target };
+          });
+          const failed = report.filter((r) => !r.ok);
+          out.print({ signed: report.length - failed.length, failed: failed.length, results: report }, () => {
+            const lines = failed.map((f) => `FAILED ${f.file}: ${"error" in f ? f.error.message : ""}`);
+            lines.push(
+              `Signed ${report.length - failed.length} of ${report.length} CSRs into ${outDir}${failed.length ? `; ${failed.length} failed` : ""}`,
+            );
+            return lines.join("\n") + "\n";
+          });
+          return failed.length ? 65 : 0;
+        },
+        { workers: true },
+      ),
     );
 
   return cert;
