@@ -5,7 +5,7 @@ import type { TokenRole } from "../store/token-store.js";
 /** Who may call a route: anyone (relying parties fetching CRLs and CA certificates), or tokens of these roles. */
 export type Access = "public" | readonly TokenRole[];
 
-export type Method = "get" | "post" | "delete";
+export type Method = "get" | "post" | "patch" | "delete";
 
 /**
  * One HTTP endpoint. Every route of the API is declared like this, in the resource's routes

@@ -4,6 +4,7 @@ import { caRoutes } from "./ca-routes.js";
 import { certificateRoutes } from "./certificate-routes.js";
 import type { RouteDeps } from "./context.js";
 import { crlRoutes } from "./crl-routes.js";
+import { dpsRoutes } from "./dps-routes.js";
 import { healthRoutes } from "./health-routes.js";
 import { profileRoutes } from "./profile-routes.js";
 import { tokenRoutes } from "./token-routes.js";
@@ -18,5 +19,6 @@ export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[
     ...auditRoutes(deps),
     ...tokenRoutes(deps),
     ...profileRoutes(deps),
+    ...dpsRoutes(deps),
   ];
 }
