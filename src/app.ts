@@ -2,6 +2,7 @@ import type { KeyProvider } from "../ca/key-provider.js";
 import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import { SqliteDb } from "./store/sqlite/sqlite-db.js";
+import { SqliteWriter } from "./store/sqlite/sqlite-writer.js";
 import type { Store } from "./store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { readConfig, type DpkiConfig } from "./config.js";
@@ -54,7 +55,7 @@ export interface OpenOptions {
   profilesFile?: string;
   /** PBKDF2 iterations for new CA keys; tests lower it. */
   keyIterations?: number;
-  /** Build certificates on worker threads (servers, batches) instead of the calling thread (one-shot commands). */
+  /** Servers and batches: build certificates on a worker per core and commit them on a writer thread, instead of on the calling thread (one-shot commands). */
   workers?: boolean;
 }
 
@@ -65,7 +66,8 @@ export function openServices(options: OpenOptions = {}): Services {
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
   const sqlite = new SqliteDb(dataDir.database);
-  const store = new SqliteStore(sqlite);
+  // Servers and batches also move certificate commits off the main thread.
+  const store = new SqliteStore(sqlite, options.workers ? new SqliteWriter(dataDir.database) : undefined);
   const keys = lazyKeyProvider(
     () =>
       new SoftwareKeyProvider({

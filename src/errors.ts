@@ -59,3 +59,23 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof PkiError) return new AppError(PKI_CODES[err.code], err.message, err.detail);
   return new AppError("internal", "Internal error");
 }
+
+/** A typed error as it crosses a thread boundary (structured clone drops class identity). */
+export interface WireError {
+  kind: "pki" | "app";
+  code: string;
+  message: string;
+  detail?: Record<string, unknown>;
+}
+
+export function errorToWire(err: unknown): WireError {
+  if (err instanceof PkiError) return { kind: "pki", code: err.code, message: err.message, detail: err.detail };
+  const e = toAppError(err);
+  return { kind: "app", code: e.code, message: e.message, detail: e.detail };
+}
+
+/** Rebuilds the typed error another thread reported, so callers see what they would have seen inline. */
+export function errorFromWire(e: WireError): Error {
+  if (e.kind === "pki") return new PkiError(e.code as PkiErrorCode, e.message, e.detail);
+  return new AppError(e.code as ErrorCode, e.message, e.detail);
+}

@@ -6,9 +6,10 @@ import { parentPort } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
 import { buildLeaf, type LeafIssuer } from "../../ca/leaf-builder.js";
 import { createSoftwareSigner } from "../../ca/software-signer.js";
+import { errorToWire } from "../errors.js";
 import type { Profile } from "../../ca/profile.js";
 import type { PublicationUrls } from "../../ca/ca-certificates.js";
-import { serializeError, type WorkerJob, type WorkerMessage, type WorkerResult } from "./leaf-worker-protocol.js";
+import { type WorkerJob, type WorkerMessage, type WorkerResult } from "./leaf-worker-protocol.js";
 
 const issuers = new Map<string, LeafIssuer>();
 const profiles = new Map<string, Profile>();
@@ -61,6 +62,6 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
     );
     return { id: job.id, ok: true, leaf };
   } catch (err) {
-    return { id: job.id, ok: false, error: serializeError(err) };
+    return { id: job.id, ok: false, error: errorToWire(err) };
   }
 }

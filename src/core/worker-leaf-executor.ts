@@ -3,10 +3,10 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { BuiltLeaf } from "../../ca/leaf-builder.js";
 import { PACKAGE_ROOT } from "../package-root.js";
-import { AppError } from "../errors.js";
+import { AppError, errorFromWire } from "../errors.js";
 import type { Issuer } from "./ca-service.js";
 import { InlineLeafExecutor, type LeafExecutor, type LeafJob } from "./leaf-executor.js";
-import { deserializeError, type WorkerJob, type WorkerMessage, type WorkerResult } from "./leaf-worker-protocol.js";
+import { type WorkerJob, type WorkerMessage, type WorkerResult } from "./leaf-worker-protocol.js";
 
 /** Workers run the compiled module (`npm ci` and the test setup build dist/), also when the caller runs from source. */
 const WORKER_FILE = join(PACKAGE_ROOT, "dist", "src", "core", "leaf-worker.js");
@@ -45,7 +45,7 @@ export class WorkerLeafExecutor implements LeafExecutor {
           this.pending.delete(result.id);
           if (!waiter) continue;
           if (result.ok) waiter.resolve(result.leaf);
-          else waiter.reject(deserializeError(result.error));
+          else waiter.reject(errorFromWire(result.error));
         }
       });
       worker.on("error", (err) => this.failAll(err));

@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { expect, it } from "vitest";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
 import { describeStoreContract } from "./store-contract.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
@@ -11,6 +12,12 @@ const dir = tempDir();
 let n = 0;
 
 describeStoreContract("sqlite", async () => new SqliteStore(new SqliteDb(join(dir, `store-${n++}.db`))));
+
+// Servers commit certificates on a writer thread with its own connection: the same contract holds.
+describeStoreContract("sqlite with a writer thread", async () => {
+  const file = join(dir, `store-${n++}.db`);
+  return new SqliteStore(new SqliteDb(file), new SqliteWriter(file));
+});
 
 it("creates the database file 0600 and applies migrations once", () => {
   const file = join(dir, "fresh.db");

@@ -22,7 +22,10 @@ export class SqliteDb {
   private readonly auditHead: Database.Statement;
   private readonly insertAudit: Database.Statement;
 
-  constructor(file: string, options: SqliteDbOptions = {}) {
+  constructor(
+    readonly file: string,
+    options: SqliteDbOptions = {},
+  ) {
     const isNew = file !== ":memory:" && !existsSync(file);
     this.db = new Database(file);
     if (isNew) chmodSync(file, 0o600);

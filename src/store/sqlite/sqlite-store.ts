@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { AppError } from "../../errors.js";
 import { decodeCursor, encodeCursor, isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
+import type { SqliteWriter } from "./sqlite-writer.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
 import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
@@ -14,7 +15,11 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(private readonly sqlite: SqliteDb) {
+  /** With `writer`, certificate inserts run on the writer's thread instead of this one. */
+  constructor(
+    private readonly sqlite: SqliteDb,
+    private readonly writer?: SqliteWriter,
+  ) {
     this.db = sqlite.db;
     this.stmts = this.prepare();
   }
@@ -51,6 +56,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     this.sqlite.close();
   }
 
@@ -83,6 +89,7 @@ export class SqliteStore implements Store {
   }
 
   async insertCertificates(items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
+    if (this.writer) return this.writer.insertCertificates(items);
     try {
       this.sqlite.write(() => {
         for (const { cert, audit } of items) {
@@ -262,7 +269,7 @@ function certToRow(cert: CertificateRecord): Row {
   };
 }
 
-function certFromRow(row: Row): CertificateRecord {
+export function certFromRow(row: Row): CertificateRecord {
   return {
     serial: row.serial as string,
     sha256: row.sha256 as string,
