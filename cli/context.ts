@@ -5,7 +5,7 @@ import { LocalOperations } from "../src/local-operations.js";
 import type { Operations } from "../src/operations.js";
 import { createOutput, type Output } from "./output.js";
 import { dataDirAt } from "../src/data-dir.js";
-import { serverTlsFiles } from "../src/http/server-certificate.js";
+import { serverTlsFiles } from "../src/http/tls-files.js";
 import { RemoteOperations } from "./remote-operations.js";
 
 /** Options every command accepts (declared once on the program). */

@@ -4,7 +4,7 @@ import { relative } from "node:path";
 import { openServices } from "../../src/app.js";
 import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
-import { startServer, type TlsSource } from "../../src/http/server.js";
+import type { TlsSource } from "../../src/http/server.js";
 import { globalOptions } from "../context.js";
 import { withErrors } from "../run.js";
 
@@ -82,6 +82,8 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
       : settings.tlsCert
         ? { cert: readFile(settings.tlsCert), key: readFile(settings.tlsKey!) }
         : { self: { passphrase } };
+    // Loaded here, not at the top: other commands should not pay for express and the validator.
+    const { startServer } = await import("../../src/http/server.js");
     const running = await startServer(services, { host: settings.host, port: settings.port, tls });
     const hint = dataDir.root === dataDirAt(undefined).root ? "" : ` --data-dir ${relative(process.cwd(), dataDir.root) || "."}`;
     process.stderr.write(

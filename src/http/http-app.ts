@@ -5,7 +5,7 @@ import { AppError } from "../errors.js";
 import { authenticate, authorize } from "./auth.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { HttpMetrics } from "./metrics.js";
-import { loadApiSpec, routeValidator, type OpenApiDocument } from "./openapi.js";
+import { loadApiSpec, requestValidator, type OpenApiDocument } from "./openapi.js";
 import { PROBLEM_CONTENT_TYPE, problemOf, requestError } from "./problem.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
@@ -49,11 +49,16 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
 
   const router = express.Router({ caseSensitive: true, strict: true });
   const methodsByPath = new Map<string, string[]>();
+  const sharedValidator = requestValidator(
+    spec,
+    routes.filter((r) => !r.ownValidator),
+  );
+  const validatorFor = (route: RouteDef) => (route.ownValidator ? requestValidator(spec, [route]) : sharedValidator);
   for (const route of routes) {
     const body: RequestHandler[] = route.bodyLimit
       ? [express.json({ limit: route.bodyLimit, type: "application/json", strict: true })]
       : [];
-    router[route.method](route.path, authorize(route.access), ...body, ...routeValidator(spec, route.method, route.path), route.handler);
+    router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), route.handler);
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method.toUpperCase()]);
   }
   for (const [path, methods] of methodsByPath) {

@@ -10,9 +10,17 @@ export const OPENAPI_FILE = join(PACKAGE_ROOT, "openapi.yaml");
 
 export type OpenApiDocument = Record<string, unknown> & { paths: Record<string, Record<string, unknown>> };
 
+const loaded = new Map<string, OpenApiDocument>();
+
+/** The parsed spec, read once per process. */
 export function loadApiSpec(file: string = OPENAPI_FILE): OpenApiDocument {
-  return parseYaml(readFileSync(file, "utf8")) as OpenApiDocument;
+  let spec = loaded.get(file);
+  if (!spec) loaded.set(file, (spec = parseYaml(readFileSync(file, "utf8")) as OpenApiDocument));
+  return spec;
 }
+
+/** Built validators by spec and route set: several apps in one process (tests) share them. */
+const validators = new WeakMap<OpenApiDocument, Map<string, RequestHandler[]>>();
 
 /** Express path syntax to OpenAPI's: /v1/certificates/:id → /v1/certificates/{id}. */
 export function openApiPath(expressPath: string): string {
@@ -20,25 +28,36 @@ export function openApiPath(expressPath: string): string {
 }
 
 /**
- * Request validation of one route against the spec by express-openapi-validator: parameters,
- * bodies and content types, unknown query parameters and body fields refused. Each route gets
- * a validator built on a copy of the spec holding only its own operation, because the library
- * otherwise matches every request against every path of the spec (a regex compiled per path per
- * request). Authorisation is done by dpki before it (callers without a token learn nothing of
- * the schema); responses are not validated at run time (the contract tests cover them).
- * Throws when the spec does not describe the route.
+ * Request validation by express-openapi-validator against the operations of `routes`:
+ * parameters, bodies and content types, unknown query parameters and body fields refused.
+ * The validator is built on a copy of the spec holding only those operations and the components
+ * they reference: the library matches each request against every path it holds (a regex
+ * compiled per path per request), so hot routes get a validator of their own, and each
+ * validator costs some 60 ms to prepare, so the other routes share one.
+ * Authorisation is done by dpki before it (callers without a token learn nothing of the
+ * schema); responses are not validated at run time (the contract tests cover them).
+ * Throws when the spec does not describe a route.
  */
-export function routeValidator(spec: OpenApiDocument, method: string, expressPath: string): RequestHandler[] {
-  const path = openApiPath(expressPath);
-  const item = spec.paths[path];
-  const operation = item?.[method];
-  if (!operation) throw new Error(`openapi.yaml does not describe ${method.toUpperCase()} ${path}`);
-  const subset = {
-    ...structuredClone(spec),
-    paths: {
-      [path]: { ...(item.parameters ? { parameters: structuredClone(item.parameters) } : {}), [method]: structuredClone(operation) },
-    },
-  };
+export function requestValidator(spec: OpenApiDocument, routes: ReadonlyArray<{ method: string; path: string }>): RequestHandler[] {
+  const key = routes.map((r) => `${r.method} ${r.path}`).join("\n");
+  let byRoutes = validators.get(spec);
+  if (!byRoutes) validators.set(spec, (byRoutes = new Map()));
+  let handlers = byRoutes.get(key);
+  if (!handlers) byRoutes.set(key, (handlers = buildValidator(spec, routes)));
+  return handlers;
+}
+
+function buildValidator(spec: OpenApiDocument, routes: ReadonlyArray<{ method: string; path: string }>): RequestHandler[] {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const path = openApiPath(route.path);
+    const item = spec.paths[path];
+    const operation = item?.[route.method];
+    if (!operation) throw new Error(`openapi.yaml does not describe ${route.method.toUpperCase()} ${path}`);
+    paths[path] ??= item.parameters ? { parameters: item.parameters } : {};
+    paths[path][route.method] = operation;
+  }
+  const subset = structuredClone({ ...spec, paths, components: reachableComponents(spec, paths) });
   return OpenApiValidator.middleware({
     apiSpec: subset as never,
     validateApiSpec: false,
@@ -49,4 +68,29 @@ export function routeValidator(spec: OpenApiDocument, method: string, expressPat
     ignoreUndocumented: false,
     $refParser: { mode: "bundle" },
   }) as unknown as RequestHandler[];
+}
+
+/** The components an object references, transitively ($ref "#/components/<kind>/<name>"), plus the security schemes. */
+function reachableComponents(spec: OpenApiDocument, root: unknown): Record<string, Record<string, unknown>> {
+  const all = (spec.components ?? {}) as Record<string, Record<string, unknown>>;
+  const out: Record<string, Record<string, unknown>> = {};
+  if (all.securitySchemes) out.securitySchemes = all.securitySchemes;
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== "object") return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "$ref" && typeof value === "string") {
+        const match = /^#\/components\/([^/]+)\/([^/]+)$/.exec(value);
+        if (!match) continue;
+        const [, kind, name] = match as unknown as [string, string, string];
+        if (out[kind]?.[name] !== undefined) continue;
+        const target = all[kind]?.[name];
+        if (target === undefined) continue;
+        (out[kind] ??= {})[name] = target;
+        visit(target);
+      } else visit(value);
+    }
+  };
+  visit(root);
+  return out;
 }

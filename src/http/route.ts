@@ -19,6 +19,11 @@ export interface RouteDef {
   access: Access;
   /** Largest JSON body accepted, in bytes; routes without it take no body. */
   bodyLimit?: number;
+  /**
+   * Hot routes (issuance) get an OpenAPI validator of their own, matched against their one path;
+   * the others share one validator that matches each request against all their paths.
+   */
+  ownValidator?: boolean;
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
 

@@ -2,12 +2,12 @@ import "reflect-metadata";
 import { X509Certificate, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { pemEncode } from "../../ca/pem.js";
 import { decryptPrivateKey, encryptPrivateKey } from "../../ca/private-key.js";
 import type { Services } from "../app.js";
 import { AppError, toAppError } from "../errors.js";
+import { serverTlsFiles } from "./tls-files.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
@@ -31,11 +31,7 @@ export interface ServerCertificateOptions {
   iterations?: number;
 }
 
-/** Where `dpki serve` keeps its own TLS certificate and key, inside the data directory. */
-export function serverTlsFiles(dataDirRoot: string): { dir: string; cert: string; key: string; root: string } {
-  const dir = join(dataDirRoot, "tls");
-  return { dir, cert: join(dir, "server.crt.pem"), key: join(dir, "server.key.pem"), root: join(dataDirRoot, "root.pem") };
-}
+export { serverTlsFiles };
 
 /**
  * The server's own TLS certificate, issued by dpki's CA under the `server` profile through the

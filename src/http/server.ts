@@ -115,8 +115,11 @@ export async function startServer(services: Services, options: ServeOptions): Pr
         logger.warn("drain timeout: closing remaining connections", { connections: sockets.size });
         server.closeAllConnections();
       }, options.drainMs ?? 10_000);
+      // Keep-alive connections become idle as their last response ends: close them as they do.
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
       server.close(() => {
         clearTimeout(cut);
+        clearInterval(idle);
         logger.info("stopped");
         resolve();
       });

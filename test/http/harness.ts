@@ -9,6 +9,7 @@ import { openServices, type Services } from "../../src/app.js";
 import { jsonLogger } from "../../src/http/logger.js";
 import { startServer, type RunningServer } from "../../src/http/server.js";
 import type { TokenRole } from "../../src/store/token-store.js";
+import type { Clock } from "../../src/clock.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 
@@ -38,15 +39,29 @@ export interface TestServer {
   rootPem: string;
   rootPemFile: string;
   logs: string[];
+  clock: ShiftClock;
   tokens: Record<TokenRole, string>;
   request(method: string, path: string, options?: RequestOptions): Promise<Reply>;
   close(): Promise<void>;
 }
 
-export async function startTestServer(): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), "dpki-http-"));
-  const services = openServices({ dataDir: join(dir, "data"), passphrase: PASSPHRASE, keyIterations: ITERATIONS });
-  await services.ca.init({ algorithm: "P-256", organization: "Test", actor: "test" });
+/** The server's clock: real time plus an offset tests move (to expire tokens). */
+export interface ShiftClock extends Clock {
+  offsetMs: number;
+}
+
+export interface TestServerOptions {
+  /** Reuse a data directory left by an earlier server (kept on close). */
+  dir?: string;
+  keepDir?: boolean;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "dpki-http-"));
+  const clock: ShiftClock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
+  const services = openServices({ dataDir: join(dir, "data"), passphrase: PASSPHRASE, keyIterations: ITERATIONS, clock });
+  const fresh = (await services.ca.list()).length === 0;
+  if (fresh) await services.ca.init({ algorithm: "P-256", organization: "Test", actor: "test" });
   const logs: string[] = [];
   const server = await startServer(services, {
     port: 0,
@@ -58,11 +73,12 @@ export async function startTestServer(): Promise<TestServer> {
   const rootPem = readFileSync(rootPemFile, "utf8");
   const agent = new Agent({ keepAlive: true, ca: rootPem });
   const tokens = {} as Record<TokenRole, string>;
-  tokens.admin = (await services.tokens.create({ role: "admin", name: "t-admin" }, "test")).secret;
-  tokens.operator = (await services.tokens.create({ role: "operator", name: "t-operator" }, "test")).secret;
-  tokens.factory = (await services.tokens.create({ role: "factory", name: "t-factory", profiles: ["device"] }, "test")).secret;
-  tokens.hub = (await services.tokens.create({ role: "hub", name: "t-hub", hub: "hub-1" }, "test")).secret;
-  tokens.auditor = (await services.tokens.create({ role: "auditor", name: "t-auditor" }, "test")).secret;
+  const suffix = fresh ? "" : `-${Date.now()}`;
+  tokens.admin = (await services.tokens.create({ role: "admin", name: `t-admin${suffix}` }, "test")).secret;
+  tokens.operator = (await services.tokens.create({ role: "operator", name: `t-operator${suffix}` }, "test")).secret;
+  tokens.factory = (await services.tokens.create({ role: "factory", name: `t-factory${suffix}`, profiles: ["device"] }, "test")).secret;
+  tokens.hub = (await services.tokens.create({ role: "hub", name: `t-hub${suffix}`, hub: "hub-1" }, "test")).secret;
+  tokens.auditor = (await services.tokens.create({ role: "auditor", name: `t-auditor${suffix}` }, "test")).secret;
 
   const request = (method: string, path: string, options: RequestOptions = {}): Promise<Reply> =>
     new Promise((resolve, reject) => {
@@ -103,13 +119,14 @@ export async function startTestServer(): Promise<TestServer> {
     rootPem,
     rootPemFile,
     logs,
+    clock,
     tokens,
     request,
     close: async () => {
       agent.destroy();
       await server.close();
       await services.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

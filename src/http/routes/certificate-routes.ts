@@ -17,6 +17,7 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/certificates",
       access: ISSUERS,
       bodyLimit: 64 * 1024,
+      ownValidator: true,
       handler: async (req, res) => {
         const input = req.body as IssueInput;
         allowProfiles(res, [input.profile]);
@@ -38,6 +39,7 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/certificates/batch",
       access: ISSUERS,
       bodyLimit: 4 * 1024 * 1024,
+      ownValidator: true,
       handler: async (req, res) => {
         const items = (req.body as { items: IssueInput[] }).items;
         allowProfiles(
