@@ -15,6 +15,7 @@ import { enrollmentCommand } from "./commands/enrollment.js";
 import { groupCommand } from "./commands/group.js";
 import { registrationCommand } from "./commands/registration.js";
 import { dpsCommand } from "./commands/dps.js";
+import { sasCommand } from "./commands/sas.js";
 import { reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -56,6 +57,7 @@ Start here:
     groupCommand(),
     registrationCommand(),
     dpsCommand(),
+    sasCommand(),
   ])
     program.addCommand(cmd);
   program.exitOverride();

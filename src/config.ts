@@ -13,6 +13,14 @@ export interface DpkiConfig {
   crlRefreshBefore: string;
   /** Tolerated clock difference when checking notBefore/notAfter of presented credentials. */
   clockSkew: string;
+  /** nextUpdate - thisUpdate of OCSP answers (HTTP caches keep them at most a minute). */
+  ocspValidity: string;
+  /** Lifetime of each issuer's delegated OCSP responder certificate; renewed with a third left. */
+  ocspSignerValidity: string;
+  /** How long a renewed certificate's predecessor stays good before it is revoked as superseded. */
+  renewalGrace: string;
+  /** How long after expiry a device may still renew (with proof of possession of the old key); "off" to refuse. */
+  expiredRenewalWindow: string;
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -20,6 +28,10 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   crlValidity: "7d",
   crlRefreshBefore: "1d",
   clockSkew: "5m",
+  ocspValidity: "5m",
+  ocspSignerValidity: "7d",
+  renewalGrace: "1d",
+  expiredRenewalWindow: "30d",
 };
 
 export const CONFIG_FILE = "config.json";
@@ -52,6 +64,9 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new AppError("config_error", `${source}: publicUrl must be http or https`);
   }
-  for (const key of ["crlValidity", "crlRefreshBefore", "clockSkew"] as const) parseDuration(config[key]);
+  for (const key of ["crlValidity", "crlRefreshBefore", "clockSkew", "ocspValidity", "ocspSignerValidity", "renewalGrace"] as const) {
+    parseDuration(config[key]);
+  }
+  if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, "") };
 }

@@ -28,8 +28,8 @@ export class LocalOperations implements Operations {
   }
 
   async caChainPem() {
-    const issuer = await this.services.ca.activeIssuer();
-    return issuer.chain.map((der) => pemEncode("CERTIFICATE", der)).join("");
+    // The active issuer's chain, plus (after a rollover) the retired issuers still in service and any cross certificate.
+    return (await this.services.lifecycle.rotation.chainBundle()).map((der) => pemEncode("CERTIFICATE", der)).join("");
   }
 
   async issue(input: IssueInput): Promise<IssuedView> {

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { writeOutput } from "../io.js";
 import { withContext } from "../run.js";
 import { caTable } from "./init.js";
+import { addCaLifecycleCommands } from "./lifecycle.js";
 
 export function caCommand(): Command {
   const ca = new Command("ca").description("Inspect the certificate authorities");
@@ -23,5 +24,6 @@ export function caCommand(): Command {
         else out.print({ pem }, () => pem);
       }),
     );
+  addCaLifecycleCommands(ca);
   return ca;
 }

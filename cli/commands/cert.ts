@@ -9,6 +9,7 @@ import type { CertificateQuery, IssueInput } from "../../src/operations.js";
 import { csrText, readInput, writeOutput } from "../io.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
+import { certRenewCommand } from "./lifecycle.js";
 
 export function certCommand(): Command {
   const cert = new Command("cert").description("Issue, list, inspect and revoke certificates");
@@ -156,6 +157,8 @@ Examples:
         { workers: true },
       ),
     );
+
+  cert.addCommand(certRenewCommand());
 
   return cert;
 }

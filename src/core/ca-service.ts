@@ -59,7 +59,8 @@ export class CaService {
     private readonly store: Store,
     private readonly keys: KeyProvider,
     private readonly clock: Clock,
-    private readonly urls: PublicationUrls,
+    /** Where relying parties reach each issuer's CRL, OCSP responder and certificate (per CA, so retired issuers stay reachable after a rollover). */
+    private readonly urls: PublicationUrls | ((ca: CaRecord) => PublicationUrls),
   ) {}
 
   /** Creates the root and its first issuing intermediate. Refuses when a CA already exists. */
@@ -207,7 +208,7 @@ export class CaService {
       name: new Uint8Array(cert.subjectName.toArrayBuffer()),
       keyId: Buffer.from(ca.subjectKeyId, "hex"),
       chain,
-      urls: this.urls,
+      urls: typeof this.urls === "function" ? this.urls(ca) : this.urls,
     };
   }
 }

@@ -171,7 +171,7 @@ export function verifySasToken(token: string, opts: VerifySasTokenOptions): SasV
 }
 
 /** `a/b` covers `a/b` and `a/b/c`, never `a/bc`: a token's scope ends at a path segment boundary. */
-function coversResource(granted: string, requested: string, caseInsensitive: boolean): boolean {
+export function coversResource(granted: string, requested: string, caseInsensitive: boolean): boolean {
   const g = caseInsensitive ? granted.toLowerCase() : granted;
   const r = caseInsensitive ? requested.toLowerCase() : requested;
   if (r === g) return true;

@@ -9,6 +9,7 @@ import { loadApiSpec, requestValidator, type OpenApiDocument } from "./openapi.j
 import { PROBLEM_CONTENT_TYPE, problemOf, requestError } from "./problem.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
+import { ocspGetPath } from "./routes/ocsp-routes.js";
 
 export interface HttpAppOptions {
   logger?: Logger;
@@ -45,6 +46,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   app.disable("x-powered-by");
   app.set("etag", false);
   app.use(requestContext(logger, metrics, () => draining));
+  app.use(ocspGetPath);
   app.use(authenticate(services.tokens));
 
   const router = express.Router({ caseSensitive: true, strict: true });
@@ -57,7 +59,9 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   for (const route of routes) {
     const body: RequestHandler[] = route.bodyLimit
       ? [express.json({ limit: route.bodyLimit, type: "application/json", strict: true })]
-      : [];
+      : route.rawBody
+        ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
+        : [];
     router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), route.handler);
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method.toUpperCase()]);
   }

@@ -24,6 +24,8 @@ export interface RouteDef {
    * the others share one validator that matches each request against all their paths.
    */
   ownValidator?: boolean;
+  /** A binary body of this media type, up to `limit` bytes, handed to the handler as a Buffer (e.g. OCSP requests). */
+  rawBody?: { type: string; limit: number };
   handler: (req: Request, res: Response) => Promise<void> | void;
 }
 

@@ -1,11 +1,13 @@
 import type { RouteDef } from "../route.js";
 import { auditRoutes } from "./audit-routes.js";
 import { caRoutes } from "./ca-routes.js";
+import { caLifecycleRoutes } from "./ca-lifecycle-routes.js";
 import { certificateRoutes } from "./certificate-routes.js";
 import type { RouteDeps } from "./context.js";
 import { crlRoutes } from "./crl-routes.js";
 import { dpsRoutes } from "./dps-routes.js";
 import { healthRoutes } from "./health-routes.js";
+import { ocspRoutes } from "./ocsp-routes.js";
 import { profileRoutes } from "./profile-routes.js";
 import { tokenRoutes } from "./token-routes.js";
 
@@ -20,5 +22,7 @@ export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[
     ...tokenRoutes(deps),
     ...profileRoutes(deps),
     ...dpsRoutes(deps),
+    ...caLifecycleRoutes(deps),
+    ...ocspRoutes(deps),
   ];
 }

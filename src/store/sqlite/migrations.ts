@@ -175,4 +175,52 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX dps_registrations_hub ON dps_registrations (id_scope, assigned_hub);
   `,
   },
+  {
+    name: "0004-lifecycle",
+    sql: `
+  -- Certificates for a new root signed by an older one (CA rollover with a new root).
+  CREATE TABLE ca_cross_certificates (
+    ca_id TEXT NOT NULL REFERENCES cas(id),
+    issuer_ca_id TEXT NOT NULL REFERENCES cas(id),
+    serial TEXT NOT NULL UNIQUE,
+    cert_der BLOB NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (ca_id, issuer_ca_id, serial)
+  );
+
+  -- Issuing CAs taken out of service; a revoked CA is never restored.
+  CREATE TABLE ca_revocations (
+    ca_id TEXT PRIMARY KEY REFERENCES cas(id),
+    revoked_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    revoked_by TEXT NOT NULL
+  );
+  CREATE TRIGGER ca_revocations_no_delete BEFORE DELETE ON ca_revocations
+  BEGIN SELECT RAISE(ABORT, 'a CA revocation cannot be undone'); END;
+
+  -- Delegated OCSP responder certificates, one key each, renewed before they expire.
+  CREATE TABLE ocsp_signers (
+    serial TEXT PRIMARY KEY,
+    issuer_ca_id TEXT NOT NULL REFERENCES cas(id),
+    key_ref TEXT NOT NULL,
+    cert_der BLOB NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX ocsp_signers_issuer ON ocsp_signers (issuer_ca_id, not_after);
+
+  -- Renewed certificates' predecessors, revoked as superseded when their grace period ends.
+  CREATE TABLE certificate_supersessions (
+    old_serial TEXT PRIMARY KEY REFERENCES certificates(serial),
+    new_serial TEXT NOT NULL REFERENCES certificates(serial),
+    supersede_at TEXT NOT NULL,
+    done_at TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX certificate_supersessions_due ON certificate_supersessions (supersede_at) WHERE done_at IS NULL;
+  `,
+  },
 ];

@@ -1,0 +1,420 @@
+import type { KeyProvider } from "../../ca/key-provider.js";
+import { isKeyAlgorithm, type KeyAlgorithm } from "../../ca/key-algorithm.js";
+import { certificateThumbprint, encodeCertificate } from "../../ca/certificate.js";
+import { intermediateCertificateParams, rootCertificateParams } from "../../ca/ca-certificates.js";
+import { DerReader, TAG } from "../../ca/der.js";
+import { formatName, parseName } from "../../ca/name.js";
+import { OID } from "../../ca/oids.js";
+import { randomSerial, serialToHex } from "../../ca/serial.js";
+import { isRevocationReason, type RevocationReason } from "../../ca/revocation-reason.js";
+import type { CertificateParams, NameAttribute } from "../../ca/x509-types.js";
+import type { Store } from "../store/store.js";
+import type { AuditInput, CaRecord } from "../store/records.js";
+import type { CrossCertificateRecord, LifecycleStore } from "../store/lifecycle-store.js";
+import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
+import { caView, type CaService, type CaView } from "./ca-service.js";
+
+const YEAR = 365 * 86_400_000;
+/** Backdating of new CA certificates, so devices with slightly slow clocks accept them at once. */
+const BACKDATE_MS = 60_000;
+
+export interface RotateOptions {
+  /** Also create a new root, cross-signed by the current one, and put the new intermediate under it. */
+  newRoot?: boolean;
+  /** Key algorithm of the new CA keys; the current issuer's when absent. */
+  algorithm?: KeyAlgorithm;
+  intermediateValidityMs?: number;
+  rootValidityMs?: number;
+  actor: string;
+}
+
+export interface RotationResult {
+  /** The intermediate that signs new certificates from now on. */
+  active: CaView;
+  /** The intermediate it replaced; it keeps signing its CRL and OCSP answers. */
+  previous: CaView;
+  /** The new root, when one was made. */
+  root?: CaView;
+  /** The new root's certificate signed by the old root. */
+  crossCertificate?: { serial: string; sha256: string; issuer: string; notAfter: string };
+}
+
+/** Where an intermediate stands in its lifecycle. */
+export type CaLifecycleState = "active" | "serving" | "retired" | "expired" | "revoked";
+
+export interface CaStatusView extends CaView {
+  /** active: signs new certificates; serving: retired but still answering for certificates it issued; retired: nothing left to answer for. */
+  state: CaLifecycleState;
+  /** Latest notAfter among its certificates, revoked ones included (intermediates): it serves until then. */
+  lastCertificateExpiry: string | null;
+  revokedAt: string | null;
+  revocationReason: RevocationReason | null;
+}
+
+export interface CaRevocationResult {
+  ca: CaStatusView;
+  certificatesRevoked: number;
+}
+
+/**
+ * Issuing-CA rollover and revocation. A rotation creates a new intermediate under the root (or
+ * under a new root cross-signed by the old one) and makes it the active issuer in one
+ * transaction; retired intermediates keep their keys and go on signing their CRLs and OCSP
+ * answers until their last certificate expires, and the chain and trust bundles list both
+ * generations while that overlap lasts.
+ */
+export class CaRotationService {
+  /** Called after a rotation or a CA revocation in this process (caches of the CA set drop their copy). */
+  onChange: Array<() => void> = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly lifecycle: LifecycleStore,
+    private readonly keys: KeyProvider,
+    private readonly ca: CaService,
+    private readonly clock: Clock,
+  ) {}
+
+  async rotate(options: RotateOptions): Promise<RotationResult> {
+    const cas = await this.store.listCas();
+    const previous = cas.find((c) => c.kind === "intermediate" && c.status === "active");
+    if (!previous) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
+    const currentRoot = cas.find((c) => c.id === previous.parentId);
+    if (!currentRoot) throw new AppError("internal", `The active intermediate ${previous.id} has no root`);
+    const algorithm = options.algorithm ?? (previous.keyAlgorithm as KeyAlgorithm);
+    if (!isKeyAlgorithm(algorithm)) throw new AppError("invalid_argument", `Unknown key algorithm "${algorithm}"`);
+
+    const now = this.clock.now();
+    const notBefore = new Date(now.getTime() - BACKDATE_MS);
+    const rootInfo = certificateInfo(currentRoot.certDer);
+    const organization = rootInfo.subject.find((a) => a.oid === OID.organizationName)?.value ?? "dpki";
+    const audit: AuditInput[] = [];
+    const newCas: CaRecord[] = [];
+    const crossCertificates: CrossCertificateRecord[] = [];
+
+    // The parent of the new intermediate: the current root, or a new root cross-signed by it.
+    let parent = { record: currentRoot, subject: rootInfo.subjectDer, keyId: Buffer.from(currentRoot.subjectKeyId, "hex") as Uint8Array };
+    if (options.newRoot) {
+      const rootKey = await this.keys.generate(algorithm, "root");
+      const rootSigner = await this.keys.signer(rootKey.ref);
+      const rootSubject = uniqueSubject(organization, "Root CA", cas, "root");
+      const serial = randomSerial();
+      const params = rootCertificateParams({
+        subject: rootSubject,
+        spki: rootKey.spki,
+        serial,
+        notBefore,
+        notAfter: new Date(now.getTime() + (options.rootValidityMs ?? 20 * YEAR)),
+      });
+      const der = await encodeCertificate(params, rootSigner);
+      const record: CaRecord = {
+        id: "root-" + serialToHex(serial).slice(0, 8),
+        kind: "root",
+        parentId: null,
+        keyRef: rootKey.ref,
+        keyAlgorithm: algorithm,
+        certDer: der,
+        subject: formatName(rootSubject),
+        subjectKeyId: Buffer.from(params.extensions.subjectKeyIdentifier).toString("hex"),
+        notBefore,
+        notAfter: params.notAfter,
+        status: "active",
+        createdAt: now,
+      };
+      newCas.push(record);
+      audit.push(createAudit(record, now, options.actor));
+
+      // The cross certificate: the new root's name and key, signed by the old root, so a device
+      // that trusts only the old root can still build leaf → new intermediate → (cross) → old root.
+      const oldRootSigner = await this.keys.signer(currentRoot.keyRef);
+      const crossSerial = randomSerial();
+      const crossParams: CertificateParams = {
+        serial: crossSerial,
+        issuer: rootInfo.subjectDer,
+        subject: params.subject,
+        notBefore,
+        notAfter: new Date(Math.min(params.notAfter.getTime(), currentRoot.notAfter.getTime())),
+        spki: rootKey.spki,
+        extensions: {
+          basicConstraints: { ca: true },
+          keyUsage: ["digitalSignature", "keyCertSign", "cRLSign"],
+          subjectKeyIdentifier: params.extensions.subjectKeyIdentifier,
+          authorityKeyIdentifier: Buffer.from(currentRoot.subjectKeyId, "hex"),
+        },
+      };
+      const crossDer = await encodeCertificate(crossParams, oldRootSigner);
+      const cross: CrossCertificateRecord = {
+        caId: record.id,
+        issuerCaId: currentRoot.id,
+        serial: serialToHex(crossSerial),
+        certDer: crossDer,
+        notBefore,
+        notAfter: crossParams.notAfter,
+        createdAt: now,
+      };
+      crossCertificates.push(cross);
+      audit.push({
+        at: now,
+        actor: options.actor,
+        action: "ca.cross-sign",
+        subject: record.subject,
+        serial: cross.serial,
+        details: {
+          caId: record.id,
+          issuer: currentRoot.id,
+          sha256: certificateThumbprint(crossDer),
+          notAfter: cross.notAfter.toISOString(),
+        },
+      });
+      parent = { record, subject: params.subject, keyId: params.extensions.subjectKeyIdentifier };
+    }
+
+    const interKey = await this.keys.generate(algorithm, "intermediate");
+    const interSubject = uniqueSubject(organization, "Issuing CA", [...cas, ...newCas], "intermediate");
+    const interSerial = randomSerial();
+    const interNotAfter = new Date(
+      Math.min(now.getTime() + (options.intermediateValidityMs ?? 10 * YEAR), parent.record.notAfter.getTime()),
+    );
+    const interParams = intermediateCertificateParams({
+      subject: interSubject,
+      issuer: parent.subject,
+      issuerKeyId: parent.keyId,
+      spki: interKey.spki,
+      serial: interSerial,
+      notBefore,
+      notAfter: interNotAfter,
+    });
+    const interDer = await encodeCertificate(interParams, await this.keys.signer(parent.record.keyRef));
+    const inter: CaRecord = {
+      id: "int-" + serialToHex(interSerial).slice(0, 8),
+      kind: "intermediate",
+      parentId: parent.record.id,
+      keyRef: interKey.ref,
+      keyAlgorithm: algorithm,
+      certDer: interDer,
+      subject: formatName(interSubject),
+      subjectKeyId: Buffer.from(interParams.extensions.subjectKeyIdentifier).toString("hex"),
+      notBefore,
+      notAfter: interNotAfter,
+      status: "active",
+      createdAt: now,
+    };
+    newCas.push(inter);
+    audit.push(createAudit(inter, now, options.actor));
+    audit.push({
+      at: now,
+      actor: options.actor,
+      action: "ca.rotate",
+      subject: inter.subject,
+      serial: caSerial(inter),
+      details: { from: previous.id, to: inter.id, root: parent.record.id, newRoot: Boolean(options.newRoot) },
+    });
+
+    await this.lifecycle.rotateCa({ cas: newCas, crossCertificates, activate: inter.id, audit });
+    this.ca.refreshActive();
+    for (const listener of this.onChange) listener();
+
+    const cross = crossCertificates[0];
+    return {
+      active: caView(inter),
+      previous: caView({ ...previous, status: "retired" }),
+      ...(options.newRoot ? { root: caView(newCas[0]!) } : {}),
+      ...(cross
+        ? {
+            crossCertificate: {
+              serial: cross.serial,
+              sha256: certificateThumbprint(cross.certDer),
+              issuer: cross.issuerCaId,
+              notAfter: cross.notAfter.toISOString(),
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** Every CA with its lifecycle state, roots first. */
+  async status(): Promise<CaStatusView[]> {
+    const now = this.clock.now();
+    const [cas, revocations] = await Promise.all([this.store.listCas(), this.lifecycle.caRevocations()]);
+    const revoked = new Map(revocations.map((r) => [r.caId, r]));
+    const out: CaStatusView[] = [];
+    for (const ca of cas) {
+      const last = ca.kind === "intermediate" ? await this.lifecycle.lastCertificateExpiry(ca.id) : null;
+      const revocation = revoked.get(ca.id);
+      out.push({
+        ...caView(ca),
+        state: stateOf(ca, last, revocation !== undefined, now),
+        lastCertificateExpiry: last?.toISOString() ?? null,
+        revokedAt: revocation?.revokedAt.toISOString() ?? null,
+        revocationReason: revocation?.reason ?? null,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Intermediates that still answer for certificates: the active one, and retired ones until
+   * their last certificate expires (and while their own certificate is valid), revoked ones
+   * included: their certificates must be reported revoked, not unknown.
+   */
+  async servingIntermediates(): Promise<CaRecord[]> {
+    const now = this.clock.now();
+    const out: CaRecord[] = [];
+    for (const ca of await this.store.listCas()) {
+      if (ca.kind !== "intermediate" || ca.notAfter <= now) continue;
+      if (ca.status === "active") {
+        out.push(ca);
+        continue;
+      }
+      const last = await this.lifecycle.lastCertificateExpiry(ca.id);
+      if (last && last > now) out.push(ca);
+    }
+    return out;
+  }
+
+  /**
+   * Everything a relying party needs to build a path for any certificate in service: the active
+   * intermediate first, then retired intermediates still serving (newest first), cross
+   * certificates, and the roots (the active issuer's root first).
+   */
+  async chainBundle(): Promise<Uint8Array[]> {
+    const now = this.clock.now();
+    const cas = await this.store.listCas();
+    const serving = newestFirst(await this.servingIntermediates());
+    const active = serving.find((c) => c.status === "active");
+    if (!active) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
+    const intermediates = [active, ...serving.filter((c) => c !== active)];
+    const roots = this.rootsFor(intermediates, cas);
+    const cross = (await this.lifecycle.listCrossCertificates()).filter(
+      // While the old root is valid, devices that trust only it need the cross certificate to reach the new root.
+      (x) => x.notAfter > now && roots.some((r) => r.id === x.caId),
+    );
+    return dedupe([...intermediates.map((c) => c.certDer), ...cross.map((x) => x.certDer), ...roots.map((r) => r.certDer)]);
+  }
+
+  /** The trust anchors in service: the active issuer's root first, then older roots still needed. */
+  async trustBundle(): Promise<Uint8Array[]> {
+    const cas = await this.store.listCas();
+    const serving = newestFirst(await this.servingIntermediates());
+    const active = serving.find((c) => c.status === "active");
+    if (!active) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
+    return dedupe(this.rootsFor([active, ...serving.filter((c) => c !== active)], cas).map((r) => r.certDer));
+  }
+
+  /**
+   * Revokes an issuing intermediate and, in the same transaction, every good certificate it
+   * issued (each with its own log entry, plus one for the CA). The active issuer cannot be
+   * revoked: rotate first, so new issuance has somewhere to go.
+   */
+  async revoke(caId: string, reason: string, actor: string): Promise<CaRevocationResult> {
+    if (!isRevocationReason(reason)) throw new AppError("invalid_argument", `Unknown revocation reason "${reason}"`);
+    const cas = await this.store.listCas();
+    const ca = cas.find((c) => c.id === caId);
+    if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);
+    if (ca.kind !== "intermediate") {
+      throw new AppError("invalid_argument", `${caId} is a root; only issuing intermediates can be revoked (rotate to a new root instead)`);
+    }
+    if (ca.status === "active") {
+      throw new AppError("conflict", `${caId} is the active issuer: run \`dpki ca rotate\` first, then revoke it`);
+    }
+    const now = this.clock.now();
+    const { revoked } = await this.lifecycle.revokeCa(
+      { caId, revokedAt: now, reason: reason as RevocationReason, revokedBy: actor },
+      {
+        at: now,
+        actor,
+        action: "ca.revoke",
+        subject: ca.subject,
+        serial: caSerial(ca),
+        details: { caId, reason, sha256: certificateThumbprint(ca.certDer) },
+      },
+      (cert) => ({
+        at: now,
+        actor,
+        action: "cert.revoke",
+        subject: cert.subject,
+        serial: cert.serial,
+        profile: cert.profile,
+        details: { reason, sha256: cert.sha256, cascade: `ca:${caId}` },
+      }),
+    );
+    for (const listener of this.onChange) listener();
+    const status = (await this.status()).find((c) => c.id === caId)!;
+    return { ca: status, certificatesRevoked: revoked };
+  }
+
+  private rootsFor(intermediates: CaRecord[], cas: CaRecord[]): CaRecord[] {
+    const roots: CaRecord[] = [];
+    for (const inter of intermediates) {
+      const root = cas.find((c) => c.id === inter.parentId);
+      if (root && !roots.includes(root)) roots.push(root);
+    }
+    return roots;
+  }
+}
+
+function stateOf(ca: CaRecord, lastCertificateExpiry: Date | null, revoked: boolean, now: Date): CaLifecycleState {
+  if (revoked) return "revoked";
+  if (ca.notAfter <= now) return "expired";
+  if (ca.kind === "root") return "active";
+  if (ca.status === "active") return "active";
+  return lastCertificateExpiry && lastCertificateExpiry > now ? "serving" : "retired";
+}
+
+/** "<org> Issuing CA <n>" (or "Root CA <n>") with the first n not used by an existing CA of that kind. */
+function uniqueSubject(organization: string, label: string, cas: CaRecord[], kind: CaRecord["kind"]): NameAttribute[] {
+  const taken = new Set(cas.filter((c) => c.kind === kind).map((c) => c.subject));
+  for (let n = cas.filter((c) => c.kind === kind).length + 1; ; n++) {
+    const subject: NameAttribute[] = [
+      { oid: OID.organizationName, shortName: "O", value: organization },
+      { oid: OID.commonName, shortName: "CN", value: `${organization} ${label} ${n}` },
+    ];
+    if (!taken.has(formatName(subject))) return subject;
+  }
+}
+
+function certificateInfo(der: Uint8Array): { subjectDer: Uint8Array; subject: NameAttribute[] } {
+  const reader = new DerReader("CA certificate");
+  const [tbs] = reader.sequence(reader.parse(der), "Certificate", 3, 3);
+  const fields = reader.sequence(tbs, "TBSCertificate", 6);
+  const base = fields[0]?.tag === 0xa0 ? 1 : 0;
+  const subject = reader.expect(fields[base + 4], TAG.SEQUENCE, "subject").raw;
+  return { subjectDer: subject, subject: parseName(subject, "CA subject") };
+}
+
+function createAudit(ca: CaRecord, at: Date, actor: string): AuditInput {
+  return {
+    at,
+    actor,
+    action: "ca.create",
+    subject: ca.subject,
+    serial: caSerial(ca),
+    details: {
+      caId: ca.id,
+      kind: ca.kind,
+      keyAlgorithm: ca.keyAlgorithm,
+      parentId: ca.parentId,
+      sha256: certificateThumbprint(ca.certDer),
+      notAfter: ca.notAfter.toISOString(),
+    },
+  };
+}
+
+function caSerial(ca: CaRecord): string {
+  return caView(ca).serial;
+}
+
+function newestFirst(cas: CaRecord[]): CaRecord[] {
+  return [...cas].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.notAfter.getTime() - a.notAfter.getTime());
+}
+
+function dedupe(ders: Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  return ders.filter((der) => {
+    const key = certificateThumbprint(der);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

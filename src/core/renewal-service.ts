@@ -1,0 +1,218 @@
+import { createPublicKey, verify as cryptoVerify, X509Certificate } from "node:crypto";
+import { parseCsr } from "../../ca/csr.js";
+import { formatName } from "../../ca/name.js";
+import { PkiError } from "../../ca/pki-error.js";
+import type { CertificateRecord } from "../store/records.js";
+import type { LifecycleStore } from "../store/lifecycle-store.js";
+import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
+import type { CertificateService } from "./certificate-service.js";
+import type { IssuanceService, IssuedCertificate } from "./issuance-service.js";
+import type { CredentialStatus } from "./credential-status.js";
+
+export interface RenewalOptions {
+  /** How long the old certificate stays good after a renewal. */
+  graceMs: number;
+  /** How long after expiry a certificate may still be renewed; null refuses expired certificates. */
+  expiredWindowMs: number | null;
+  /** Tolerated clock difference on notAfter. */
+  skewMs: number;
+}
+
+export interface RenewRequest {
+  /** Serial or SHA-256 thumbprint of the certificate being renewed. */
+  id: string;
+  /** The new CSR: PEM text or DER. */
+  csr: string | Uint8Array;
+  actor: string;
+  /**
+   * Proof of possession of the old key when the new CSR uses a new key: a signature by the old
+   * private key over the new CSR's DER (ECDSA/RSA with SHA-256, Ed25519 plain). Needed only for
+   * expired certificates. A CSR signed by the old key proves possession by itself.
+   */
+  proof?: Uint8Array;
+  /**
+   * The caller already proved possession of the old key (a device presenting it in a TLS
+   * handshake on the device endpoint).
+   */
+  possessionProven?: boolean;
+  /** Extra facts for the log entries (e.g. the registration). */
+  details?: Record<string, unknown>;
+}
+
+export interface RenewalResult {
+  issued: IssuedCertificate;
+  previous: { serial: string; sha256: string; supersededAt: string };
+  /** The old certificate had expired; the renewal used the bounded window and is flagged in the log. */
+  expiredRenewal: boolean;
+}
+
+/**
+ * Certificate renewal: a new certificate with the same identity (subject and subjectAltNames,
+ * same profile) through the one signing path, and the old certificate revoked as `superseded`
+ * when its grace period ends. A certificate that expired may be renewed only inside a bounded
+ * window and with proof of possession of its key; such renewals are flagged in the log.
+ */
+export class RenewalService {
+  private sweeping: Promise<number> | undefined;
+
+  constructor(
+    private readonly deps: {
+      lifecycle: LifecycleStore;
+      certificates: CertificateService;
+      issuance: IssuanceService;
+      status: CredentialStatus;
+      clock: Clock;
+    },
+    private readonly options: RenewalOptions,
+  ) {}
+
+  async renew(request: RenewRequest): Promise<RenewalResult> {
+    const old = await this.deps.certificates.find(request.id);
+    const now = this.deps.clock.now();
+    const state = await this.deps.status.of(old, now);
+    if (state.status === "revoked") {
+      throw new AppError(
+        "already_revoked",
+        `Certificate ${old.serial} was revoked at ${state.revokedAt.toISOString()} (${state.reason ?? "unspecified"}); a revoked certificate cannot be renewed`,
+      );
+    }
+
+    const csr = parseCsr(request.csr);
+    checkSameIdentity(old, csr.subject, csr.subjectAltNames);
+
+    const expired = old.notAfter.getTime() + this.options.skewMs < now.getTime();
+    if (expired) {
+      const window = this.options.expiredWindowMs;
+      if (window === null) {
+        throw new AppError(
+          "forbidden",
+          `Certificate ${old.serial} expired at ${old.notAfter.toISOString()}; renewing expired certificates is turned off`,
+        );
+      }
+      const closes = new Date(old.notAfter.getTime() + window);
+      if (now > closes) {
+        throw new AppError(
+          "forbidden",
+          `Certificate ${old.serial} expired at ${old.notAfter.toISOString()}; its renewal window closed at ${closes.toISOString()}`,
+          { expiredAt: old.notAfter.toISOString(), windowClosedAt: closes.toISOString() },
+        );
+      }
+      if (!request.possessionProven && !provesPossession(old, csr.der, csr.spki, request.proof)) {
+        throw new AppError(
+          "forbidden",
+          `Certificate ${old.serial} has expired: renewing it needs proof of possession of its key (a CSR signed by that key, or a signature by it over the new CSR)`,
+        );
+      }
+    }
+
+    const issued = await this.deps.issuance.issue({
+      csr: csr.der,
+      profile: old.profile,
+      actor: request.actor,
+      commonNameMustEqual: old.commonName ?? undefined,
+      details: { renewalOf: old.serial, ...(expired ? { expiredRenewal: true } : {}), ...request.details },
+    });
+    // An expired certificate is no good to anyone: supersede it at once.
+    const supersedeAt = expired ? now : new Date(now.getTime() + this.options.graceMs);
+    await this.deps.lifecycle.scheduleSupersession(
+      { oldSerial: old.serial, newSerial: issued.certificate.serial, supersedeAt, doneAt: null, createdAt: now },
+      {
+        at: now,
+        actor: request.actor,
+        action: "cert.renew",
+        subject: old.subject,
+        serial: old.serial,
+        profile: old.profile,
+        details: {
+          renewedBy: issued.certificate.serial,
+          sha256: old.sha256,
+          supersedeAt: supersedeAt.toISOString(),
+          ...(expired ? { expiredRenewal: true, expiredAt: old.notAfter.toISOString() } : {}),
+          ...request.details,
+        },
+      },
+    );
+    if (expired) await this.sweep();
+    return {
+      issued,
+      previous: { serial: old.serial, sha256: old.sha256, supersededAt: supersedeAt.toISOString() },
+      expiredRenewal: expired,
+    };
+  }
+
+  /**
+   * Revokes, as `superseded`, every renewed certificate whose grace period is over. Runs
+   * periodically in the server and whenever a status check meets one; concurrent calls share one run.
+   */
+  sweep(): Promise<number> {
+    this.sweeping ??= this.runSweep().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async runSweep(): Promise<number> {
+    let done = 0;
+    for (;;) {
+      const now = this.deps.clock.now();
+      const due = await this.deps.lifecycle.dueSupersessions(now, 500);
+      for (const s of due) {
+        const revoked = await this.deps.lifecycle.completeSupersession(s.oldSerial, now, (cert) => ({
+          at: now,
+          actor: "system:renewal",
+          action: "cert.revoke",
+          subject: cert.subject,
+          serial: cert.serial,
+          profile: cert.profile,
+          details: { reason: "superseded", sha256: cert.sha256, renewedBy: s.newSerial, revokedAt: s.supersedeAt.toISOString() },
+        }));
+        if (revoked) {
+          done++;
+          for (const listener of this.deps.certificates.onRevoked) listener(revoked);
+        }
+      }
+      if (due.length < 500) return done;
+    }
+  }
+}
+
+/** The new CSR must ask for exactly the old certificate's subject and subjectAltNames. */
+function checkSameIdentity(
+  old: CertificateRecord,
+  subject: ReturnType<typeof parseCsr>["subject"],
+  sans: ReturnType<typeof parseCsr>["subjectAltNames"],
+): void {
+  const requested = formatName(subject);
+  if (requested !== old.subject) {
+    throw new AppError(
+      "profile_violation",
+      `A renewal keeps the identity: the CSR asks for subject "${requested}", the certificate has "${old.subject}"`,
+    );
+  }
+  const want = [...old.subjectAltNames].sort().join("\n");
+  const got = sans
+    .map((s) => `${s.type}:${s.value}`)
+    .sort()
+    .join("\n");
+  if (want !== got) {
+    throw new AppError(
+      "profile_violation",
+      `A renewal keeps the identity: the CSR's subjectAltNames differ from the certificate's (${old.subjectAltNames.join(", ") || "none"})`,
+    );
+  }
+}
+
+/** The CSR is signed by the old key (same SPKI), or `proof` is the old key's signature over the CSR. */
+function provesPossession(old: CertificateRecord, csrDer: Uint8Array, csrSpki: Uint8Array, proof: Uint8Array | undefined): boolean {
+  const oldKey = new X509Certificate(old.der).publicKey;
+  const oldSpki = oldKey.export({ type: "spki", format: "der" });
+  if (Buffer.compare(oldSpki, csrSpki) === 0) return true; // parseCsr + the issuance path verified the CSR's signature
+  if (!proof || proof.length === 0) return false;
+  try {
+    const key = createPublicKey({ key: oldSpki, type: "spki", format: "der" });
+    const digest = key.asymmetricKeyType === "ed25519" || key.asymmetricKeyType === "ed448" ? null : "sha256";
+    return cryptoVerify(digest, csrDer, key, proof);
+  } catch (err) {
+    if (err instanceof PkiError) throw err;
+    return false;
+  }
+}
