@@ -1,31 +1,60 @@
 import "reflect-metadata";
 import { measureFloor } from "./floor.js";
 import { benchInProcess } from "./in-process.js";
+import { benchBatch } from "./batch.js";
+import { benchHttpCompare } from "./http-compare.js";
 import { benchCrl } from "./crl.js";
+import { benchMemory } from "./memory.js";
 import { csrPool } from "./csr-pool.js";
 import { fmt, printTable } from "./table.js";
 
 /**
- * `npm run bench`: every figure is printed next to a baseline measured in the same run
- * (raw signature rates), because absolute numbers on shared machines drift.
- * `npm run bench -- issuance crl` runs only the named sections.
+ * `npm run bench`: every figure is printed next to a baseline measured in the same run (raw
+ * signature rates, cfssl on the same machine), because absolute numbers on shared machines
+ * drift. `npm run bench -- issuance http` runs only the named sections:
+ * issuance, batch, http, crl, memory.
  */
 const wanted = new Set(process.argv.slice(2));
 const want = (name: string) => wanted.size === 0 || wanted.has(name);
+const say = (text: string) => process.stdout.write(text + "\n");
 
 const { floor, rows: floorRows } = await measureFloor();
-printTable("Cryptographic floor (this run)", floorRows);
+printTable("Cryptographic floor (this run): one P-256 signature + one P-256 verification per issuance", floorRows);
+const floorAllCores = floor.issuancePerCore * 2;
+const csrs = await csrPool(512);
 
+let inProcess = 0;
 if (want("issuance")) {
-  const csrs = await csrPool(256);
   const { rows, best } = await benchInProcess(csrs);
-  printTable("In-process issuance (P-256, durable store + log entry)", rows);
-  process.stdout.write(
-    `\nratio issuance/floor: ${(best / floor.issuancePerCore).toFixed(2)} of one core's floor (${fmt(floor.issuancePerCore)}/s), ` +
-      `${(best / floor.issuanceAllCores).toFixed(2)} of the all-core floor (${fmt(floor.issuanceAllCores)}/s)\n`,
+  inProcess = best;
+  printTable("In-process issuance (P-256; CSR parse + proof of possession + profile + encode + sign + durable store + log entry)", rows);
+  say(
+    `\nratio in-process/floor: ${(best / floorAllCores).toFixed(2)} of the two-core floor (${fmt(floorAllCores)}/s = 2 x ${fmt(floor.issuancePerCore)}/s)`,
   );
 }
 
+if (want("batch")) {
+  const { rows, best } = await benchBatch(csrs);
+  printTable("Batch issuance (factory line)", rows);
+  if (inProcess) say(`\nratio batch/in-process: ${(best / inProcess).toFixed(2)}`);
+}
+
+if (want("http")) {
+  const result = await benchHttpCompare(csrs);
+  printTable("HTTP issuance: dpki (stores and logs every certificate, fsync'd) vs cfssl serve (stores nothing)", result.rows);
+  if (result.cfsslSkipped) say(`\ncfssl column skipped: ${result.cfsslSkipped}`);
+  for (const r of result.ratios) {
+    say(`ratio dpki/cfssl at ${r.connections} conns: ${(r.dpki / r.cfssl).toFixed(2)} (${fmt(r.dpki)}/s vs ${fmt(r.cfssl)}/s)`);
+  }
+  for (const r of result.ratios) say(`ratio dpki HTTP/floor at ${r.connections} conns: ${(r.dpki / floorAllCores).toFixed(2)}`);
+}
+
 if (want("crl")) {
-  printTable("CRL generation", await benchCrl());
+  printTable("CRL generation (encode + sign)", await benchCrl());
+}
+
+if (want("memory")) {
+  const { rows, ratio } = await benchMemory(csrs);
+  printTable("Memory: in-process issuance of 1,000,000 certificates", rows);
+  say(`\nratio RSS after 1M / after 10k: ${ratio.toFixed(2)} (goal: within 1.5)`);
 }
