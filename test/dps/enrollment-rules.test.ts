@@ -4,7 +4,8 @@ import { X509Certificate } from "node:crypto";
 import type { DeviceRequest } from "../../src/core/dps-service.js";
 import { newOperationId } from "../../src/core/dps-service.js";
 import { deriveDeviceKey } from "../../src/core/sas.js";
-import { stateCounts } from "../helpers/services.js";
+import { stateCounts, TEST_PASSPHRASE } from "../helpers/services.js";
+import { openServices } from "../../src/app.js";
 import { ACTOR, dpsFixture, dpsToken } from "./helpers.js";
 import { testCa, testLeaf, thumbprint } from "./test-pki.js";
 
@@ -195,6 +196,36 @@ describe("enrollments, groups and attestation rules", async () => {
     ).rejects.toMatchObject({ code: "conflict" });
     const log = (await services.audit.list({ action: "dps.enrollment.update" }, null, 100)).items.at(-1)!;
     expect(log.details).toMatchObject({ profile: { from: "device", to: "gateway" } });
+  });
+
+  it("sees configuration changed by another process at once (cached reads revalidate)", async () => {
+    const other = openServices({ dataDir: services.dataDir.root, passphrase: TEST_PASSPHRASE });
+    try {
+      const e = await admin.createEnrollment(
+        idScope,
+        "individual",
+        "moving-1",
+        { attestation: { type: "symmetricKey" }, allocation: { policy: "static", hubs: ["hub"] } },
+        ACTOR,
+      );
+      const req = request("moving-1", { key: e.keys!.primaryKey });
+      expect((await dps.register(await admitted(req), {}, newOperationId())).registrationState.assignedHub).toBe("hub.example.net");
+      await other.dps.admin.updateHub(idScope, "hub", { hostName: "hub-moved.example.net" }, ACTOR);
+      expect((await admin.listHubs(idScope))[0]!.hostName).toBe("hub-moved.example.net");
+      await other.dps.admin.updateEnrollment(idScope, "individual", "moving-1", { provisioningStatus: "disabled" }, {}, ACTOR);
+      expect((await dps.register(await admitted(req), {}, newOperationId())).status).toBe("disabled");
+      await other.dps.admin.createEnrollment(
+        idScope,
+        "group",
+        "late-group",
+        { attestation: { type: "symmetricKey", primaryKey: "A".repeat(44), secondaryKey: "B".repeat(44) } },
+        ACTOR,
+      );
+      const member = await admitted(request("late-1", { key: deriveDeviceKey("A".repeat(44), "late-1") }));
+      expect(member.attestation.enrollment.id).toBe("late-group");
+    } finally {
+      await other.close();
+    }
   });
 
   it("deleting a scope needs force while it holds anything", async () => {

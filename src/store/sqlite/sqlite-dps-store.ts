@@ -8,19 +8,43 @@ import type { EnrollmentKind, EnrollmentRecord, EnrollmentSpec, HubRecord, Regis
 
 type Row = Record<string, unknown>;
 
-/** Scopes, hubs, enrollments and registrations on the shared SQLite database (migration 0003-dps). */
+/**
+ * Scopes, hubs, enrollments and registrations on the shared SQLite database (migration 0003-dps).
+ * The registration path reads a scope, its hubs and its groups on every request; those reads
+ * are cached and revalidated per call against `PRAGMA data_version` (which moves when another
+ * connection commits) and a counter of this connection's own configuration writes, so a change
+ * from any process is seen by the next registration.
+ */
 export class SqliteDpsStore implements DpsStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  private readonly cache = new Map<string, unknown>();
+  private cacheStamp = "";
+  private localWrites = 0;
 
   constructor(private readonly sqlite: SqliteDb) {
     this.db = sqlite.db;
     this.stmts = this.prepare();
   }
 
+  /** A cached read, dropped whenever the configuration may have changed. */
+  private cached<T>(key: string, read: () => T): T {
+    const stamp = `${this.stmts.dataVersion.get() as number}:${this.localWrites}`;
+    if (stamp !== this.cacheStamp) {
+      this.cache.clear();
+      this.cacheStamp = stamp;
+    }
+    if (this.cache.has(key)) return this.cache.get(key) as T;
+    const value = read();
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, value);
+    return value;
+  }
+
   private prepare() {
     const db = this.db;
     return {
+      dataVersion: db.prepare("PRAGMA data_version").pluck(),
       insertScope: db.prepare("INSERT INTO dps_scopes (id_scope, description, created_at) VALUES (?, ?, ?)"),
       getScope: db.prepare("SELECT * FROM dps_scopes WHERE id_scope = ?"),
       listScopes: db.prepare("SELECT * FROM dps_scopes ORDER BY created_at, id_scope"),
@@ -91,8 +115,10 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async getScope(idScope: string): Promise<ScopeRecord | null> {
-    const row = this.stmts.getScope.get(idScope) as Row | undefined;
-    return row ? scopeFromRow(row) : null;
+    return this.cached(`scope:${idScope.toLowerCase()}`, () => {
+      const row = this.stmts.getScope.get(idScope) as Row | undefined;
+      return row ? scopeFromRow(row) : null;
+    });
   }
 
   async listScopes(): Promise<ScopeRecord[]> {
@@ -110,7 +136,7 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async deleteScope(idScope: string, audit: AuditInput): Promise<void> {
-    this.sqlite.write(() => {
+    this.configWrite(() => {
       // Children first: the foreign keys cascade too, this keeps the order explicit.
       for (const table of ["dps_registrations", "dps_enrollments", "dps_hubs"]) {
         this.db.prepare(`DELETE FROM ${table} WHERE id_scope = ?`).run(idScope);
@@ -141,7 +167,7 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async deleteHub(idScope: string, name: string, audit: AuditInput): Promise<void> {
-    this.sqlite.write(() => {
+    this.configWrite(() => {
       if (this.stmts.deleteHub.run(idScope, name).changes === 0) throw new AppError("not_found", `No hub ${name} in scope ${idScope}`);
       this.sqlite.appendAudit(audit);
     });
@@ -153,7 +179,7 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async listHubs(idScope: string): Promise<HubRecord[]> {
-    return (this.stmts.listHubs.all(idScope) as Row[]).map(hubFromRow);
+    return this.cached(`hubs:${idScope.toLowerCase()}`, () => (this.stmts.listHubs.all(idScope) as Row[]).map(hubFromRow));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -169,7 +195,7 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async replaceEnrollment(enrollment: EnrollmentRecord, ifEtag: string, audit: AuditInput): Promise<void> {
-    this.sqlite.write(() => {
+    this.configWrite(() => {
       const result = this.stmts.updateEnrollment.run({ ...enrollmentToRow(enrollment), ifEtag });
       if (result.changes === 0) {
         const exists = this.stmts.getEnrollment.get(enrollment.idScope, enrollment.kind, enrollment.id);
@@ -184,7 +210,7 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async deleteEnrollment(idScope: string, kind: EnrollmentKind, id: string, audit: AuditInput): Promise<void> {
-    this.sqlite.write(() => {
+    this.configWrite(() => {
       if (this.stmts.deleteEnrollment.run(idScope, kind, id).changes === 0) {
         throw new AppError("not_found", `No ${kindName(kind)} ${id} in scope ${idScope}`);
       }
@@ -204,7 +230,9 @@ export class SqliteDpsStore implements DpsStore {
   }
 
   async groupsByAttestation(idScope: string, type: "symmetricKey" | "x509"): Promise<EnrollmentRecord[]> {
-    return (this.stmts.groupsByAttestation.all(idScope, type) as Row[]).map(enrollmentFromRow);
+    return this.cached(`groups:${type}:${idScope.toLowerCase()}`, () =>
+      (this.stmts.groupsByAttestation.all(idScope, type) as Row[]).map(enrollmentFromRow),
+    );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -253,13 +281,22 @@ export class SqliteDpsStore implements DpsStore {
     if (!this.stmts.getScope.get(idScope)) throw new AppError("not_found", `No ID scope ${idScope}`);
   }
 
-  /** A write transaction whose unique-constraint clash becomes already_exists with `clash` as message. */
+  /** A configuration write transaction whose unique-constraint clash becomes already_exists with `clash` as message. */
   private write(clash: string, fn: () => void): void {
     try {
-      this.sqlite.write(fn);
+      this.configWrite(fn);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("already_exists", clash);
       throw err;
+    }
+  }
+
+  /** A write to scopes, hubs or enrollments: cached configuration reads are dropped after it. */
+  private configWrite<T>(fn: () => T): T {
+    try {
+      return this.sqlite.write(fn);
+    } finally {
+      this.localWrites++;
     }
   }
 }
