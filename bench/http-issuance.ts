@@ -1,10 +1,12 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import type { Services } from "../src/app.js";
 import { jsonLogger } from "../src/http/logger.js";
 import { startServer } from "../src/http/server.js";
 import { csrPool } from "./csr-pool.js";
 import { benchServices } from "./in-process.js";
-import { loadRow, runLoad } from "./load.js";
+import { loadRow, runLoad, type LoadResult } from "./load.js";
 import { percentile, type Row } from "./table.js";
 
 export interface HttpIssuanceOptions {
@@ -21,8 +23,9 @@ export interface HttpIssuanceOptions {
  * certificate, factory token, OpenAPI validation, JSON access log formatted and discarded,
  * durable store with log entries, leaf building on a worker per core as in `dpki serve`), at
  * 1, 16 and 64 keep-alive connections, next to the in-process issuance rate of the same
- * services at the same concurrency. The load loop runs in this process, so it shares the
- * cores with the server, as a co-located client would. Prints nothing.
+ * services at the same concurrency. The load loop runs on a worker thread of this process:
+ * it shares the cores with the server, as a co-located client would, but not its event loop.
+ * Prints nothing.
  */
 export async function benchHttpIssuance(options: HttpIssuanceOptions = {}): Promise<Row[]> {
   const csrs = options.csrs ?? (await csrPool(256));
@@ -49,14 +52,14 @@ export async function benchHttpIssuance(options: HttpIssuanceOptions = {}): Prom
       const { secret } = await services.tokens.create({ role: "factory", name: "bench-line", profiles: ["device"] }, "bench");
       const bodies = csrs.map((csr) => JSON.stringify({ csr, profile: "device" }));
       const load = (c: number, s: number) =>
-        runLoad({
+        loadOnWorker({
           url: `${server.url}/v1/certificates`,
           connections: c,
           seconds: s,
-          body: (i) => bodies[i % bodies.length]!,
+          bodies,
           headers: { authorization: `Bearer ${secret}` },
-          ca: readFileSync(server.rootPemFile!),
-          accept: (status) => status === 201,
+          ca: readFileSync(server.rootPemFile!, "utf8"),
+          status: 201,
         });
       await load(16, 1); // warm up: TLS sessions, validators, JIT
       for (const c of connections) {
@@ -76,6 +79,30 @@ export async function benchHttpIssuance(options: HttpIssuanceOptions = {}): Prom
   } finally {
     await cleanup();
   }
+}
+
+/** Runs the load loop on a worker thread (see http-load-worker.ts); on the calling thread when run from sources. */
+function loadOnWorker(data: {
+  url: string;
+  connections: number;
+  seconds: number;
+  bodies: string[];
+  headers: Record<string, string>;
+  ca: string;
+  status: number;
+}): Promise<LoadResult> {
+  const script = new URL("./http-load-worker.js", import.meta.url);
+  if (!existsSync(fileURLToPath(script))) {
+    return runLoad({ ...data, body: (i) => data.bodies[i % data.bodies.length]!, accept: (s) => s === data.status });
+  }
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: data });
+    worker.once("message", (result: LoadResult) => {
+      resolve(result);
+      void worker.terminate();
+    });
+    worker.once("error", reject);
+  });
 }
 
 /** The issuance service called directly, `inFlight` requests at a time, for `seconds`. */
