@@ -4,6 +4,7 @@ import * as OpenApiValidator from "express-openapi-validator";
 import type { RequestHandler } from "express";
 import { parse as parseYaml } from "yaml";
 import { PACKAGE_ROOT } from "../package-root.js";
+import { AppError } from "../errors.js";
 
 /** openapi.yaml at the package root: the HTTP contract. */
 export const OPENAPI_FILE = join(PACKAGE_ROOT, "openapi.yaml");
@@ -53,7 +54,7 @@ function buildValidator(spec: OpenApiDocument, routes: ReadonlyArray<{ method: s
     const path = openApiPath(route.path);
     const item = spec.paths[path];
     const operation = item?.[route.method];
-    if (!operation) throw new Error(`openapi.yaml does not describe ${route.method.toUpperCase()} ${path}`);
+    if (!operation) throw new AppError("config_error", `openapi.yaml does not describe ${route.method.toUpperCase()} ${path}`);
     paths[path] ??= item.parameters ? { parameters: item.parameters } : {};
     paths[path][route.method] = operation;
   }
