@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jsonLogger, silentLogger } from "../../src/http/logger.js";
+import { startServer } from "../../src/http/server.js";
 import { makeCsr, startTestServer, type TestServer } from "./harness.js";
 
 let t: TestServer;
@@ -125,6 +127,34 @@ describe("dpki serve", () => {
       expect(renewed.msg).toBe("issued server certificate");
       expect(renewed.serial).not.toBe(serial);
       await third.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("serves with an operator-given certificate, and plain HTTP only when asked", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dpki-tls-"));
+    try {
+      const made = await sh(
+        `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ${dir}/k.pem -out ${dir}/c.pem ` +
+          `-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null`,
+      );
+      expect(made.status).toBe(0);
+      const given = await startServer(t.services, {
+        port: 0,
+        tls: { cert: readFileSync(join(dir, "c.pem")), key: readFileSync(join(dir, "k.pem")) },
+        logger: silentLogger,
+      });
+      const viaGiven = await sh(`curl -sS --fail --cacert ${dir}/c.pem ${given.url}/healthz`);
+      await given.close();
+      expect(viaGiven.stdout).toBe('{"status":"ok"}');
+      const lines: string[] = [];
+      const plain = await startServer(t.services, { port: 0, tls: "none", logger: jsonLogger((l) => lines.push(l)) });
+      expect(plain.url).toMatch(/^http:\/\//);
+      const viaPlain = await sh(`curl -sS --fail ${plain.url}/v1/crl | openssl crl -inform DER -noout`);
+      await plain.close();
+      expect(viaPlain.status, viaPlain.stderr).toBe(0);
+      expect(lines.some((l) => l.includes('"level":"warn"') && l.includes("plain HTTP"))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
