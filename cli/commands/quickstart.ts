@@ -4,7 +4,7 @@ import { dataDirAt } from "../../src/data-dir.js";
 import { actorFor, globalOptions } from "../context.js";
 import { withErrors } from "../run.js";
 import { initDataDir } from "./init.js";
-import { runServer, serveOptions, serveSettings } from "./serve.js";
+import { DEFAULT_PORT, runServer, serveOptions, serveSettings } from "./serve.js";
 
 export function quickstartCommand(): Command {
   return serveOptions(new Command("quickstart"))
@@ -27,7 +27,7 @@ production (use \`dpki init\` with a passphrase, then \`dpki serve\`). \`npm sta
             dataDir,
             algorithm: "P-256",
             org: "dpki dev",
-            publicUrl: `${settings.insecureHttp ? "http" : "https"}://localhost:${settings.port}`,
+            publicUrl: `${settings.insecureHttp ? "http" : "https"}://localhost:${settings.port || DEFAULT_PORT}`,
             dev: true,
             passphraseFile: global.passphraseFile,
             actor: actorFor(global),

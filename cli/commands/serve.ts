@@ -89,7 +89,7 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
     process.stderr.write(
       `\ndpki is listening on ${running.url}\n` +
         (running.rootPemFile
-          ? `  root CA:     ${running.rootPemFile}   (curl --cacert ${running.rootPemFile} ${running.url}/v1/ca)\n`
+          ? `  root CA:     ${running.rootPemFile}   (curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
           : "") +
         `  admin token: npx dpki token create --role admin${hint}\n` +
         `  remote CLI:  DPKI_SERVER=${running.url} DPKI_TOKEN=<token> npx dpki cert list\n` +
