@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildCsr, commonNameSubject } from "../ca/csr-builder.js";
+import { buildCertificateRequest } from "../src/core/server-certificate-request.js";
 import { pemEncode } from "../ca/pem.js";
-import { createSoftwareSigner } from "../ca/software-signer.js";
 import { openServices, type Services } from "../src/app.js";
 import { createSasToken, deriveDeviceKey } from "../src/core/sas.js";
 import { DeviceListener } from "../src/dps/device-listener.js";
@@ -85,7 +84,7 @@ export async function benchDpsRegistration(opts: DpsBenchOptions = {}): Promise<
 
 async function csrFor(id: string): Promise<string> {
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  return Buffer.from(await buildCsr({ subject: commonNameSubject(id), signer: createSoftwareSigner(privateKey) })).toString("base64");
+  return Buffer.from(await buildCertificateRequest(privateKey, id)).toString("base64");
 }
 
 interface LoadArgs {

@@ -1,15 +1,12 @@
-import "reflect-metadata";
-import { X509Certificate, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import * as x509 from "@peculiar/x509";
 import { pemEncode } from "../../ca/pem.js";
 import { decryptPrivateKey, encryptPrivateKey } from "../../ca/private-key.js";
 import type { Services } from "../app.js";
 import { AppError, toAppError } from "../errors.js";
 import { serverTlsFiles } from "./tls-files.js";
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
+import { issueServerCertificate } from "../core/server-certificate-request.js";
 
 export interface ServerCertificate {
   /** The server certificate then the issuing CA (what a TLS server sends). */
@@ -46,13 +43,9 @@ export async function ensureServerCertificate(services: Services, options: Serve
   const existing = await reusable(services, files, options, issuer.ca.certDer);
   if (existing) return existing;
 
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const csrDer = await buildCsr(privateKey, options.names);
-  const issued = await services.issuance.issue({
-    csr: csrDer,
-    profile: "server",
+  const { privateKey, issued } = await issueServerCertificate(services.issuance, options.names, {
     actor: "system:serve",
-    details: { purpose: "dpki server TLS certificate" },
+    purpose: "dpki server TLS certificate",
   });
   const certPem = pemEncode("CERTIFICATE", issued.der) + pemEncode("CERTIFICATE", issued.chain[0]!);
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
@@ -112,27 +105,6 @@ async function reusable(
     }
     return null;
   }
-}
-
-/** A PKCS#10 request for the names, signed with the new key (through WebCrypto; not a hot path). */
-async function buildCsr(privateKey: KeyObject, names: string[]): Promise<Uint8Array> {
-  const publicKey = createPublicKey(privateKey).export({ type: "spki", format: "der" });
-  const pkcs8 = privateKey.export({ type: "pkcs8", format: "der" });
-  const alg = { name: "ECDSA", namedCurve: "P-256" };
-  const keys = {
-    privateKey: await webcrypto.subtle.importKey("pkcs8", pkcs8, alg, false, ["sign"]),
-    publicKey: await webcrypto.subtle.importKey("spki", publicKey, alg, true, ["verify"]),
-  };
-  const dns = names.filter((n) => !isIP(n));
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: `CN=${dns[0] ?? "dpki"}`,
-    keys: keys as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
-    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-    extensions: [
-      new x509.SubjectAlternativeNameExtension(names.map((n) => ({ type: isIP(n) ? ("ip" as const) : ("dns" as const), value: n }))),
-    ],
-  });
-  return new Uint8Array(csr.rawData);
 }
 
 function writeAtomic(file: string, data: string, mode: number): void {

@@ -10,8 +10,7 @@ import { DpsService } from "../../src/core/dps-service.js";
 import { allocationPolicies } from "../../src/core/allocation/policies.js";
 import type { CustomAllocationOptions } from "../../src/core/allocation/custom.js";
 import { pemEncode } from "../../ca/pem.js";
-import { buildCsr, commonNameSubject } from "../../ca/csr-builder.js";
-import { createSoftwareSigner } from "../../ca/software-signer.js";
+import { buildCertificateRequest } from "../../src/core/server-certificate-request.js";
 import { createSasToken } from "../../src/core/sas.js";
 
 export const ACTOR = "test";
@@ -132,6 +131,6 @@ export function dpsToken(idScope: string, registrationId: string, key: string, e
 /** A fresh P-256 key and a base64 DER CSR with CN = `cn`. */
 export async function deviceCsr(cn: string): Promise<{ key: KeyObject; csr: string }> {
   const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const der = await buildCsr({ subject: commonNameSubject(cn), signer: createSoftwareSigner(privateKey) });
+  const der = await buildCertificateRequest(privateKey, cn);
   return { key: privateKey, csr: Buffer.from(der).toString("base64") };
 }
