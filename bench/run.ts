@@ -6,13 +6,15 @@ import { benchHttpCompare } from "./http-compare.js";
 import { benchCrl } from "./crl.js";
 import { benchMemory } from "./memory.js";
 import { csrPool } from "./csr-pool.js";
+import { benchHttpIssuance } from "./http-issuance.js";
+import { benchDpsRegistration } from "./dps-registration.js";
 import { fmt, printTable } from "./table.js";
 
 /**
  * `npm run bench`: every figure is printed next to a baseline measured in the same run (raw
  * signature rates, cfssl on the same machine), because absolute numbers on shared machines
  * drift. `npm run bench -- issuance http` runs only the named sections:
- * issuance, batch, http, crl, memory.
+ * issuance, batch, api, http, dps, crl, memory.
  */
 const wanted = new Set(process.argv.slice(2));
 const want = (name: string) => wanted.size === 0 || wanted.has(name);
@@ -39,6 +41,11 @@ if (want("batch")) {
   if (inProcess) say(`\nratio batch/in-process: ${(best / inProcess).toFixed(2)}`);
 }
 
+if (want("api")) {
+  const rows = await benchHttpIssuance({ csrs });
+  printTable("HTTPS API issuance (POST /v1/certificates) next to in-process, same run", rows);
+}
+
 if (want("http")) {
   const result = await benchHttpCompare(csrs);
   printTable("HTTP issuance: dpki (stores and logs every certificate, fsync'd) vs cfssl serve (stores nothing)", result.rows);
@@ -47,6 +54,10 @@ if (want("http")) {
     say(`ratio dpki/cfssl at ${r.connections} conns: ${(r.dpki / r.cfssl).toFixed(2)} (${fmt(r.dpki)}/s vs ${fmt(r.cfssl)}/s)`);
   }
   for (const r of result.ratios) say(`ratio dpki HTTP/floor at ${r.connections} conns: ${(r.dpki / floorAllCores).toFixed(2)}`);
+}
+
+if (want("dps")) {
+  printTable("DPS device registration over HTTPS (64 devices), next to in-process issuance", await benchDpsRegistration());
 }
 
 if (want("crl")) {
