@@ -3,7 +3,16 @@ import { request as httpRequest, Agent as HttpAgent } from "node:http";
 import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { AppError, ERROR_TABLE, type ErrorCode } from "../src/errors.js";
-import type { RemoteOptions } from "./remote-operations.js";
+
+export interface RemoteOptions {
+  /** Base URL of a `dpki serve`, e.g. https://pki.example.net:8443. */
+  server: string;
+  token?: string;
+  /** Trust only this CA file (PEM), as curl --cacert does. */
+  caFile?: string;
+  /** Trusted in addition to the system roots when no caFile is given (the local data directory's root.pem). */
+  defaultCaFile?: string;
+}
 
 /**
  * A small client for the dpki HTTP API: JSON in and out, bearer token, the server trusted as
@@ -31,15 +40,18 @@ export class ApiClient {
     this.agent.destroy();
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const bytes = await this.call(method, path, { body, accept: "application/json" });
+  async json<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    const bytes = await this.call(method, path, { body, accept: "application/json", headers });
     return JSON.parse(bytes.toString("utf8")) as T;
   }
 
-  call(method: string, path: string, options: { body?: unknown; accept?: string } = {}): Promise<Buffer> {
+  call(method: string, path: string, options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {}): Promise<Buffer> {
     const url = new URL(this.base.pathname.replace(/\/+$/, "") + path, this.base);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    const headers: Record<string, string> = { accept: `${options.accept ?? "application/json"}, application/problem+json` };
+    const headers: Record<string, string> = {
+      accept: `${options.accept ?? "application/json"}, application/problem+json`,
+      ...options.headers,
+    };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (payload) headers["content-type"] = "application/json";
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -83,6 +95,7 @@ export class ApiClient {
       );
     }
     if (code === "ECONNREFUSED") return new AppError("unavailable", `Cannot reach ${where}: connection refused (is dpki serve running?)`);
+    if (code === "ENOTFOUND") return new AppError("unavailable", `Cannot reach ${where}: unknown host`);
     return new AppError("unavailable", `Cannot reach ${where}: ${code || err.message}`);
   }
 }
