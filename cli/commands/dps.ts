@@ -52,7 +52,7 @@ Examples:
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
         const rate = opts.rate as number;
         const passphrase = resolvePassphrase(dataDir, global.passphraseFile);
-        const services = openServices({ dataDir: dataDir.root, passphrase });
+        const services = openServices({ dataDir: dataDir.root, passphrase, workers: true });
         try {
           await services.ca.activeIssuer();
           const rootFile = await writeRootPem(services);
