@@ -7,10 +7,16 @@ import { actorFor, globalOptions, localServices } from "./context.js";
 import { createOutput, reportError, type Output } from "./output.js";
 import { RemoteLifecycleOperations } from "./remote-lifecycle-operations.js";
 import type { RemoteOptions } from "./remote-operations.js";
+import { RemoteDpsOperations } from "./remote-dps-operations.js";
+import { LocalDpsOperations } from "../src/local-dps-operations.js";
+import type { DpsOperations } from "../src/dps-operations.js";
+import { AppError } from "../src/errors.js";
 
 export interface LifecycleContext {
   lifecycle: LifecycleOperations;
   out: Output;
+  /** The ID scope the command works in: --scope, DPKI_SCOPE, or the only scope there is. */
+  scope(): Promise<string>;
 }
 
 /** The --server settings of a command, or null in local mode. */
@@ -41,16 +47,35 @@ export function withLifecycle<P extends unknown[]>(
     try {
       const remote = remoteOptions(cmd);
       let lifecycle: LifecycleOperations;
+      let dps: () => DpsOperations;
       if (remote) {
         const ops = new RemoteLifecycleOperations(remote);
+        let remoteDps: RemoteDpsOperations | undefined;
         lifecycle = ops;
-        close = () => ops.close();
+        dps = () => (remoteDps ??= new RemoteDpsOperations(remote));
+        close = () => {
+          ops.close();
+          remoteDps?.close();
+        };
       } else {
         const services = localServices(global);
         lifecycle = new LocalLifecycleOperations(services, actorFor(global));
+        dps = () => new LocalDpsOperations(services, actorFor(global));
         close = () => services.close();
       }
-      const code = await body({ lifecycle, out: createOutput(Boolean(global.json)) }, opts, ...(args.slice(0, -2) as P));
+      const explicit = (opts.scope as string | undefined) ?? (cmd.optsWithGlobals().scope as string | undefined) ?? process.env.DPKI_SCOPE;
+      const scope = async () => {
+        if (explicit) return explicit;
+        const scopes = await dps().scopeList();
+        if (scopes.length === 1) return scopes[0]!.idScope;
+        throw new AppError(
+          "invalid_argument",
+          scopes.length === 0
+            ? "No ID scope yet: create one with `dpki scope add`"
+            : `Several ID scopes exist (${scopes.map((s) => s.idScope).join(", ")}): pass --scope ID or set DPKI_SCOPE`,
+        );
+      };
+      const code = await body({ lifecycle, out: createOutput(Boolean(global.json)), scope }, opts, ...(args.slice(0, -2) as P));
       if (code) process.exitCode = code;
     } catch (err) {
       process.exitCode = reportError(err, Boolean(global.json));

@@ -16,6 +16,7 @@ import { groupCommand } from "./commands/group.js";
 import { registrationCommand } from "./commands/registration.js";
 import { dpsCommand } from "./commands/dps.js";
 import { sasCommand } from "./commands/sas.js";
+import { keyCommand } from "./commands/credentials.js";
 import { reportError } from "./output.js";
 
 export function buildProgram(): Command {
@@ -58,6 +59,7 @@ Start here:
     registrationCommand(),
     dpsCommand(),
     sasCommand(),
+    keyCommand(),
   ])
     program.addCommand(cmd);
   program.exitOverride();

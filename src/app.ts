@@ -23,7 +23,7 @@ import type { DpsStore } from "./store/dps-store.js";
 import { DpsAdminService } from "./core/dps-admin-service.js";
 import { DpsService } from "./core/dps-service.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
-import { openLifecycle, publicationUrls, type LifecycleServices } from "./lifecycle.js";
+import { dpsLifecycleHooks, openLifecycle, publicationUrls, type LifecycleServices } from "./lifecycle.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -82,6 +82,7 @@ export function openServices(options: OpenOptions = {}): Services {
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
   const dpsStore = new SqliteDpsStore(sqlite);
+  const lifecycle = openLifecycle({ sqlite, store, keys, ca, certificates, issuance, dps: dpsStore, clock, config });
   return {
     dataDir,
     config,
@@ -93,7 +94,7 @@ export function openServices(options: OpenOptions = {}): Services {
     certificates,
     crl,
     audit: new AuditService(store),
-    lifecycle: openLifecycle({ sqlite, store, keys, ca, certificates, issuance, clock, config }),
+    lifecycle,
     tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
     dps: {
       store: dpsStore,
@@ -106,6 +107,7 @@ export function openServices(options: OpenOptions = {}): Services {
         clock,
         allocation: allocationPolicies(),
         skewMs: parseDuration(config.clockSkew),
+        lifecycle: dpsLifecycleHooks(lifecycle, clock),
       }),
     },
     close: async () => {

@@ -21,6 +21,8 @@ export interface DpkiConfig {
   renewalGrace: string;
   /** How long after expiry a device may still renew (with proof of possession of the old key); "off" to refuse. */
   expiredRenewalWindow: string;
+  /** Longest time a hub may cache an `allow` from POST /v1/hubs/{hub}/device-auth. */
+  hubAuthCacheTtl: string;
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -32,6 +34,7 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   ocspSignerValidity: "7d",
   renewalGrace: "1d",
   expiredRenewalWindow: "30d",
+  hubAuthCacheTtl: "1m",
 };
 
 export const CONFIG_FILE = "config.json";
@@ -64,7 +67,15 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new AppError("config_error", `${source}: publicUrl must be http or https`);
   }
-  for (const key of ["crlValidity", "crlRefreshBefore", "clockSkew", "ocspValidity", "ocspSignerValidity", "renewalGrace"] as const) {
+  for (const key of [
+    "crlValidity",
+    "crlRefreshBefore",
+    "clockSkew",
+    "ocspValidity",
+    "ocspSignerValidity",
+    "renewalGrace",
+    "hubAuthCacheTtl",
+  ] as const) {
     parseDuration(config[key]);
   }
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);

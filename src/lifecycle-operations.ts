@@ -1,5 +1,14 @@
 import type { CaRevocationResult, CaStatusView, RotationResult } from "./core/ca-rotation-service.js";
 import type { CertificateView } from "./core/certificate-view.js";
+import type {
+  EnrollmentRevocationResult,
+  KeyRotationResult,
+  MintedTokenView,
+  MintRequest,
+  RotationTarget,
+} from "./core/credential-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-service.js";
+import type { EnrollmentKind } from "./store/dps-records.js";
 
 export interface RotateInput {
   /** Also make a new root, cross-signed by the current one. */
@@ -13,6 +22,15 @@ export interface RenewInput {
   csr: string;
   /** Base64 signature by the old certificate's key over the new CSR's DER (expired certificates with a new key). */
   proof?: string;
+}
+
+export interface MintInput {
+  /** Lifetime from now, e.g. "1h" (default 1h). */
+  ttl?: string;
+  /** Absolute expiry, seconds since the epoch (instead of ttl). */
+  expiry?: number;
+  /** Sign with the secondary key. */
+  secondary?: boolean;
 }
 
 export interface RenewedView {
@@ -37,4 +55,18 @@ export interface LifecycleOperations {
   /** PEM of the roots in service (the active issuer's first). */
   caTrustBundlePem(): Promise<string>;
   certRenew(id: string, input: RenewInput): Promise<RenewedView>;
+
+  /** A hub's shared access policies; both keys are in the creation result only. */
+  hubPolicyCreate(idScope: string, hub: string, input: { name: string; rights: string[] }): Promise<HubPolicyWithKeys>;
+  hubPolicyList(idScope: string, hub: string): Promise<HubPolicyView[]>;
+  hubPolicyGet(idScope: string, hub: string, name: string): Promise<HubPolicyView>;
+  hubPolicyUpdate(idScope: string, hub: string, name: string, input: { rights: string[] }): Promise<HubPolicyView>;
+  hubPolicyDelete(idScope: string, hub: string, name: string): Promise<void>;
+
+  /** Secondary → primary, a new secondary (returned once). */
+  keyRotate(target: RotationTarget): Promise<KeyRotationResult>;
+  /** Revokes an individual enrollment or a group with every credential under it. */
+  enrollmentRevoke(idScope: string, kind: EnrollmentKind, id: string, reason?: string): Promise<EnrollmentRevocationResult>;
+  /** A SAS token from stored keys (the keys themselves are never returned). */
+  sasMint(idScope: string, request: MintRequest, input: MintInput): Promise<MintedTokenView>;
 }

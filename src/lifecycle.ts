@@ -15,6 +15,10 @@ import { CaRotationService } from "./core/ca-rotation-service.js";
 import { CredentialStatus } from "./core/credential-status.js";
 import { OcspService } from "./core/ocsp-service.js";
 import { RenewalService } from "./core/renewal-service.js";
+import { HubService } from "./core/hub-service.js";
+import { CredentialService } from "./core/credential-service.js";
+import type { DpsStore } from "./store/dps-store.js";
+import type { DpsLifecycleHooks } from "./core/dps-service.js";
 
 /** Credential lifecycle: CA rollover and revocation, OCSP, certificate renewal. */
 export interface LifecycleServices {
@@ -23,6 +27,16 @@ export interface LifecycleServices {
   status: CredentialStatus;
   ocsp: OcspService;
   renewals: RenewalService;
+  /** Hub policies and the hub API (device view, device-auth, change feed). */
+  hubs: HubService;
+  /** Key rotation, enrollment revocation, SAS tokens from stored keys. */
+  credentials: CredentialService;
+  /**
+   * Server upkeep: supersedes renewed certificates whose grace has ended, every half minute
+   * (status checks already treat them as revoked; this writes it down for the CRL). OCSP
+   * responder certificates are issued on first use and renewed as they age. Returns the stop function.
+   */
+  background(onError: (what: string, err: unknown) => void): () => void;
 }
 
 /**
@@ -37,6 +51,15 @@ export function publicationUrls(publicUrl: string): (ca: CaRecord) => Publicatio
   });
 }
 
+/** What the DPS registration flow needs for renewal through the device endpoint. */
+export function dpsLifecycleHooks(lifecycle: LifecycleServices, clock: Clock): DpsLifecycleHooks {
+  return {
+    effectiveStatus: (cert, now) => lifecycle.status.of(cert, now ?? clock.now()),
+    expiredRenewalWindowMs: lifecycle.renewals.expiredWindowMs,
+    renewed: (event) => lifecycle.renewals.deviceRenewed(event),
+  };
+}
+
 export function openLifecycle(deps: {
   sqlite: SqliteDb;
   store: Store;
@@ -44,6 +67,7 @@ export function openLifecycle(deps: {
   ca: CaService;
   certificates: CertificateService;
   issuance: IssuanceService;
+  dps: DpsStore;
   clock: Clock;
   config: DpkiConfig;
 }): LifecycleServices {
@@ -70,5 +94,17 @@ export function openLifecycle(deps: {
     },
   );
   rotation.onChange.push(() => ocsp.invalidate());
-  return { store, rotation, status, ocsp, renewals };
+  const hubs = new HubService(
+    { store: deps.store, dps: deps.dps, lifecycle: store, status, clock },
+    { authCacheTtlMs: parseDuration(config.hubAuthCacheTtl), skewMs: parseDuration(config.clockSkew) },
+  );
+  const credentials = new CredentialService({ dps: deps.dps, lifecycle: store, hubs, store: deps.store, clock });
+  const background = (onError: (what: string, err: unknown) => void) => {
+    const timer = setInterval(() => {
+      renewals!.sweep().catch((err) => onError("cannot supersede renewed certificates", err));
+    }, 30_000);
+    timer.unref();
+    return () => clearInterval(timer);
+  };
+  return { store, rotation, status, ocsp, renewals, hubs, credentials, background };
 }

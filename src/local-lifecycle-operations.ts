@@ -2,14 +2,28 @@ import { pemEncode } from "../ca/pem.js";
 import { isKeyAlgorithm, KEY_ALGORITHMS } from "../ca/key-algorithm.js";
 import type { Services } from "./app.js";
 import { AppError } from "./errors.js";
-import type { LifecycleOperations, RenewedView, RenewInput, RotateInput } from "./lifecycle-operations.js";
+import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "./lifecycle-operations.js";
+import type { MintRequest, RotationTarget } from "./core/credential-service.js";
+import type { EnrollmentKind } from "./store/dps-records.js";
+import { parseDuration } from "./duration.js";
 
-/** LifecycleOperations on in-process services, acting as `actor` (the CLI user or an API token). */
+/**
+ * LifecycleOperations on in-process services, acting as `actor` (the CLI user or an API token).
+ * `scope` confines the scope-bound operations to one ID scope (an API token's), as for DPS management.
+ */
 export class LocalLifecycleOperations implements LifecycleOperations {
   constructor(
     private readonly services: Services,
     private readonly actor: string,
+    private readonly scope: string | null = null,
   ) {}
+
+  /** The scope as asked, when this caller may see it; not_found otherwise (its existence is not revealed). */
+  private allowed(idScope: string): string {
+    if (this.scope !== null && this.scope.toLowerCase() !== idScope.toLowerCase())
+      throw new AppError("not_found", `No ID scope ${idScope.slice(0, 64)}`);
+    return idScope;
+  }
 
   private get lifecycle() {
     return this.services.lifecycle;
@@ -36,6 +50,42 @@ export class LocalLifecycleOperations implements LifecycleOperations {
 
   async caTrustBundlePem() {
     return (await this.lifecycle.rotation.trustBundle()).map((der) => pemEncode("CERTIFICATE", der)).join("");
+  }
+
+  async hubPolicyCreate(idScope: string, hub: string, input: { name: string; rights: string[] }) {
+    return this.lifecycle.hubs.createPolicy(this.allowed(idScope), hub, input, this.actor);
+  }
+
+  async hubPolicyList(idScope: string, hub: string) {
+    return this.lifecycle.hubs.listPolicies(this.allowed(idScope), hub);
+  }
+
+  async hubPolicyGet(idScope: string, hub: string, name: string) {
+    return this.lifecycle.hubs.getPolicy(this.allowed(idScope), hub, name);
+  }
+
+  async hubPolicyUpdate(idScope: string, hub: string, name: string, input: { rights: string[] }) {
+    return this.lifecycle.hubs.updatePolicy(this.allowed(idScope), hub, name, input, this.actor);
+  }
+
+  async hubPolicyDelete(idScope: string, hub: string, name: string) {
+    await this.lifecycle.hubs.deletePolicy(this.allowed(idScope), hub, name, this.actor);
+  }
+
+  async keyRotate(target: RotationTarget) {
+    this.allowed(target.idScope);
+    return this.lifecycle.credentials.rotate(target, this.actor);
+  }
+
+  async enrollmentRevoke(idScope: string, kind: EnrollmentKind, id: string, reason?: string) {
+    return this.lifecycle.credentials.revokeEnrollment(this.allowed(idScope), kind, id, reason ?? "privilegeWithdrawn", this.actor);
+  }
+
+  async sasMint(idScope: string, request: MintRequest, input: MintInput) {
+    if (input.ttl !== undefined && input.expiry !== undefined) throw new AppError("invalid_argument", "Give ttl or expiry, not both");
+    const expiry =
+      input.expiry ?? Math.floor(this.services.clock.now().getTime() / 1000) + Math.ceil(parseDuration(input.ttl ?? "1h") / 1000);
+    return this.lifecycle.credentials.mint(this.allowed(idScope), request, { expiry, secondary: input.secondary }, this.actor);
   }
 
   async certRenew(id: string, input: RenewInput): Promise<RenewedView> {

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { enrollmentSubcommands } from "../enrollment-commands.js";
+import { revokeEnrollmentCommand } from "./credentials.js";
 
 export function enrollmentCommand(): Command {
   const enrollment = new Command("enrollment")
@@ -13,5 +14,5 @@ Examples:
   dpki enrollment update dev-001 --allocation static --hub eu-1 --reprovision never
   dpki enrollment disable dev-001`,
     );
-  return enrollmentSubcommands(enrollment, "individual");
+  return enrollmentSubcommands(enrollment, "individual").addCommand(revokeEnrollmentCommand("individual"));
 }

@@ -3,6 +3,7 @@ import { formatRecord } from "../output.js";
 import { withDps } from "../dps-context.js";
 import { scopeOption } from "../dps-options.js";
 import { enrollmentSubcommands } from "../enrollment-commands.js";
+import { revokeEnrollmentCommand } from "./credentials.js";
 
 export function groupCommand(): Command {
   const group = new Command("group")
@@ -36,5 +37,6 @@ Examples:
         );
       }),
     );
+  group.addCommand(revokeEnrollmentCommand("group"));
   return group;
 }

@@ -3,6 +3,7 @@ import type { HubInput, HubView } from "../../src/core/dps-admin-service.js";
 import { formatRecord, formatTable } from "../output.js";
 import { withDps } from "../dps-context.js";
 import { scopeOption } from "../dps-options.js";
+import { addHubPolicyCommands } from "./credentials.js";
 
 export function hubCommand(): Command {
   const hub = new Command("hub").description("Hubs devices are assigned to");
@@ -81,6 +82,7 @@ export function hubCommand(): Command {
       }),
     );
 
+  addHubPolicyCommands(hub);
   return hub;
 }
 

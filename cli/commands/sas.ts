@@ -5,6 +5,8 @@ import { explainSasToken } from "../../src/core/sas-explain.js";
 import { parseDuration } from "../../src/duration.js";
 import { AppError } from "../../src/errors.js";
 import { globalOptions } from "../context.js";
+import { withLifecycle } from "../lifecycle-context.js";
+import type { MintRequest } from "../../src/core/credential-service.js";
 import { createOutput, formatRecord, reportError } from "../output.js";
 
 export interface MintedToken {
@@ -26,28 +28,54 @@ export function sasCommand(): Command {
 
   sas
     .command("mint")
-    .description("Mint a SAS token (SharedAccessSignature sr=…&sig=…[&skn=…]&se=…)")
+    .description(
+      "Mint a SAS token (SharedAccessSignature sr=…&sig=…[&skn=…]&se=…) from a key, or from an enrollment's or hub policy's stored keys",
+    )
     .option("--key <base64>", "the shared key (visible in ps: prefer --key-file or DPKI_SAS_KEY)")
     .option("--key-file <file>", "file holding the shared key")
-    .requiredOption("--resource <uri>", "sr exactly as it goes into the token (already url-encoded where the SDK encodes it)")
+    .option("--resource <uri>", "with a key: sr exactly as it goes into the token (already url-encoded where the SDK encodes it)")
     .option("--encode", "url-encode --resource first, as the device SDK does for {host}/devices/{id}")
-    .option("--policy <name>", "shared access policy name (skn); omitted for device keys")
+    .option("--policy <name>", "shared access policy name (skn); with --hub, the hub policy whose stored key signs")
     .option("--ttl <duration>", "lifetime from now, e.g. 1h (default 1h)")
     .option("--expiry <seconds>", "absolute expiry, seconds since the epoch (instead of --ttl)")
+    .option("--scope <id>", "stored keys: ID scope (env DPKI_SCOPE; default: the only one)")
+    .option("--registration-id <id>", "stored keys: the device's registration id")
+    .option("--device <id>", "stored keys: the hub device id (default: the registration's)")
+    .option("--group <id>", "stored keys: the enrollment group whose derived key to use")
+    .option("--hub <name>", "stored keys: the hub (default: the device's assigned hub)")
+    .option("--module <id>", "stored keys: a module token (sr …/devices/{id}/modules/{module})")
+    .option("--dps", "stored keys: a DPS registration token instead of a hub device token")
+    .option("--secondary", "stored keys: sign with the secondary key")
     .addHelpText(
       "after",
       `
 The string signed is sr, a newline and se; sig is base64(HMAC-SHA256(base64decode(key), that)),
 url-encoded with the SDK's quirk (! ' ( ) * become %21 %27 %28 %29 %2a, lowercase).
 
+From stored keys (the key never leaves dpki; the mint is logged):
+  hub device token:   --registration-id ID [--device ID] [--hub NAME]   (sr = encoded {host}/devices/{id}, no skn)
+  DPS registration:   --dps --registration-id ID [--group GROUP]        (sr = {scope}/registrations/{id}, skn registration)
+  hub policy token:   --hub NAME --policy NAME [--device ID]            (sr = host, skn = policy)
+
 Examples:
   dpki sas mint --key-file dev.key --resource 0ne00ABC123/registrations/dev-01 --policy registration
   dpki sas mint --key-file dev.key --resource myhub.example.net/devices/dev-01 --encode --ttl 1d
-  dpki sas mint --key-file owner.key --resource myhub.example.net --policy iothubowner --json`,
+  dpki sas mint --registration-id sensor-0042 --ttl 1d
+  dpki sas mint --hub eu-1 --policy iothubowner --json`,
     )
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       const json = Boolean(globalOptions(cmd).json);
+      const explicitKey = opts.key !== undefined || opts.keyFile !== undefined || opts.resource !== undefined;
+      if (!explicitKey && (opts.registrationId !== undefined || opts.device !== undefined || opts.hub !== undefined)) {
+        return mintStored(opts, cmd);
+      }
       try {
+        if (opts.resource === undefined) {
+          throw new AppError(
+            "invalid_argument",
+            "Give --resource with --key/--key-file, or name a stored credential (--registration-id, --hub --policy)",
+          );
+        }
         const key = readKey(opts);
         const resource = opts.encode ? encodeUriComponentStrict(opts.resource as string) : (opts.resource as string);
         const minted = mint(resource, key, (opts.policy as string | undefined) ?? null, expiryOf(opts));
@@ -110,6 +138,44 @@ Example:
     });
   return sas;
 }
+
+/** `dpki sas mint` from stored keys, locally or through the server. */
+const mintStored = withLifecycle(async ({ lifecycle, out, scope }, opts) => {
+  if (opts.encode) throw new AppError("invalid_argument", "--encode applies to --resource only");
+  let request: MintRequest;
+  if (opts.dps) {
+    if (!opts.registrationId) throw new AppError("invalid_argument", "A DPS registration token needs --registration-id");
+    request = {
+      kind: "registration",
+      registrationId: opts.registrationId as string,
+      ...(opts.group ? { groupId: opts.group as string } : {}),
+    };
+  } else if (opts.policy !== undefined) {
+    if (!opts.hub) throw new AppError("invalid_argument", "A hub policy token needs --hub");
+    request = {
+      kind: "policy",
+      hub: opts.hub as string,
+      policy: opts.policy as string,
+      ...(opts.device ? { deviceId: opts.device as string } : {}),
+    };
+  } else {
+    request = {
+      kind: "device",
+      ...(opts.registrationId ? { registrationId: opts.registrationId as string } : {}),
+      ...(opts.device ? { deviceId: opts.device as string } : {}),
+      ...(opts.group ? { groupId: opts.group as string } : {}),
+      ...(opts.hub ? { hub: opts.hub as string } : {}),
+      ...(opts.module ? { moduleId: opts.module as string } : {}),
+    };
+  }
+  if (opts.ttl !== undefined && opts.expiry !== undefined) throw new AppError("invalid_argument", "Give --ttl or --expiry, not both");
+  const minted = await lifecycle.sasMint(await scope(), request, {
+    ...(opts.ttl !== undefined ? { ttl: opts.ttl as string } : {}),
+    ...(opts.expiry !== undefined ? { expiry: Number(expiryOf(opts)) } : {}),
+    ...(opts.secondary ? { secondary: true } : {}),
+  });
+  out.print(minted, () => minted.token + "\n");
+});
 
 export function mint(resource: string, key: string, keyName: string | null, expiry: string): MintedToken {
   const token = createSasToken({ resourceUri: resource, key, keyName, expiry });

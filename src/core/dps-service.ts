@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseCsr } from "../../ca/csr.js";
 import type { Store } from "../store/store.js";
-import type { AuditInput } from "../store/records.js";
+import type { AuditInput, CertificateRecord } from "../store/records.js";
 import type { DpsStore } from "../store/dps-store.js";
 import type { EnrollmentRecord, HubRecord, RegistrationRecord, RegistrationSubstatus } from "../store/dps-records.js";
 import type { Clock } from "../clock.js";
@@ -63,6 +63,28 @@ export interface DpsServiceOptions {
   allocation: AllocationPolicies;
   /** Tolerated clock difference for tokens and certificates. */
   skewMs: number;
+  /** Credential-lifecycle hooks for renewal through this endpoint (optional: registration works without them). */
+  lifecycle?: DpsLifecycleHooks;
+}
+
+/** What the registration flow asks of the credential lifecycle. */
+export interface DpsLifecycleHooks {
+  /** A dpki certificate's standing beyond its stored status (a renewed one past its grace period is superseded). */
+  effectiveStatus(
+    cert: CertificateRecord,
+    now: Date,
+  ): Promise<{ status: "good" } | { status: "revoked"; revokedAt: Date; reason?: string }>;
+  /** How long after expiry a dpki certificate may still be presented to renew it (null: never). */
+  expiredRenewalWindowMs: number | null;
+  /** A device renewed its certificate at registration: the old one is superseded after the grace period. */
+  renewed(event: {
+    oldSha256: string;
+    newSerial: string;
+    idScope: string;
+    registrationId: string;
+    expiredRenewal: boolean;
+    operationId: string;
+  }): Promise<void>;
 }
 
 /**
@@ -82,6 +104,8 @@ export class DpsService {
         skewMs: options.skewMs,
         issuedCertificate: (sha256) => options.certificates.getCertificate({ sha256 }),
         dpkiCaCertificates: async () => (await options.certificates.listCas()).map((ca) => ca.certDer),
+        effectiveStatus: options.lifecycle?.effectiveStatus,
+        expiredRenewalWindowMs: options.lifecycle?.expiredRenewalWindowMs,
       }),
     ];
     this.writer = new BatchWriter((items) => options.store.saveRegistrations(items));
@@ -129,6 +153,9 @@ export class DpsService {
     });
     if (refusal) throw new AttestationError("no_enrollment", refusal);
     if (body.csr !== undefined) parseCsr(Buffer.from(body.csr, "base64"));
+    else if (attestation.used.expiredRenewal) {
+      throw new AttestationError("expired", "The device certificate has expired: it can only be presented to renew itself (send a CSR)");
+    }
     return admitted;
   }
 
@@ -178,6 +205,17 @@ export class DpsService {
         profile: enrollment.profile,
         chain: [cert.der, ...cert.chain].map((der) => Buffer.from(der).toString("base64")),
       };
+      const used = device.attestation.used;
+      if (used.renewal && used.thumbprint) {
+        await this.options.lifecycle?.renewed({
+          oldSha256: used.thumbprint,
+          newSerial: cert.certificate.serial,
+          idScope: device.idScope,
+          registrationId: device.registrationId,
+          expiredRenewal: used.expiredRenewal === true,
+          operationId,
+        });
+      }
     }
 
     const registration: RegistrationRecord = {

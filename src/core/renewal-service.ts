@@ -142,6 +142,51 @@ export class RenewalService {
   }
 
   /**
+   * A device renewed its certificate through the DPS endpoint (it registered presenting `oldSha256`
+   * over mTLS and sent a CSR, and the registration flow issued `newSerial` with the same identity):
+   * the old certificate is superseded after the grace period, at once if it had expired. Logged.
+   */
+  async deviceRenewed(event: {
+    oldSha256: string;
+    newSerial: string;
+    idScope: string;
+    registrationId: string;
+    expiredRenewal: boolean;
+    operationId: string;
+  }): Promise<void> {
+    const old = await this.deps.certificates.find(event.oldSha256);
+    const now = this.deps.clock.now();
+    const supersedeAt = event.expiredRenewal ? now : new Date(now.getTime() + this.options.graceMs);
+    await this.deps.lifecycle.scheduleSupersession(
+      { oldSerial: old.serial, newSerial: event.newSerial, supersedeAt, doneAt: null, createdAt: now },
+      {
+        at: now,
+        actor: `dps:${event.idScope}/${event.registrationId}`,
+        action: "cert.renew",
+        subject: old.subject,
+        serial: old.serial,
+        profile: old.profile,
+        details: {
+          renewedBy: event.newSerial,
+          sha256: old.sha256,
+          supersedeAt: supersedeAt.toISOString(),
+          via: "dps",
+          idScope: event.idScope,
+          registrationId: event.registrationId,
+          operationId: event.operationId,
+          ...(event.expiredRenewal ? { expiredRenewal: true, expiredAt: old.notAfter.toISOString() } : {}),
+        },
+      },
+    );
+    if (event.expiredRenewal) await this.sweep();
+  }
+
+  /** How long after expiry a certificate may be renewed (null: never). */
+  get expiredWindowMs(): number | null {
+    return this.options.expiredWindowMs;
+  }
+
+  /**
    * Revokes, as `superseded`, every renewed certificate whose grace period is over. Runs
    * periodically in the server and whenever a status check meets one; concurrent calls share one run.
    */

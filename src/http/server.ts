@@ -104,11 +104,14 @@ export async function startServer(services: Services, options: ServeOptions): Pr
   const scheme = options.tls === "none" ? "http" : "https";
   const url = `${scheme}://${urlHost(host)}:${port}`;
   logger.info("listening", { url, host, port, tls: scheme === "https" });
+  // Credential lifecycle upkeep: renewed certificates superseded on time.
+  const stopLifecycle = services.lifecycle.background((what, err) => logger.warn(what, { message: (err as Error)?.message }));
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= new Promise<void>((resolve) => {
       clearInterval(renewTimer);
+      stopLifecycle();
       http.drain();
       logger.info("shutting down: draining requests");
       const cut = setTimeout(() => {

@@ -105,6 +105,8 @@ export interface AttestationUsed {
   signingThumbprint?: string;
   /** True when the device presented a certificate dpki issued to it (renewal path). */
   renewal?: boolean;
+  /** The presented certificate had expired: accepted only to renew, inside the configured window (flagged in the log). */
+  expiredRenewal?: boolean;
 }
 
 export interface RegistrationRecord {

@@ -44,6 +44,68 @@ export interface SupersessionRecord {
   createdAt: Date;
 }
 
+/** IoT Hub shared access policy rights (RegistryReadWrite is RegistryRead + RegistryWrite). */
+export const HUB_RIGHTS = ["RegistryRead", "RegistryWrite", "ServiceConnect", "DeviceConnect"] as const;
+export type HubRight = (typeof HUB_RIGHTS)[number];
+
+/** A hub's shared access policy: a key pair whose tokens carry `skn` = the policy name. */
+export interface HubPolicyRecord {
+  idScope: string;
+  /** The hub's name (as in dps_hubs). */
+  hub: string;
+  name: string;
+  rights: HubRight[];
+  primaryKey: string;
+  secondaryKey: string;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Last key rotation, or null. */
+  rotatedAt: Date | null;
+}
+
+/** An individual enrollment or group revoked as a whole: its devices are refused everywhere. */
+export interface EnrollmentBlockRecord {
+  idScope: string;
+  kind: "individual" | "group";
+  id: string;
+  blockedAt: Date;
+  reason: string;
+  blockedBy: string;
+}
+
+/** What the hub API needs of a device's registration. */
+export interface DeviceRegistration {
+  idScope: string;
+  registrationId: string;
+  enrollmentKind: "individual" | "group";
+  enrollmentId: string;
+  status: "assigned" | "failed" | "disabled";
+  /** Host name of the assigned hub. */
+  assignedHub: string | null;
+  deviceId: string | null;
+  attestation: { method: "symmetricKey" | "x509"; thumbprint?: string };
+  issuedSerial: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type HubChangeKind = "assigned" | "unassigned" | "disabled" | "enabled" | "revoked" | "credentialsChanged" | "policyKeysRotated";
+
+/** One entry of a hub's change feed. */
+export interface HubChangeRecord {
+  seq: number;
+  idScope: string;
+  /** Hub name. */
+  hub: string;
+  kind: HubChangeKind;
+  deviceId: string | null;
+  registrationId: string | null;
+  details: Record<string, unknown>;
+  /** The issuance-log entry that caused it. */
+  auditSeq: number;
+  at: Date;
+}
+
 export interface CaRotation {
   /** New CA records (a new root, if any, then the new intermediate). */
   cas: CaRecord[];
@@ -93,4 +155,44 @@ export interface LifecycleStore {
    * reason only marks it done. Returns the revoked certificate, or null when there was nothing to revoke.
    */
   completeSupersession(oldSerial: string, now: Date, audit: (cert: CertificateRecord) => AuditInput): Promise<CertificateRecord | null>;
+
+  // Hub shared access policies (removed with their hub)
+  insertHubPolicy(policy: HubPolicyRecord, audit: AuditInput): Promise<void>;
+  /** Replaces a policy found by (idScope, hub, name); not_found when there is none. */
+  replaceHubPolicy(policy: HubPolicyRecord, audit: AuditInput): Promise<void>;
+  deleteHubPolicy(idScope: string, hub: string, name: string, audit: AuditInput): Promise<void>;
+  getHubPolicy(idScope: string, hub: string, name: string): Promise<HubPolicyRecord | null>;
+  listHubPolicies(idScope: string, hub: string): Promise<HubPolicyRecord[]>;
+
+  // Devices, as the hub API sees them
+  /** The registration of `deviceId` assigned to the hub with host name `hubHost`, or null. */
+  registrationByDevice(idScope: string, hubHost: string, deviceId: string): Promise<DeviceRegistration | null>;
+  registration(idScope: string, registrationId: string): Promise<DeviceRegistration | null>;
+  /**
+   * The certificates dpki issued to a device: those issued at its registrations (requester
+   * `dps:<scope>/<registration id>`) and every renewal descending from them, newest first.
+   */
+  deviceCertificates(idScope: string, registrationId: string, limit: number): Promise<CertificateRecord[]>;
+  /** Whether a certificate is one of the device's (see deviceCertificates). */
+  isDeviceCertificate(idScope: string, registrationId: string, serial: string): Promise<boolean>;
+
+  // Enrollment revocation cascade
+  /**
+   * In one transaction: blocks the enrollment, sets its provisioning status to disabled,
+   * revokes every good certificate of its devices (each with a log entry from
+   * `certificateAudit`), and appends `audit` with the counts.
+   */
+  revokeEnrollment(
+    block: EnrollmentBlockRecord,
+    audit: AuditInput,
+    certificateAudit: (cert: Pick<CertificateRecord, "serial" | "subject" | "sha256" | "profile">) => AuditInput,
+  ): Promise<{ devices: number; certificatesRevoked: number }>;
+  enrollmentBlock(idScope: string, kind: "individual" | "group", id: string): Promise<EnrollmentBlockRecord | null>;
+
+  // Hub change feed, derived from the issuance log
+  /** Turns issuance-log entries not yet seen into hub changes; returns how many entries it read. */
+  catchUpHubFeed(maxEntries: number): Promise<number>;
+  hubChanges(idScope: string, hub: string, afterSeq: number, limit: number): Promise<HubChangeRecord[]>;
+  /** The newest change seq of a hub (0 when none). */
+  lastHubChange(idScope: string, hub: string): Promise<number>;
 }

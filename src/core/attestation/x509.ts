@@ -9,6 +9,13 @@ export interface X509AttestorOptions {
   issuedCertificate(sha256: string): Promise<CertificateRecord | null>;
   /** dpki's own CA certificates, DER: the anchors of certificates issued at registration. */
   dpkiCaCertificates(): Promise<Uint8Array[]>;
+  /** A dpki certificate's standing beyond its stored status (renewed and past its grace period: superseded). */
+  effectiveStatus?(
+    cert: CertificateRecord,
+    now: Date,
+  ): Promise<{ status: "good" } | { status: "revoked"; revokedAt: Date; reason?: string }>;
+  /** How long after expiry a certificate dpki issued may still be presented to renew it; absent or null: never. */
+  expiredRenewalWindowMs?: number | null;
 }
 
 /** Longest chain walked from a device certificate to its group CA. */
@@ -43,14 +50,26 @@ export class X509Attestor implements Attestor {
         `Certificate subject CN ${cn ?? "(none)"} does not equal registration id ${context.registrationId}`,
       );
     }
-    this.checkValidity(leaf, context.now, "Device certificate");
-
     const issued = await this.options.issuedCertificate(info.sha256Thumbprint);
+    // An expired certificate dpki issued may still serve to renew itself, inside a bounded window.
+    const expiredRenewal = issued !== null && this.expiredButRenewable(leaf, context.now);
+    if (!expiredRenewal) this.checkValidity(leaf, context.now, "Device certificate");
     if (issued?.status === "revoked") {
       throw new AttestationError("revoked", `Certificate ${issued.serial} was revoked at ${issued.revokedAt?.toISOString()}`);
     }
+    if (issued && this.options.effectiveStatus) {
+      const standing = await this.options.effectiveStatus(issued, context.now);
+      if (standing.status === "revoked") {
+        throw new AttestationError(
+          "revoked",
+          `Certificate ${issued.serial} was revoked at ${standing.revokedAt.toISOString()} (${standing.reason ?? "unspecified"})`,
+        );
+      }
+    }
     const renewal = issued ? await this.renewal(context, leaf, issued) : null;
-    if (renewal) return { ...renewal, certificate: info };
+    if (renewal) return { ...renewal, used: expiredRenewal ? { ...renewal.used, expiredRenewal: true } : renewal.used, certificate: info };
+    // Only the renewal path takes an expired certificate: anything else is refused as expired.
+    if (expiredRenewal) this.checkValidity(leaf, context.now, "Device certificate");
 
     const individual = context.enrollments.individual;
     if (individual) {
@@ -118,6 +137,14 @@ export class X509Attestor implements Attestor {
       current = next;
     }
     return false;
+  }
+
+  /** Past notAfter (beyond the skew) but inside the renewal window that follows it. */
+  private expiredButRenewable(cert: X509Certificate, now: Date): boolean {
+    const window = this.options.expiredRenewalWindowMs;
+    if (!window) return false;
+    const notAfter = new Date(cert.validTo).getTime();
+    return notAfter + this.options.skewMs < now.getTime() && now.getTime() <= notAfter + window;
   }
 
   private valid(cert: X509Certificate, now: Date): boolean {

@@ -7,6 +7,7 @@ import type { RouteDeps } from "./context.js";
 import { crlRoutes } from "./crl-routes.js";
 import { dpsRoutes } from "./dps-routes.js";
 import { healthRoutes } from "./health-routes.js";
+import { hubRoutes } from "./hub-routes.js";
 import { ocspRoutes } from "./ocsp-routes.js";
 import { profileRoutes } from "./profile-routes.js";
 import { tokenRoutes } from "./token-routes.js";
@@ -24,5 +25,6 @@ export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[
     ...dpsRoutes(deps),
     ...caLifecycleRoutes(deps),
     ...ocspRoutes(deps),
+    ...hubRoutes(deps),
   ];
 }

@@ -44,6 +44,7 @@ export function ocspRoutes(deps: RouteDeps): RouteDef[] {
       path: "/ocsp",
       access: "public",
       rawBody: { type: OCSP_REQUEST_TYPE, limit: MAX_REQUEST_BYTES },
+      ownValidator: true,
       handler: async (req, res) => {
         await send(res, Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : null);
       },
@@ -52,6 +53,7 @@ export function ocspRoutes(deps: RouteDeps): RouteDef[] {
       method: "get",
       path: "/ocsp/:request",
       access: "public",
+      ownValidator: true,
       handler: async (req, res) => {
         await send(res, decodeGetRequest(req.params.request as string));
       },

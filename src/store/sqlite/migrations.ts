@@ -223,4 +223,67 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX certificate_supersessions_due ON certificate_supersessions (supersede_at) WHERE done_at IS NULL;
   `,
   },
+  {
+    name: "0005-hub-lifecycle",
+    sql: `
+  -- Shared access policies of a hub (IoT Hub style): tokens carry skn = name. Removed with their hub.
+  CREATE TABLE hub_policies (
+    id_scope TEXT NOT NULL,
+    hub_name TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL COLLATE NOCASE,
+    rights TEXT NOT NULL,
+    primary_key TEXT NOT NULL,
+    secondary_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    rotated_at TEXT,
+    PRIMARY KEY (id_scope, hub_name, name),
+    FOREIGN KEY (id_scope, hub_name) REFERENCES dps_hubs (id_scope, name) ON DELETE CASCADE
+  );
+
+  -- Enrollments and groups revoked as a whole; never lifted.
+  CREATE TABLE enrollment_blocks (
+    id_scope TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT NOT NULL CHECK (kind IN ('individual', 'group')),
+    id TEXT NOT NULL COLLATE NOCASE,
+    blocked_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    blocked_by TEXT NOT NULL,
+    PRIMARY KEY (id_scope, kind, id)
+  );
+  CREATE TRIGGER enrollment_blocks_no_delete BEFORE DELETE ON enrollment_blocks
+  BEGIN SELECT RAISE(ABORT, 'an enrollment revocation cannot be undone'); END;
+
+  -- The hub change feed, derived from the issuance log (hub_feed_state holds how far it has read).
+  CREATE TABLE hub_changes (
+    seq INTEGER PRIMARY KEY,
+    id_scope TEXT NOT NULL COLLATE NOCASE,
+    hub TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT NOT NULL,
+    device_id TEXT,
+    registration_id TEXT,
+    details TEXT NOT NULL,
+    audit_seq INTEGER NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX hub_changes_hub ON hub_changes (id_scope, hub, seq);
+  CREATE TABLE hub_device_state (
+    id_scope TEXT NOT NULL COLLATE NOCASE,
+    registration_id TEXT NOT NULL COLLATE NOCASE,
+    hub TEXT NOT NULL,
+    device_id TEXT,
+    active INTEGER NOT NULL,
+    PRIMARY KEY (id_scope, registration_id)
+  );
+  CREATE TABLE hub_feed_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    audit_seq INTEGER NOT NULL
+  );
+
+  -- Lookups of the hub API: a device's certificates (issued at registration, then renewals), a hub's device.
+  CREATE INDEX certificates_requester ON certificates (requester COLLATE NOCASE);
+  CREATE INDEX certificate_supersessions_new ON certificate_supersessions (new_serial);
+  CREATE INDEX dps_registrations_device ON dps_registrations (id_scope, device_id);
+  `,
+  },
 ];

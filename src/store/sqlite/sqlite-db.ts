@@ -21,6 +21,7 @@ export class SqliteDb {
   readonly db: Database.Database;
   private readonly auditHead: Database.Statement;
   private readonly insertAudit: Database.Statement;
+  private readonly auditListeners: Array<(entry: AuditEntry) => void> = [];
 
   constructor(
     readonly file: string,
@@ -65,7 +66,16 @@ export class SqliteDb {
       hash: chainHash(seq, prevHash, input),
     };
     this.insertAudit.run({ ...entry, at: entry.at.toISOString(), details: JSON.stringify(entry.details) });
+    for (const listener of this.auditListeners) listener(entry);
     return entry;
+  }
+
+  /**
+   * Calls `listener` inside the write transaction after each log entry is appended, so views
+   * derived from the log (the hub change feed) move in step with it. A listener must not throw.
+   */
+  onAudit(listener: (entry: AuditEntry) => void): void {
+    this.auditListeners.push(listener);
   }
 
   close(): void {

@@ -291,6 +291,11 @@ export class SqliteDpsStore implements DpsStore {
     }
   }
 
+  /** Drops cached configuration reads: another store changed enrollments on this same connection (which data_version does not see). */
+  invalidate(): void {
+    this.localWrites++;
+  }
+
   /** A write to scopes, hubs or enrollments: cached configuration reads are dropped after it. */
   private configWrite<T>(fn: () => T): T {
     try {
