@@ -96,6 +96,18 @@ describe("OCSP responder (POST /ocsp, GET /ocsp/{request}) against openssl", () 
       expect(check.stderr).toContain("Response verify OK");
       expect(check.stdout).toContain(`${good.file}: good`);
     }
+    // Base64 with a raw "/" in the path (not every client URL-encodes it): still one request.
+    let slashed: Buffer | undefined;
+    for (let i = 0; i < 64 && !slashed; i++) {
+      const der = await opensslRequest(["-serial", `0x7f${(i * 7919).toString(16).padStart(6, "0")}00aa`, "-no_nonce"], "slash-req.der");
+      if (der.toString("base64").includes("/")) slashed = der;
+    }
+    expect(slashed, "no request with a / in its base64 in 64 tries").toBeDefined();
+    const raw = await t.request("GET", `/ocsp/${slashed!.toString("base64")}`);
+    expect(raw.status).toBe(200);
+    expect(raw.body[0]).toBe(0x30);
+    expect([...raw.body.subarray(0, 5)]).not.toEqual([0x30, 0x03, 0x0a, 0x01, 0x01]); // not malformedRequest
+
     const withNonce = await opensslRequest(["-cert", good.file], "nonce-req.der");
     const post = await t.request("POST", "/ocsp", { body: withNonce, headers: { "content-type": "application/ocsp-request" } });
     expect(post.status).toBe(200);
