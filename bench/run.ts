@@ -8,13 +8,14 @@ import { benchMemory } from "./memory.js";
 import { csrPool } from "./csr-pool.js";
 import { benchHttpIssuance } from "./http-issuance.js";
 import { benchDpsRegistration } from "./dps-registration.js";
+import { benchLifecycle } from "./lifecycle.js";
 import { fmt, printTable } from "./table.js";
 
 /**
  * `npm run bench`: every figure is printed next to a baseline measured in the same run (raw
  * signature rates, cfssl on the same machine), because absolute numbers on shared machines
  * drift. `npm run bench -- issuance http` runs only the named sections:
- * issuance, batch, api, http, dps, crl, memory.
+ * issuance, batch, api, http, dps, lifecycle, crl, memory.
  */
 const wanted = new Set(process.argv.slice(2));
 const want = (name: string) => wanted.size === 0 || wanted.has(name);
@@ -58,6 +59,10 @@ if (want("http")) {
 
 if (want("dps")) {
   printTable("DPS device registration over HTTPS (64 devices), next to in-process issuance", await benchDpsRegistration());
+}
+
+if (want("lifecycle")) {
+  printTable("OCSP and hub SAS checks, in-process and over HTTPS, next to raw signature and HMAC rates", await benchLifecycle());
 }
 
 if (want("crl")) {
