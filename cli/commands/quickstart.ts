@@ -6,9 +6,13 @@ import { withErrors } from "../run.js";
 import { initDataDir } from "./init.js";
 import { DEFAULT_PORT, runServer, serveOptions, serveSettings } from "./serve.js";
 
+const DEFAULT_DPS_PORT = 8444;
+
 export function quickstartCommand(): Command {
   return serveOptions(new Command("quickstart"))
-    .description("Development setup in one step: create a dev CA on first start (in ./.dpki or DPKI_HOME), then serve")
+    .description(
+      "Development setup in one step: create a dev CA on first start (in ./.dpki or DPKI_HOME), then serve the API and the DPS device endpoint (--dps-port, default 8444)",
+    )
     .addHelpText(
       "after",
       `
@@ -19,7 +23,8 @@ production (use \`dpki init\` with a passphrase, then \`dpki serve\`). \`npm sta
       withErrors(async (opts, cmd) => {
         const global = globalOptions(cmd);
         const dataDir = dataDirAt(global.dataDir);
-        const settings = serveSettings(opts);
+        // The whole product in one step: the management API and the DPS device endpoint.
+        const settings = { ...serveSettings(opts), dpsPort: (opts.dpsPort as number | undefined) ?? DEFAULT_DPS_PORT };
         const probe = openServices({ dataDir: dataDir.root });
         const hasCa = (await probe.ca.list().finally(() => probe.close())).length > 0;
         if (!hasCa) {

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
-import { openServices } from "../../src/app.js";
+import { openServices, type Services } from "../../src/app.js";
 import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
 import type { TlsSource } from "../../src/http/server.js";
@@ -38,6 +38,8 @@ Examples:
 export interface ServeSettings {
   host: string;
   port: number;
+  /** Also serve the DPS device endpoint on this port (its own listener and TLS settings). */
+  dpsPort?: number;
   tlsCert?: string;
   tlsKey?: string;
   insecureHttp: boolean;
@@ -49,7 +51,12 @@ export function serveOptions(cmd: Command): Command {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--tls-cert <file>", "server certificate chain (PEM) instead of a self-issued one")
     .option("--tls-key <file>", "its private key (PEM)")
-    .option("--insecure-http", "serve plain HTTP (tokens cross the network in clear: only behind a TLS proxy)");
+    .option("--insecure-http", "serve plain HTTP (tokens cross the network in clear: only behind a TLS proxy)")
+    .option(
+      "--dps-port <port>",
+      "also serve the DPS device endpoint on this port (Azure SDKs use 443; see `dpki dps serve` for its options)",
+      toPort,
+    );
 }
 
 export function serveSettings(opts: Record<string, unknown>): ServeSettings {
@@ -59,6 +66,7 @@ export function serveSettings(opts: Record<string, unknown>): ServeSettings {
     tlsCert: opts.tlsCert as string | undefined,
     tlsKey: opts.tlsKey as string | undefined,
     insecureHttp: Boolean(opts.insecureHttp),
+    dpsPort: opts.dpsPort as number | undefined,
   };
 }
 
@@ -85,6 +93,7 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
     // Loaded here, not at the top: other commands should not pay for express and the validator.
     const { startServer } = await import("../../src/http/server.js");
     const running = await startServer(services, { host: settings.host, port: settings.port, tls });
+    const devices = settings.dpsPort === undefined ? undefined : await startDevices(services, settings);
     const hint = dataDir.root === dataDirAt(undefined).root ? "" : ` --data-dir ${relative(process.cwd(), dataDir.root) || "."}`;
     process.stderr.write(
       `\ndpki is listening on ${running.url}\n` +
@@ -93,16 +102,35 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
           : "") +
         `  admin token: npx dpki token create --role admin${hint}\n` +
         `  remote CLI:  DPKI_SERVER=${running.url} DPKI_TOKEN=<token> npx dpki cert list\n` +
+        (devices
+          ? `  devices:     DPS endpoint on ${devices.url} (provisioningHost ${new URL(devices.url).hostname}; certificate names ${devices.names.join(", ")})\n`
+          : "") +
         `  stop:        Ctrl-C (drains requests in flight)\n\n`,
     );
     await new Promise<void>((resolve) => {
       process.once("SIGTERM", resolve);
       process.once("SIGINT", resolve);
     });
-    await running.close();
+    await Promise.all([running.close(), devices?.close()]);
   } finally {
     await services.close();
   }
+}
+
+/** The DPS device endpoint with the defaults of `dpki dps serve`, beside the management API. */
+async function startDevices(services: Services, settings: ServeSettings) {
+  const { startDeviceListener, defaultListenerNames } = await import("../../src/dps/serve.js");
+  return startDeviceListener(services, {
+    host: settings.host,
+    port: settings.dpsPort!,
+    names: [...new Set([...defaultListenerNames(), settings.host])].filter((n) => n !== "0.0.0.0" && n !== "::"),
+    rateLimit: { perSecond: 50, burst: 100 },
+    respondWithinMs: 2000,
+    retryAfterSeconds: 1,
+    maxBodyBytes: 64 * 1024,
+    webhookCa: [],
+    actor: "system:serve",
+  });
 }
 
 function readFile(file: string): Buffer {
