@@ -23,6 +23,8 @@ import type { DpsStore } from "./store/dps-store.js";
 import { DpsAdminService } from "./core/dps-admin-service.js";
 import { DpsService } from "./core/dps-service.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
+import { PassphraseSecretBox } from "./store/secret-box.js";
+import { sqliteSecretSalt } from "./store/sqlite/sqlite-secret-salt.js";
 import { dpsLifecycleHooks, openLifecycle, publicationUrls, type LifecycleServices } from "./lifecycle.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
@@ -68,21 +70,19 @@ export function openServices(options: OpenOptions = {}): Services {
   const sqlite = new SqliteDb(dataDir.database);
   // Servers and batches also move certificate commits off the main thread.
   const store = new SqliteStore(sqlite, options.workers ? new SqliteWriter(dataDir.database) : undefined);
+  const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
   const keys = lazyKeyProvider(
-    () =>
-      new SoftwareKeyProvider({
-        dir: dataDir.keys,
-        passphrase: options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile),
-        iterations: options.keyIterations,
-      }),
+    () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
   );
+  // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
+  const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
   const ca = new CaService(store, keys, clock, publicationUrls(config.publicUrl));
   const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
-  const dpsStore = new SqliteDpsStore(sqlite);
-  const lifecycle = openLifecycle({ sqlite, store, keys, ca, certificates, issuance, dps: dpsStore, clock, config });
+  const dpsStore = new SqliteDpsStore(sqlite, secrets);
+  const lifecycle = openLifecycle({ sqlite, store, keys, ca, certificates, issuance, dps: dpsStore, secrets, clock, config });
   return {
     dataDir,
     config,

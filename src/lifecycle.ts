@@ -18,6 +18,7 @@ import { RenewalService } from "./core/renewal-service.js";
 import { HubService } from "./core/hub-service.js";
 import { CredentialService } from "./core/credential-service.js";
 import type { DpsStore } from "./store/dps-store.js";
+import type { SecretBox } from "./store/secret-box.js";
 import type { DpsLifecycleHooks } from "./core/dps-service.js";
 
 /** Credential lifecycle: CA rollover and revocation, OCSP, certificate renewal. */
@@ -68,11 +69,12 @@ export function openLifecycle(deps: {
   certificates: CertificateService;
   issuance: IssuanceService;
   dps: DpsStore;
+  secrets: SecretBox;
   clock: Clock;
   config: DpkiConfig;
 }): LifecycleServices {
   const { config, clock } = deps;
-  const store = new SqliteLifecycleStore(deps.sqlite);
+  const store = new SqliteLifecycleStore(deps.sqlite, deps.secrets);
   const rotation = new CaRotationService(deps.store, store, deps.keys, deps.ca, clock);
   let renewals: RenewalService | undefined;
   // A status check that meets a renewed certificate past its grace has the sweeper persist the revocation.

@@ -286,4 +286,14 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX dps_registrations_device ON dps_registrations (id_scope, device_id);
   `,
   },
+  {
+    name: "0006-secret-box",
+    sql: `
+  -- Salt of the key that seals devices' symmetric keys and hub policy keys (src/store/secret-box.ts).
+  CREATE TABLE secret_box (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    salt BLOB NOT NULL
+  );
+  `,
+  },
 ];

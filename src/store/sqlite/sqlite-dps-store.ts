@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import { AppError } from "../../errors.js";
 import { decodeCursor, encodeCursor, isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
+import type { SecretBox } from "../secret-box.js";
 import type { Page, PageRequest } from "../store.js";
 import type { AuditInput } from "../records.js";
 import type { DpsStore, RegistrationFilter } from "../dps-store.js";
@@ -22,7 +23,11 @@ export class SqliteDpsStore implements DpsStore {
   private cacheStamp = "";
   private localWrites = 0;
 
-  constructor(private readonly sqlite: SqliteDb) {
+  /** `secrets` seals symmetric keys at rest. */
+  constructor(
+    private readonly sqlite: SqliteDb,
+    private readonly secrets: SecretBox,
+  ) {
     this.db = sqlite.db;
     this.stmts = this.prepare();
   }
@@ -189,14 +194,14 @@ export class SqliteDpsStore implements DpsStore {
     const what = enrollment.kind === "group" ? "Enrollment group" : "Individual enrollment";
     this.write(`${what} ${enrollment.id} already exists in scope ${enrollment.idScope}`, () => {
       this.requireScope(enrollment.idScope);
-      this.stmts.insertEnrollment.run(enrollmentToRow(enrollment));
+      this.stmts.insertEnrollment.run(enrollmentToRow(enrollment, this.secrets));
       this.sqlite.appendAudit(audit);
     });
   }
 
   async replaceEnrollment(enrollment: EnrollmentRecord, ifEtag: string, audit: AuditInput): Promise<void> {
     this.configWrite(() => {
-      const result = this.stmts.updateEnrollment.run({ ...enrollmentToRow(enrollment), ifEtag });
+      const result = this.stmts.updateEnrollment.run({ ...enrollmentToRow(enrollment, this.secrets), ifEtag });
       if (result.changes === 0) {
         const exists = this.stmts.getEnrollment.get(enrollment.idScope, enrollment.kind, enrollment.id);
         if (!exists) throw new AppError("not_found", `No ${kindName(enrollment.kind)} ${enrollment.id} in scope ${enrollment.idScope}`);
@@ -220,18 +225,18 @@ export class SqliteDpsStore implements DpsStore {
 
   async getEnrollment(idScope: string, kind: EnrollmentKind, id: string): Promise<EnrollmentRecord | null> {
     const row = this.stmts.getEnrollment.get(idScope, kind, id) as Row | undefined;
-    return row ? enrollmentFromRow(row) : null;
+    return row ? enrollmentFromRow(row, this.secrets) : null;
   }
 
   async listEnrollments(idScope: string, kind: EnrollmentKind, page: PageRequest): Promise<Page<EnrollmentRecord>> {
     const after = page.after ? decodeCursor(page.after) : 0;
     const rows = this.stmts.listEnrollments.all(idScope, kind, after, page.limit + 1) as Row[];
-    return pageOf(rows, page.limit, enrollmentFromRow);
+    return pageOf(rows, page.limit, (r) => enrollmentFromRow(r, this.secrets));
   }
 
   async groupsByAttestation(idScope: string, type: "symmetricKey" | "x509"): Promise<EnrollmentRecord[]> {
     return this.cached(`groups:${type}:${idScope.toLowerCase()}`, () =>
-      (this.stmts.groupsByAttestation.all(idScope, type) as Row[]).map(enrollmentFromRow),
+      (this.stmts.groupsByAttestation.all(idScope, type) as Row[]).map((r) => enrollmentFromRow(r, this.secrets)),
     );
   }
 
@@ -358,9 +363,12 @@ function hubFromRow(row: Row): HubRecord {
   };
 }
 
-function enrollmentToRow(e: EnrollmentRecord): Row {
+function enrollmentToRow(e: EnrollmentRecord, secrets: SecretBox): Row {
   const spec: EnrollmentSpec = {
-    attestation: e.attestation,
+    attestation:
+      e.attestation.type === "symmetricKey"
+        ? { ...e.attestation, primaryKey: secrets.seal(e.attestation.primaryKey), secondaryKey: secrets.seal(e.attestation.secondaryKey) }
+        : e.attestation,
     provisioningStatus: e.provisioningStatus,
     allowlists: e.allowlists,
     profile: e.profile,
@@ -383,8 +391,15 @@ function enrollmentToRow(e: EnrollmentRecord): Row {
   };
 }
 
-function enrollmentFromRow(row: Row): EnrollmentRecord {
+function enrollmentFromRow(row: Row, secrets: SecretBox): EnrollmentRecord {
   const spec = JSON.parse(row.spec as string) as EnrollmentSpec;
+  if (spec.attestation.type === "symmetricKey") {
+    spec.attestation = {
+      ...spec.attestation,
+      primaryKey: secrets.open(spec.attestation.primaryKey),
+      secondaryKey: secrets.open(spec.attestation.secondaryKey),
+    };
+  }
   return {
     idScope: row.id_scope as string,
     kind: row.kind as EnrollmentKind,

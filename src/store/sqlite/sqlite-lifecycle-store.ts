@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import { AppError } from "../../errors.js";
+import type { SecretBox } from "../secret-box.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditInput, CertificateRecord } from "../records.js";
 import type {
@@ -27,7 +28,11 @@ export class SqliteLifecycleStore implements LifecycleStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(private readonly sqlite: SqliteDb) {
+  /** `secrets` seals hub policy keys at rest. */
+  constructor(
+    private readonly sqlite: SqliteDb,
+    private readonly secrets: SecretBox,
+  ) {
     this.db = sqlite.db;
     this.stmts = this.prepare();
     // The hub change feed follows the log inside the very transaction that changes things, so
@@ -327,7 +332,7 @@ export class SqliteLifecycleStore implements LifecycleStore {
       this.sqlite.write(() => {
         if (!this.stmts.hubExists.get(policy.idScope, policy.hub))
           throw new AppError("not_found", `No hub ${policy.hub} in scope ${policy.idScope}`);
-        this.stmts.insertPolicy.run(policyToRow(policy));
+        this.stmts.insertPolicy.run(policyToRow(policy, this.secrets));
         this.sqlite.appendAudit(audit);
       });
     } catch (err) {
@@ -338,7 +343,7 @@ export class SqliteLifecycleStore implements LifecycleStore {
 
   async replaceHubPolicy(policy: HubPolicyRecord, audit: AuditInput): Promise<void> {
     this.sqlite.write(() => {
-      if (this.stmts.updatePolicy.run(policyToRow(policy)).changes === 0) {
+      if (this.stmts.updatePolicy.run(policyToRow(policy, this.secrets)).changes === 0) {
         throw new AppError("not_found", `No policy ${policy.name} on hub ${policy.hub}`);
       }
       this.sqlite.appendAudit(audit);
@@ -354,11 +359,11 @@ export class SqliteLifecycleStore implements LifecycleStore {
 
   async getHubPolicy(idScope: string, hub: string, name: string): Promise<HubPolicyRecord | null> {
     const row = this.stmts.getPolicy.get(idScope, hub, name) as Row | undefined;
-    return row ? policyFromRow(row) : null;
+    return row ? policyFromRow(row, this.secrets) : null;
   }
 
   async listHubPolicies(idScope: string, hub: string): Promise<HubPolicyRecord[]> {
-    return (this.stmts.listPolicies.all(idScope, hub) as Row[]).map(policyFromRow);
+    return (this.stmts.listPolicies.all(idScope, hub) as Row[]).map((r) => policyFromRow(r, this.secrets));
   }
 
   // ---- devices ---------------------------------------------------------------------------
@@ -663,28 +668,28 @@ function newEtag(): string {
   return Buffer.from(`"${randomUUID()}"`).toString("base64");
 }
 
-function policyToRow(p: HubPolicyRecord): Row {
+function policyToRow(p: HubPolicyRecord, secrets: SecretBox): Row {
   return {
     idScope: p.idScope,
     hub: p.hub,
     name: p.name,
     rights: JSON.stringify(p.rights),
-    primaryKey: p.primaryKey,
-    secondaryKey: p.secondaryKey,
+    primaryKey: secrets.seal(p.primaryKey),
+    secondaryKey: secrets.seal(p.secondaryKey),
     createdAt: p.createdAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
     rotatedAt: p.rotatedAt?.toISOString() ?? null,
   };
 }
 
-function policyFromRow(row: Row): HubPolicyRecord {
+function policyFromRow(row: Row, secrets: SecretBox): HubPolicyRecord {
   return {
     idScope: row.id_scope as string,
     hub: row.hub_name as string,
     name: row.name as string,
     rights: JSON.parse(row.rights as string) as HubRight[],
-    primaryKey: row.primary_key as string,
-    secondaryKey: row.secondary_key as string,
+    primaryKey: secrets.open(row.primary_key as string),
+    secondaryKey: secrets.open(row.secondary_key as string),
     createdAt: new Date(row.created_at as string),
     updatedAt: new Date(row.updated_at as string),
     rotatedAt: row.rotated_at ? new Date(row.rotated_at as string) : null,
