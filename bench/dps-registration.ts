@@ -1,6 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildCertificateRequest } from "../src/core/server-certificate-request.js";
@@ -10,6 +9,7 @@ import { createSasToken, deriveDeviceKey } from "../src/core/sas.js";
 import { DeviceListener } from "../src/dps/device-listener.js";
 import { issueListenerCertificate } from "../src/dps/listener-certificate.js";
 import { percentile, type Row } from "./table.js";
+import { runLoad } from "./load.js";
 
 export interface DpsBenchOptions {
   /** Concurrent devices (each its own keep-alive connection). Default 64. */
@@ -99,60 +99,18 @@ interface LoadArgs {
 }
 
 /** Closed loop: each device sends its next registration when the previous answer arrives, for a bounded time. */
-async function load(a: LoadArgs) {
-  const agent = new Agent({ keepAlive: true, maxSockets: a.devices, ca: a.ca });
-  const latencies: number[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
-  let next = 0;
-  const one = (i: number) =>
-    new Promise<void>((resolve) => {
-      const payload = a.body(i);
-      const t = performance.now();
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port: a.port,
-          method: "PUT",
-          path: `/${SCOPE}/registrations/${a.ids[i]}/register?api-version=2019-03-31`,
-          agent,
-          headers: {
-            "content-type": "application/json; charset=utf-8",
-            "content-length": Buffer.byteLength(payload),
-            authorization: a.tokens[i]!,
-          },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (text += c));
-          res.on("end", () => {
-            if (res.statusCode === 200 && text.includes('"status":"assigned"')) latencies.push(performance.now() - t);
-            else {
-              errors++;
-              firstError ??= `${res.statusCode}: ${text.slice(0, 200)}`;
-            }
-            resolve();
-          });
-        },
-      );
-      req.on("error", (err) => {
-        errors++;
-        firstError ??= err.message;
-        resolve();
-      });
-      req.end(payload);
-    });
-  const start = performance.now();
-  const end = start + a.seconds * 1000;
-  await Promise.all(
-    Array.from({ length: a.devices }, async () => {
-      while (performance.now() < end) await one(next++ % a.count);
-    }),
-  );
-  const elapsed = (performance.now() - start) / 1000;
-  agent.destroy();
-  return { throughput: latencies.length / elapsed, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors, firstError };
+function load(a: LoadArgs) {
+  return runLoad({
+    url: `https://127.0.0.1:${a.port}/`,
+    connections: a.devices,
+    seconds: a.seconds,
+    ca: a.ca,
+    method: "PUT",
+    path: (i) => `/${SCOPE}/registrations/${a.ids[i % a.count]}/register?api-version=2019-03-31`,
+    headers: (i) => ({ "content-type": "application/json; charset=utf-8", authorization: a.tokens[i % a.count]! }),
+    body: (i) => a.body(i % a.count),
+    accept: (status, text) => status === 200 && text.includes('"status":"assigned"'),
+  });
 }
 
 /** The issuance path alone (no HTTP, no registration), same CSRs and concurrency: the reference figure. */

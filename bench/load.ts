@@ -6,12 +6,16 @@ export interface LoadOptions {
   url: string;
   connections: number;
   seconds: number;
-  /** Body of the i-th request. */
-  body: (i: number) => string;
-  headers?: Record<string, string>;
+  /** POST by default. */
+  method?: "GET" | "POST" | "PUT";
+  /** Body of the i-th request (JSON text, or bytes for binary media types); none when absent. */
+  body?: (i: number) => string | Buffer;
+  /** Path and query of the i-th request; the url's own when absent. */
+  path?: (i: number) => string;
+  headers?: Record<string, string> | ((i: number) => Record<string, string>);
   /** CA to trust for https URLs. */
   ca?: string | Buffer;
-  /** A response counts as a success only if this accepts it. */
+  /** A response counts as a success only if this accepts it (body decoded as latin1). */
   accept?: (status: number, body: string) => boolean;
 }
 
@@ -35,8 +39,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const agent = isHttps
     ? new https.Agent({ keepAlive: true, maxSockets: options.connections, ca: options.ca })
     : new http.Agent({ keepAlive: true, maxSockets: options.connections });
-  const request = isHttps ? https.request : http.request;
+  const send = isHttps ? https.request : http.request;
   const accept = options.accept ?? ((status) => status >= 200 && status < 300);
+  const headersOf = typeof options.headers === "function" ? options.headers : () => (options.headers as Record<string, string>) ?? {};
   const latencies: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
@@ -45,20 +50,27 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const one = (i: number) =>
     new Promise<void>((resolve) => {
-      const payload = options.body(i);
+      const payload = options.body?.(i);
+      const headers: Record<string, string | number> = { ...headersOf(i) };
+      if (payload !== undefined) {
+        headers["content-length"] = Buffer.byteLength(payload);
+        if (!Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
+      }
       const started = performance.now();
-      const req = request(
-        target,
+      const req = send(
         {
-          method: "POST",
+          host: target.hostname,
+          port: target.port,
+          path: options.path?.(i) ?? target.pathname + target.search,
+          method: options.method ?? "POST",
           agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...options.headers },
+          headers,
         },
         (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk) => (text += chunk));
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
           res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("latin1");
             if (accept(res.statusCode ?? 0, text)) latencies.push(performance.now() - started);
             else {
               errors++;
