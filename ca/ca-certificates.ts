@@ -1,4 +1,4 @@
-import type { CertificateParams, NameAttribute, SubjectAltName } from "./x509-types.js";
+import type { CertificateExtensions, CertificateParams, KeyUsage, NameAttribute } from "./x509-types.js";
 import type { Grant } from "./profile.js";
 import { encodeName } from "./name.js";
 import { keyIdentifier } from "./certificate.js";
@@ -28,36 +28,69 @@ export function rootCertificateParams(args: {
     spki: args.spki,
     extensions: {
       basicConstraints: { ca: true },
-      keyUsage: ["digitalSignature", "keyCertSign", "cRLSign"],
+      keyUsage: CA_KEY_USAGE,
       subjectKeyIdentifier: keyIdentifier(args.spki),
     },
   };
 }
 
-/** An issuing intermediate: pathLen 0, so it can sign only end-entity certificates. */
-export function intermediateCertificateParams(args: {
+/** What every certificate a CA issues needs besides its extensions. */
+export interface IssuedBy {
   subject: NameAttribute[];
+  /** DER Name of the issuer (its certificate's subject). */
   issuer: Uint8Array;
   issuerKeyId: Uint8Array;
   spki: Uint8Array;
   serial: Uint8Array;
   notBefore: Date;
   notAfter: Date;
-}): CertificateParams {
+}
+
+/** The one shape of a CA-issued certificate: SKI from its key, AKI from the issuer's, the rest given. */
+function issuedCertificateParams(
+  args: Omit<IssuedBy, "subject"> & { subject: Uint8Array },
+  extensions: Omit<CertificateExtensions, "subjectKeyIdentifier" | "authorityKeyIdentifier">,
+): CertificateParams {
   return {
     serial: args.serial,
     issuer: args.issuer,
-    subject: encodeName(args.subject),
+    subject: args.subject,
     notBefore: args.notBefore,
     notAfter: args.notAfter,
     spki: args.spki,
-    extensions: {
-      basicConstraints: { ca: true, pathLength: 0 },
-      keyUsage: ["digitalSignature", "keyCertSign", "cRLSign"],
-      subjectKeyIdentifier: keyIdentifier(args.spki),
-      authorityKeyIdentifier: args.issuerKeyId,
-    },
+    extensions: { ...extensions, subjectKeyIdentifier: keyIdentifier(args.spki), authorityKeyIdentifier: args.issuerKeyId },
   };
+}
+
+const CA_KEY_USAGE: KeyUsage[] = ["digitalSignature", "keyCertSign", "cRLSign"];
+
+/** An issuing intermediate: pathLen 0, so it can sign only end-entity certificates. */
+export function intermediateCertificateParams(args: IssuedBy): CertificateParams {
+  return issuedCertificateParams(
+    { ...args, subject: encodeName(args.subject) },
+    { basicConstraints: { ca: true, pathLength: 0 }, keyUsage: CA_KEY_USAGE },
+  );
+}
+
+/**
+ * A new root's name and key certified by the old root (a cross certificate), so devices that
+ * trust only the old root still build a path to certificates under the new one.
+ */
+export function crossCertificateParams(args: Omit<IssuedBy, "subject"> & { subject: Uint8Array }): CertificateParams {
+  return issuedCertificateParams(args, { basicConstraints: { ca: true }, keyUsage: CA_KEY_USAGE });
+}
+
+/**
+ * A delegated OCSP signing certificate (RFC 6960 §4.2.2.2), issued by the CA whose
+ * certificates it answers for: end entity, digitalSignature, EKU id-kp-OCSPSigning, and
+ * id-pkix-ocsp-nocheck (§4.2.2.2.1) so clients do not ask about the responder itself —
+ * keep its validity short, since it cannot be revoked in any way a client checks.
+ */
+export function ocspSignerCertificateParams(args: IssuedBy): CertificateParams {
+  return issuedCertificateParams(
+    { ...args, subject: encodeName(args.subject) },
+    { basicConstraints: { ca: false }, keyUsage: ["digitalSignature"], extendedKeyUsage: ["ocspSigning"], ocspNoCheck: true },
+  );
 }
 
 /** An end-entity certificate carrying exactly what the profile granted. */
@@ -71,24 +104,16 @@ export function leafCertificateParams(args: {
   urls: PublicationUrls;
 }): CertificateParams {
   const { grant, urls } = args;
-  const sans: SubjectAltName[] = grant.subjectAltNames;
-  return {
-    serial: args.serial,
-    issuer: args.issuer,
-    subject: encodeName(grant.subject),
-    notBefore: args.notBefore,
-    notAfter: new Date(args.notBefore.getTime() + grant.validityMs),
-    spki: args.spki,
-    extensions: {
+  return issuedCertificateParams(
+    { ...args, subject: encodeName(grant.subject), notAfter: new Date(args.notBefore.getTime() + grant.validityMs) },
+    {
       basicConstraints: { ca: false },
       keyUsage: grant.keyUsage,
       extendedKeyUsage: grant.extendedKeyUsage.length ? grant.extendedKeyUsage : undefined,
-      subjectKeyIdentifier: keyIdentifier(args.spki),
-      authorityKeyIdentifier: args.issuerKeyId,
-      subjectAltNames: sans.length ? sans : undefined,
+      subjectAltNames: grant.subjectAltNames.length ? grant.subjectAltNames : undefined,
       crlDistributionPoints: urls.crl ? [urls.crl] : undefined,
       ocspUrls: urls.ocsp ? [urls.ocsp] : undefined,
       caIssuersUrls: urls.caIssuers ? [urls.caIssuers] : undefined,
     },
-  };
+  );
 }

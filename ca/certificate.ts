@@ -137,7 +137,11 @@ const crlDistributionPointsExtension = memo(
 const authorityInfoAccessExtension = memo(
   ({ ocsp, caIssuers }: { ocsp: readonly string[]; caIssuers: readonly string[] }) => {
     const access = (method: string, url: string) => sequence(oid(method), encodeGeneralName({ type: "uri", value: url }));
-    return encodeExtension(OID.authorityInfoAccess, false, sequence(...ocsp.map((url) => access(OID.accessOcsp, url)), ...caIssuers.map((url) => access(OID.accessCaIssuers, url))));
+    return encodeExtension(
+      OID.authorityInfoAccess,
+      false,
+      sequence(...ocsp.map((url) => access(OID.accessOcsp, url)), ...caIssuers.map((url) => access(OID.accessCaIssuers, url))),
+    );
   },
   ({ ocsp, caIssuers }) => `${ocsp.join("\n")}\n\n${caIssuers.join("\n")}`,
 );
@@ -171,7 +175,8 @@ function encodeExtensions(ext: CertificateExtensions, subjectIsEmpty: boolean): 
 function serialNumber(serial: Uint8Array): Uint8Array {
   const content = unsignedIntegerContent(serial);
   // RFC 5280 §4.1.2.2: positive, and at most 20 octets as encoded.
-  if (content.every((byte) => byte === 0)) throw new PkiError("invalid_argument", "Cannot encode certificate: serial number must be positive");
+  if (content.every((byte) => byte === 0))
+    throw new PkiError("invalid_argument", "Cannot encode certificate: serial number must be positive");
   if (content.length > 20) throw new PkiError("invalid_argument", "Cannot encode certificate: serial number longer than 20 octets");
   return integer(content);
 }

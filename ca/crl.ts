@@ -4,7 +4,20 @@
  * cost one sequential write plus the copies into the signed TBSCertList and the CRL.
  */
 import { encodeExtension } from "./certificate.js";
-import { TAG, bitString, explicit, headerSize, implicit, integerFromBigint, sequence, time, timeSize, tlv, writeHeader, writeTime } from "./der.js";
+import {
+  TAG,
+  bitString,
+  explicit,
+  headerSize,
+  implicit,
+  integerFromBigint,
+  sequence,
+  time,
+  timeSize,
+  tlv,
+  writeHeader,
+  writeTime,
+} from "./der.js";
 import { OID } from "./oids.js";
 import { PkiError } from "./pki-error.js";
 import { REVOCATION_REASONS, type RevocationReason } from "./revocation-reason.js";

@@ -291,7 +291,7 @@ export class DerReader {
   children(parent: Tlv): Tlv[] {
     if (!(parent.tag & CONSTRUCTED)) this.fail(`expected a constructed value, found tag 0x${hex(parent.tag)}`);
     const items: Tlv[] = [];
-    for (let offset = 0; offset < parent.value.length; ) {
+    for (let offset = 0; offset < parent.value.length;) {
       const item = this.readAt(parent.value, offset);
       items.push(item);
       offset += item.raw.length;
@@ -341,7 +341,8 @@ export class DerReader {
     const value = this.expect(item, TAG.INTEGER, field).value;
     if (value.length === 0) this.fail(`${field}: empty INTEGER`);
     if (value.length > 1) {
-      const redundant = (value[0] === 0 && ((value[1] as number) & 0x80) === 0) || (value[0] === 0xff && ((value[1] as number) & 0x80) !== 0);
+      const redundant =
+        (value[0] === 0 && ((value[1] as number) & 0x80) === 0) || (value[0] === 0xff && ((value[1] as number) & 0x80) !== 0);
       if (redundant) this.fail(`${field}: non-minimal INTEGER`);
     }
     return value;

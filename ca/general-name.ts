@@ -69,7 +69,10 @@ export function parseGeneralNames(reader: DerReader, names: Tlv): SubjectAltName
         result.push({ type: "ip", value: formatIpAddress(reader, name.value) });
         break;
       default:
-        throw new PkiError("profile_violation", `Cannot parse ${reader.what}: subject alternative names of kind ${OTHER_KINDS[tagNumber]} are not supported`);
+        throw new PkiError(
+          "profile_violation",
+          `Cannot parse ${reader.what}: subject alternative names of kind ${OTHER_KINDS[tagNumber]} are not supported`,
+        );
     }
   }
   return result;
@@ -117,7 +120,7 @@ function formatIpAddress(reader: DerReader, bytes: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] as number) << 8) | (bytes[i + 1] as number));
   let bestStart = -1;
   let bestLength = 1; // RFC 5952 §4.2.2: a single zero group is not compressed
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

@@ -4,9 +4,7 @@ export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 
 /** What a public key *is*, as read from a SubjectPublicKeyInfo. */
 export type PublicKeyInfo =
-  | { kind: "ec"; curve: "P-256" | "P-384" | "P-521" | string }
-  | { kind: "rsa"; bits: number }
-  | { kind: "ed25519" };
+  { kind: "ec"; curve: "P-256" | "P-384" | "P-521" | string } | { kind: "rsa"; bits: number } | { kind: "ed25519" };
 
 export function isKeyAlgorithm(value: string): value is KeyAlgorithm {
   return (KEY_ALGORITHMS as readonly string[]).includes(value);

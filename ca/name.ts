@@ -3,7 +3,19 @@
  * dpki writes one attribute per RDN, in the order given; parsing flattens multi-valued
  * RDNs in encoded order.
  */
-import { DerReader, TAG, ia5String, isIa5String, isPrintableString, oid, printableString, sequence, setOf, utf8String, type Tlv } from "./der.js";
+import {
+  DerReader,
+  TAG,
+  ia5String,
+  isIa5String,
+  isPrintableString,
+  oid,
+  printableString,
+  sequence,
+  setOf,
+  utf8String,
+  type Tlv,
+} from "./der.js";
 import { OID } from "./oids.js";
 import { PkiError } from "./pki-error.js";
 import type { NameAttribute } from "./x509-types.js";

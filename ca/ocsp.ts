@@ -9,11 +9,10 @@
 import { createHash } from "node:crypto";
 import { DerReader, TAG, explicit, headerSize, octetString, oid, sequence, tlv, writeHeader, type Tlv } from "./der.js";
 import { encodeExtension, keyIdentifier } from "./certificate.js";
-import { encodeName } from "./name.js";
+import { readCertificateFields } from "./certificate-fields.js";
 import { PkiError } from "./pki-error.js";
 import { REVOCATION_REASONS, type RevocationReason } from "./revocation-reason.js";
 import type { Signer } from "./signer.js";
-import type { CertificateParams, NameAttribute } from "./x509-types.js";
 
 /** OCSP object identifiers (RFC 6960 §4.4, Appendix B; RFC 8954). */
 const OCSP_OID = {
@@ -204,7 +203,7 @@ export interface IssuerHashes {
  * computes these once per CA it serves and matches each CertID against them.
  */
 export function issuerHashes(issuerCertDer: Uint8Array): Record<OcspHashAlgorithm, IssuerHashes> {
-  const { subject, subjectPublicKey } = certificateParts(issuerCertDer, "issuer certificate");
+  const { subject, subjectPublicKey } = readCertificateFields(issuerCertDer, "issuer certificate");
   const result = {} as Record<OcspHashAlgorithm, IssuerHashes>;
   for (const algorithm of HASH_ALGORITHMS) {
     result[algorithm] = {
@@ -219,18 +218,6 @@ export function issuerHashes(issuerCertDer: Uint8Array): Record<OcspHashAlgorith
 export function certIdMatchesIssuer(certId: OcspCertId, issuer: Record<OcspHashAlgorithm, IssuerHashes>): boolean {
   const hashes = issuer[certId.hashAlgorithm];
   return Buffer.compare(hashes.nameHash, certId.issuerNameHash) === 0 && Buffer.compare(hashes.keyHash, certId.issuerKeyHash) === 0;
-}
-
-/** The subject Name DER, SubjectPublicKeyInfo DER and subjectPublicKey bits of a certificate. */
-function certificateParts(der: Uint8Array, what: string): { subject: Uint8Array; spki: Uint8Array; subjectPublicKey: Uint8Array } {
-  const reader = new DerReader(what);
-  const [tbs] = reader.sequence(reader.parse(der), "Certificate", 3, 3);
-  const fields = reader.sequence(tbs, "TBSCertificate", 6);
-  const base = fields[0]?.tag === 0xa0 ? 1 : 0; // version [0] EXPLICIT DEFAULT v1
-  const subject = reader.expect(fields[base + 4], TAG.SEQUENCE, "subject");
-  const spki = reader.expect(fields[base + 5], TAG.SEQUENCE, "subjectPublicKeyInfo");
-  const [, subjectPublicKey] = reader.sequence(spki, "subjectPublicKeyInfo", 2, 2);
-  return { subject: subject.raw, spki: spki.raw, subjectPublicKey: reader.bitStringBytes(subjectPublicKey, "subjectPublicKey") };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -310,7 +297,7 @@ function responderConstants(signer: Signer, certificate: Uint8Array | undefined)
     constants.certificate !== certificate &&
     !(constants.certificate && Buffer.compare(constants.certificate, certificate) === 0)
   ) {
-    const { spki } = certificateParts(certificate, "OCSP responder certificate");
+    const { spki } = readCertificateFields(certificate, "OCSP responder certificate");
     if (Buffer.compare(spki, signer.spki) !== 0) {
       throw new PkiError("invalid_argument", "Cannot encode OCSP response: responderCertificate is not for the signer's key");
     }
@@ -455,40 +442,4 @@ export function encodeOcspError(status: OcspErrorStatus): Uint8Array {
     throw new PkiError("invalid_argument", `Cannot encode OCSP error: unknown status "${status}"`);
   }
   return Uint8Array.of(TAG.SEQUENCE, 3, TAG.ENUMERATED, 1, code);
-}
-
-// ---------------------------------------------------------------------------------------
-// Delegated responder certificate
-
-/**
- * A delegated OCSP signing certificate (RFC 6960 §4.2.2.2), issued by the CA whose
- * certificates it answers for: end entity, digitalSignature, EKU id-kp-OCSPSigning, and
- * id-pkix-ocsp-nocheck (§4.2.2.2.1) so clients do not ask about the responder itself —
- * keep its validity short, since it cannot be revoked in any way a client checks.
- */
-export function ocspSignerCertificateParams(args: {
-  subject: NameAttribute[];
-  issuer: Uint8Array;
-  issuerKeyId: Uint8Array;
-  spki: Uint8Array;
-  serial: Uint8Array;
-  notBefore: Date;
-  notAfter: Date;
-}): CertificateParams {
-  return {
-    serial: args.serial,
-    issuer: args.issuer,
-    subject: encodeName(args.subject),
-    notBefore: args.notBefore,
-    notAfter: args.notAfter,
-    spki: args.spki,
-    extensions: {
-      basicConstraints: { ca: false },
-      keyUsage: ["digitalSignature"],
-      extendedKeyUsage: ["ocspSigning"],
-      subjectKeyIdentifier: keyIdentifier(args.spki),
-      authorityKeyIdentifier: args.issuerKeyId,
-      ocspNoCheck: true,
-    },
-  };
 }

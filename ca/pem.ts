@@ -31,7 +31,8 @@ export function pemDecode(text: string, options: PemDecodeOptions): { label: str
   const [, label, body, endLabel] = match as unknown as [string, string, string, string];
   if (body.includes("-----")) fail("more than one PEM block");
   if (label !== endLabel) fail(`PEM BEGIN label "${label}" does not match END label "${endLabel}"`);
-  if (!options.labels.includes(label)) fail(`unexpected PEM label "${label}" (expected ${options.labels.map((l) => `"${l}"`).join(" or ")})`);
+  if (!options.labels.includes(label))
+    fail(`unexpected PEM label "${label}" (expected ${options.labels.map((l) => `"${l}"`).join(" or ")})`);
   const base64 = body.replace(/[ \t\r\n]+/g, "");
   if (base64.length === 0 || base64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) fail("PEM body is not valid base64");
   return { label, der: Buffer.from(base64, "base64") };

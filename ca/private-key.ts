@@ -1,11 +1,4 @@
-import {
-  createCipheriv,
-  createPrivateKey,
-  generateKeyPairSync,
-  pbkdf2Sync,
-  randomBytes,
-  type KeyObject,
-} from "node:crypto";
+import { createCipheriv, createPrivateKey, generateKeyPairSync, pbkdf2Sync, randomBytes, type KeyObject } from "node:crypto";
 import * as asn1js from "asn1js";
 import { AlgorithmIdentifier, PBES2Params, PBKDF2Params, PKCS8ShroudedKeyBag } from "pkijs";
 import type { KeyAlgorithm } from "./key-algorithm.js";

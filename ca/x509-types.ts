@@ -15,10 +15,7 @@ export interface NameAttribute {
 }
 
 export type SubjectAltName =
-  | { type: "dns"; value: string }
-  | { type: "ip"; value: string }
-  | { type: "uri"; value: string }
-  | { type: "email"; value: string };
+  { type: "dns"; value: string } | { type: "ip"; value: string } | { type: "uri"; value: string } | { type: "email"; value: string };
 
 export type KeyUsage =
   | "digitalSignature"

@@ -1,23 +1,19 @@
 import type { KeyProvider } from "../../ca/key-provider.js";
 import { isKeyAlgorithm, type KeyAlgorithm } from "../../ca/key-algorithm.js";
 import { certificateThumbprint, encodeCertificate } from "../../ca/certificate.js";
-import { intermediateCertificateParams, rootCertificateParams } from "../../ca/ca-certificates.js";
-import { DerReader, TAG } from "../../ca/der.js";
-import { formatName, parseName } from "../../ca/name.js";
+import { crossCertificateParams } from "../../ca/ca-certificates.js";
+import { readCertificateFields } from "../../ca/certificate-fields.js";
+import { formatName } from "../../ca/name.js";
 import { OID } from "../../ca/oids.js";
 import { randomSerial, serialToHex } from "../../ca/serial.js";
 import { isRevocationReason, type RevocationReason } from "../../ca/revocation-reason.js";
-import type { CertificateParams, NameAttribute } from "../../ca/x509-types.js";
+import type { NameAttribute } from "../../ca/x509-types.js";
 import type { Store } from "../store/store.js";
 import type { AuditInput, CaRecord } from "../store/records.js";
 import type { CrossCertificateRecord, LifecycleStore } from "../store/lifecycle-store.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
-import { caView, type CaService, type CaView } from "./ca-service.js";
-
-const YEAR = 365 * 86_400_000;
-/** Backdating of new CA certificates, so devices with slightly slow clocks accept them at once. */
-const BACKDATE_MS = 60_000;
+import { caCreatedAudit, caSubject, caView, type CaService, type CaView } from "./ca-service.js";
 
 export interface RotateOptions {
   /** Also create a new root, cross-signed by the current one, and put the new intermediate under it. */
@@ -86,70 +82,44 @@ export class CaRotationService {
     if (!isKeyAlgorithm(algorithm)) throw new AppError("invalid_argument", `Unknown key algorithm "${algorithm}"`);
 
     const now = this.clock.now();
-    const notBefore = new Date(now.getTime() - BACKDATE_MS);
-    const rootInfo = certificateInfo(currentRoot.certDer);
-    const organization = rootInfo.subject.find((a) => a.oid === OID.organizationName)?.value ?? "dpki";
+    const organization =
+      readCertificateFields(currentRoot.certDer, "CA certificate").subjectAttributes.find((a) => a.oid === OID.organizationName)?.value ??
+      "dpki";
     const audit: AuditInput[] = [];
     const newCas: CaRecord[] = [];
     const crossCertificates: CrossCertificateRecord[] = [];
 
     // The parent of the new intermediate: the current root, or a new root cross-signed by it.
-    let parent = { record: currentRoot, subject: rootInfo.subjectDer, keyId: Buffer.from(currentRoot.subjectKeyId, "hex") as Uint8Array };
+    let parent = currentRoot;
     if (options.newRoot) {
-      const rootKey = await this.keys.generate(algorithm, "root");
-      const rootSigner = await this.keys.signer(rootKey.ref);
-      const rootSubject = uniqueSubject(organization, "Root CA", cas, "root");
-      const serial = randomSerial();
-      const params = rootCertificateParams({
-        subject: rootSubject,
-        spki: rootKey.spki,
-        serial,
-        notBefore,
-        notAfter: new Date(now.getTime() + (options.rootValidityMs ?? 20 * YEAR)),
+      const root = await this.ca.createRoot({
+        algorithm,
+        subject: uniqueSubject(organization, "Root CA", cas, "root"),
+        validityMs: options.rootValidityMs,
       });
-      const der = await encodeCertificate(params, rootSigner);
-      const record: CaRecord = {
-        id: "root-" + serialToHex(serial).slice(0, 8),
-        kind: "root",
-        parentId: null,
-        keyRef: rootKey.ref,
-        keyAlgorithm: algorithm,
-        certDer: der,
-        subject: formatName(rootSubject),
-        subjectKeyId: Buffer.from(params.extensions.subjectKeyIdentifier).toString("hex"),
-        notBefore,
-        notAfter: params.notAfter,
-        status: "active",
-        createdAt: now,
-      };
-      newCas.push(record);
-      audit.push(createAudit(record, now, options.actor));
+      newCas.push(root);
+      audit.push(caCreatedAudit(root, now, options.actor));
 
       // The cross certificate: the new root's name and key, signed by the old root, so a device
       // that trusts only the old root can still build leaf → new intermediate → (cross) → old root.
-      const oldRootSigner = await this.keys.signer(currentRoot.keyRef);
+      const rootFields = readCertificateFields(root.certDer, "CA certificate");
       const crossSerial = randomSerial();
-      const crossParams: CertificateParams = {
+      const crossParams = crossCertificateParams({
+        subject: rootFields.subject,
+        issuer: readCertificateFields(currentRoot.certDer, "CA certificate").subject,
+        issuerKeyId: Buffer.from(currentRoot.subjectKeyId, "hex"),
+        spki: rootFields.spki,
         serial: crossSerial,
-        issuer: rootInfo.subjectDer,
-        subject: params.subject,
-        notBefore,
-        notAfter: new Date(Math.min(params.notAfter.getTime(), currentRoot.notAfter.getTime())),
-        spki: rootKey.spki,
-        extensions: {
-          basicConstraints: { ca: true },
-          keyUsage: ["digitalSignature", "keyCertSign", "cRLSign"],
-          subjectKeyIdentifier: params.extensions.subjectKeyIdentifier,
-          authorityKeyIdentifier: Buffer.from(currentRoot.subjectKeyId, "hex"),
-        },
-      };
-      const crossDer = await encodeCertificate(crossParams, oldRootSigner);
+        notBefore: root.notBefore,
+        notAfter: new Date(Math.min(root.notAfter.getTime(), currentRoot.notAfter.getTime())),
+      });
+      const crossDer = await encodeCertificate(crossParams, await this.keys.signer(currentRoot.keyRef));
       const cross: CrossCertificateRecord = {
-        caId: record.id,
+        caId: root.id,
         issuerCaId: currentRoot.id,
         serial: serialToHex(crossSerial),
         certDer: crossDer,
-        notBefore,
+        notBefore: crossParams.notBefore,
         notAfter: crossParams.notAfter,
         createdAt: now,
       };
@@ -158,57 +128,27 @@ export class CaRotationService {
         at: now,
         actor: options.actor,
         action: "ca.cross-sign",
-        subject: record.subject,
+        subject: root.subject,
         serial: cross.serial,
-        details: {
-          caId: record.id,
-          issuer: currentRoot.id,
-          sha256: certificateThumbprint(crossDer),
-          notAfter: cross.notAfter.toISOString(),
-        },
+        details: { caId: root.id, issuer: currentRoot.id, sha256: certificateThumbprint(crossDer), notAfter: cross.notAfter.toISOString() },
       });
-      parent = { record, subject: params.subject, keyId: params.extensions.subjectKeyIdentifier };
+      parent = root;
     }
 
-    const interKey = await this.keys.generate(algorithm, "intermediate");
-    const interSubject = uniqueSubject(organization, "Issuing CA", [...cas, ...newCas], "intermediate");
-    const interSerial = randomSerial();
-    const interNotAfter = new Date(
-      Math.min(now.getTime() + (options.intermediateValidityMs ?? 10 * YEAR), parent.record.notAfter.getTime()),
-    );
-    const interParams = intermediateCertificateParams({
-      subject: interSubject,
-      issuer: parent.subject,
-      issuerKeyId: parent.keyId,
-      spki: interKey.spki,
-      serial: interSerial,
-      notBefore,
-      notAfter: interNotAfter,
+    const inter = await this.ca.createIntermediate(parent, {
+      algorithm,
+      subject: uniqueSubject(organization, "Issuing CA", [...cas, ...newCas], "intermediate"),
+      validityMs: options.intermediateValidityMs,
     });
-    const interDer = await encodeCertificate(interParams, await this.keys.signer(parent.record.keyRef));
-    const inter: CaRecord = {
-      id: "int-" + serialToHex(interSerial).slice(0, 8),
-      kind: "intermediate",
-      parentId: parent.record.id,
-      keyRef: interKey.ref,
-      keyAlgorithm: algorithm,
-      certDer: interDer,
-      subject: formatName(interSubject),
-      subjectKeyId: Buffer.from(interParams.extensions.subjectKeyIdentifier).toString("hex"),
-      notBefore,
-      notAfter: interNotAfter,
-      status: "active",
-      createdAt: now,
-    };
     newCas.push(inter);
-    audit.push(createAudit(inter, now, options.actor));
+    audit.push(caCreatedAudit(inter, now, options.actor));
     audit.push({
       at: now,
       actor: options.actor,
       action: "ca.rotate",
       subject: inter.subject,
       serial: caSerial(inter),
-      details: { from: previous.id, to: inter.id, root: parent.record.id, newRoot: Boolean(options.newRoot) },
+      details: { from: previous.id, to: inter.id, root: parent.id, newRoot: Boolean(options.newRoot) },
     });
 
     await this.lifecycle.rotateCa({ cas: newCas, crossCertificates, activate: inter.id, audit });
@@ -366,39 +306,9 @@ function stateOf(ca: CaRecord, lastCertificateExpiry: Date | null, revoked: bool
 function uniqueSubject(organization: string, label: string, cas: CaRecord[], kind: CaRecord["kind"]): NameAttribute[] {
   const taken = new Set(cas.filter((c) => c.kind === kind).map((c) => c.subject));
   for (let n = cas.filter((c) => c.kind === kind).length + 1; ; n++) {
-    const subject: NameAttribute[] = [
-      { oid: OID.organizationName, shortName: "O", value: organization },
-      { oid: OID.commonName, shortName: "CN", value: `${organization} ${label} ${n}` },
-    ];
+    const subject = caSubject(organization, `${label} ${n}`);
     if (!taken.has(formatName(subject))) return subject;
   }
-}
-
-function certificateInfo(der: Uint8Array): { subjectDer: Uint8Array; subject: NameAttribute[] } {
-  const reader = new DerReader("CA certificate");
-  const [tbs] = reader.sequence(reader.parse(der), "Certificate", 3, 3);
-  const fields = reader.sequence(tbs, "TBSCertificate", 6);
-  const base = fields[0]?.tag === 0xa0 ? 1 : 0;
-  const subject = reader.expect(fields[base + 4], TAG.SEQUENCE, "subject").raw;
-  return { subjectDer: subject, subject: parseName(subject, "CA subject") };
-}
-
-function createAudit(ca: CaRecord, at: Date, actor: string): AuditInput {
-  return {
-    at,
-    actor,
-    action: "ca.create",
-    subject: ca.subject,
-    serial: caSerial(ca),
-    details: {
-      caId: ca.id,
-      kind: ca.kind,
-      keyAlgorithm: ca.keyAlgorithm,
-      parentId: ca.parentId,
-      sha256: certificateThumbprint(ca.certDer),
-      notAfter: ca.notAfter.toISOString(),
-    },
-  };
 }
 
 function caSerial(ca: CaRecord): string {

@@ -1,4 +1,3 @@
-import { X509Certificate } from "@peculiar/x509";
 import type { KeyProvider } from "../../ca/key-provider.js";
 import type { KeyAlgorithm } from "../../ca/key-algorithm.js";
 import type { Signer } from "../../ca/signer.js";
@@ -6,9 +5,12 @@ import type { NameAttribute } from "../../ca/x509-types.js";
 import { encodeCertificate, certificateThumbprint } from "../../ca/certificate.js";
 import { intermediateCertificateParams, rootCertificateParams, type PublicationUrls } from "../../ca/ca-certificates.js";
 import { randomSerial, serialToHex } from "../../ca/serial.js";
-import { formatName } from "../../ca/name.js";
+import { formatName, parseName } from "../../ca/name.js";
+import { readCertificateFields } from "../../ca/certificate-fields.js";
+import { OID } from "../../ca/oids.js";
+import type { CertificateParams } from "../../ca/x509-types.js";
 import type { Store } from "../store/store.js";
-import type { CaRecord } from "../store/records.js";
+import type { AuditInput, CaRecord } from "../store/records.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 
@@ -69,88 +71,63 @@ export class CaService {
       throw new AppError("already_exists", "A CA already exists in this data directory; refusing to overwrite it");
     }
     const now = this.clock.now();
-    // Backdate a little so devices with slightly slow clocks accept the CA at once.
-    const notBefore = new Date(now.getTime() - 60_000);
-    const org = options.organization;
-
-    const rootKey = await this.keys.generate(options.algorithm, "root");
-    const rootSigner = await this.keys.signer(rootKey.ref);
-    const rootSubject: NameAttribute[] = [
-      { oid: "2.5.4.10", shortName: "O", value: org },
-      { oid: "2.5.4.3", shortName: "CN", value: `${org} Root CA` },
-    ];
-    const rootSerial = randomSerial();
-    const rootParams = rootCertificateParams({
-      subject: rootSubject,
-      spki: rootKey.spki,
-      serial: rootSerial,
-      notBefore,
-      notAfter: new Date(now.getTime() + (options.rootValidityMs ?? 20 * YEAR)),
+    const root = await this.createRoot({
+      algorithm: options.algorithm,
+      subject: caSubject(options.organization, "Root CA"),
+      validityMs: options.rootValidityMs,
     });
-    const rootDer = await encodeCertificate(rootParams, rootSigner);
-
-    const interKey = await this.keys.generate(options.algorithm, "intermediate");
-    const interSubject: NameAttribute[] = [
-      { oid: "2.5.4.10", shortName: "O", value: org },
-      { oid: "2.5.4.3", shortName: "CN", value: `${org} Issuing CA 1` },
-    ];
-    const interSerial = randomSerial();
-    const interNotAfter = new Date(Math.min(now.getTime() + (options.intermediateValidityMs ?? 10 * YEAR), rootParams.notAfter.getTime()));
-    const interParams = intermediateCertificateParams({
-      subject: interSubject,
-      issuer: rootParams.subject,
-      issuerKeyId: rootParams.extensions.subjectKeyIdentifier,
-      spki: interKey.spki,
-      serial: interSerial,
-      notBefore,
-      notAfter: interNotAfter,
+    const intermediate = await this.createIntermediate(root, {
+      algorithm: options.algorithm,
+      subject: caSubject(options.organization, "Issuing CA 1"),
+      validityMs: options.intermediateValidityMs,
     });
-    const interDer = await encodeCertificate(interParams, rootSigner);
+    await this.store.insertCas(
+      [root, intermediate],
+      [root, intermediate].map((ca) => caCreatedAudit(ca, now, options.actor)),
+    );
+    return [root, intermediate].map(caView);
+  }
 
-    const rootRecord: CaRecord = {
-      id: "root-" + serialToHex(rootSerial).slice(0, 8),
-      kind: "root",
-      parentId: null,
-      keyRef: rootKey.ref,
-      keyAlgorithm: options.algorithm,
-      certDer: rootDer,
-      subject: formatName(rootSubject),
-      subjectKeyId: Buffer.from(rootParams.extensions.subjectKeyIdentifier).toString("hex"),
-      notBefore,
-      notAfter: rootParams.notAfter,
-      status: "active",
-      createdAt: now,
-    };
-    const interRecord: CaRecord = {
-      id: "int-" + serialToHex(interSerial).slice(0, 8),
-      kind: "intermediate",
-      parentId: rootRecord.id,
-      keyRef: interKey.ref,
-      keyAlgorithm: options.algorithm,
-      certDer: interDer,
-      subject: formatName(interSubject),
-      subjectKeyId: Buffer.from(interParams.extensions.subjectKeyIdentifier).toString("hex"),
-      notBefore,
-      notAfter: interNotAfter,
-      status: "active",
-      createdAt: now,
-    };
-    const audit = [rootRecord, interRecord].map((ca) => ({
-      at: now,
-      actor: options.actor,
-      action: "ca.create",
-      subject: ca.subject,
-      serial: serialOf(ca.certDer),
-      details: {
-        caId: ca.id,
-        kind: ca.kind,
-        keyAlgorithm: ca.keyAlgorithm,
-        sha256: certificateThumbprint(ca.certDer),
-        notAfter: ca.notAfter.toISOString(),
-      },
-    }));
-    await this.store.insertCas([rootRecord, interRecord], audit);
-    return [rootRecord, interRecord].map(caView);
+  /** A new self-signed root with a new key: signed, not yet stored. */
+  async createRoot(options: { algorithm: KeyAlgorithm; subject: NameAttribute[]; validityMs?: number }): Promise<CaRecord> {
+    const now = this.clock.now();
+    const key = await this.keys.generate(options.algorithm, "root");
+    const params = rootCertificateParams({
+      subject: options.subject,
+      spki: key.spki,
+      serial: randomSerial(),
+      notBefore: backdated(now),
+      notAfter: new Date(now.getTime() + (options.validityMs ?? 20 * YEAR)),
+    });
+    return caRecord(
+      "root",
+      null,
+      key.ref,
+      options.algorithm,
+      params,
+      await encodeCertificate(params, await this.keys.signer(key.ref)),
+      now,
+    );
+  }
+
+  /** A new issuing intermediate with a new key, signed by `parent` and never outliving it: not yet stored. */
+  async createIntermediate(
+    parent: CaRecord,
+    options: { algorithm: KeyAlgorithm; subject: NameAttribute[]; validityMs?: number },
+  ): Promise<CaRecord> {
+    const now = this.clock.now();
+    const key = await this.keys.generate(options.algorithm, "intermediate");
+    const params = intermediateCertificateParams({
+      subject: options.subject,
+      issuer: readCertificateFields(parent.certDer, "CA certificate").subject,
+      issuerKeyId: Buffer.from(parent.subjectKeyId, "hex"),
+      spki: key.spki,
+      serial: randomSerial(),
+      notBefore: backdated(now),
+      notAfter: new Date(Math.min(now.getTime() + (options.validityMs ?? 10 * YEAR), parent.notAfter.getTime())),
+    });
+    const der = await encodeCertificate(params, await this.keys.signer(parent.keyRef));
+    return caRecord("intermediate", parent.id, key.ref, options.algorithm, params, der, now);
   }
 
   async list(): Promise<CaView[]> {
@@ -201,11 +178,10 @@ export class CaService {
     const signer = await this.keys.signer(ca.keyRef);
     const chain: Uint8Array[] = [];
     for (let c: CaRecord | undefined = ca; c; c = cas.find((p) => p.id === c!.parentId)) chain.push(c.certDer);
-    const cert = new X509Certificate(ca.certDer);
     return {
       ca,
       signer,
-      name: new Uint8Array(cert.subjectName.toArrayBuffer()),
+      name: readCertificateFields(ca.certDer, "CA certificate").subject,
       keyId: Buffer.from(ca.subjectKeyId, "hex"),
       chain,
       urls: typeof this.urls === "function" ? this.urls(ca) : this.urls,
@@ -229,7 +205,64 @@ export function caView(ca: CaRecord): CaView {
 }
 
 function serialOf(der: Uint8Array): string {
-  return new X509Certificate(der).serialNumber.toLowerCase();
+  return readCertificateFields(der, "CA certificate").serial;
+}
+
+/** Backdated a little so devices with slightly slow clocks accept a new CA at once. */
+function backdated(now: Date): Date {
+  return new Date(now.getTime() - 60_000);
+}
+
+/** O=<organization>, CN=<organization> <label>. */
+export function caSubject(organization: string, label: string): NameAttribute[] {
+  return [
+    { oid: OID.organizationName, shortName: "O", value: organization },
+    { oid: OID.commonName, shortName: "CN", value: `${organization} ${label}` },
+  ];
+}
+
+function caRecord(
+  kind: CaRecord["kind"],
+  parentId: string | null,
+  keyRef: string,
+  keyAlgorithm: KeyAlgorithm,
+  params: CertificateParams,
+  der: Uint8Array,
+  createdAt: Date,
+): CaRecord {
+  return {
+    id: `${kind === "root" ? "root" : "int"}-${serialToHex(params.serial).slice(0, 8)}`,
+    kind,
+    parentId,
+    keyRef,
+    keyAlgorithm,
+    certDer: der,
+    subject: formatName(parseName(params.subject)),
+    subjectKeyId: Buffer.from(params.extensions.subjectKeyIdentifier).toString("hex"),
+    notBefore: params.notBefore,
+    notAfter: params.notAfter,
+    status: "active",
+    createdAt,
+  };
+}
+
+/** The log entry of a CA's creation (init, rotation). */
+export function caCreatedAudit(ca: CaRecord, at: Date, actor: string): AuditInput {
+  return {
+    at,
+    actor,
+    action: "ca.create",
+    subject: ca.subject,
+    serial: serialOf(ca.certDer),
+    details: {
+      caId: ca.id,
+      kind: ca.kind,
+      keyAlgorithm: ca.keyAlgorithm,
+      parentId: ca.parentId,
+      sha256: certificateThumbprint(ca.certDer),
+      notAfter: ca.notAfter.toISOString(),
+    },
+  };
 }
 
 function notInitialised(): AppError {

@@ -9,7 +9,6 @@ import {
   encodeOcspError,
   encodeOcspResponse,
   issuerHashes,
-  ocspSignerCertificateParams,
   parseOcspRequest,
   type IssuerHashes,
   type OcspCertStatus,
@@ -17,6 +16,7 @@ import {
   type OcspHashAlgorithm,
   type OcspRequest,
 } from "../../ca/ocsp.js";
+import { ocspSignerCertificateParams } from "../../ca/ca-certificates.js";
 import { PkiError } from "../../ca/pki-error.js";
 import { randomSerial, serialToHex } from "../../ca/serial.js";
 import type { Signer } from "../../ca/signer.js";

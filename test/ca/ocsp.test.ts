@@ -4,7 +4,7 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCertificate, keyIdentifier } from "../../ca/certificate.js";
-import { intermediateCertificateParams, rootCertificateParams } from "../../ca/ca-certificates.js";
+import { intermediateCertificateParams, ocspSignerCertificateParams, rootCertificateParams } from "../../ca/ca-certificates.js";
 import { DerReader, NULL, TAG, TRUE, explicit, implicit, integer, octetString, oid, sequence } from "../../ca/der.js";
 import { encodeName } from "../../ca/name.js";
 import {
@@ -13,7 +13,6 @@ import {
   encodeOcspError,
   encodeOcspResponse,
   issuerHashes,
-  ocspSignerCertificateParams,
   parseOcspRequest,
   type OcspCertStatus,
   type OcspRequest,
