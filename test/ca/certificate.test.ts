@@ -25,7 +25,11 @@ const LEAF_SUBJECT: NameAttribute[] = [
 ];
 // The same names for @peculiar/x509, with string types spelled out: its default is
 // PrintableString whenever the value allows, dpki's is UTF8String (RFC 5280 §4.1.2.4).
-const LIB_ISSUER = [{ C: [{ printableString: "DE" }] }, { O: [{ utf8String: "Acme Devices" }] }, { CN: [{ utf8String: "Acme Issuing CA 1" }] }];
+const LIB_ISSUER = [
+  { C: [{ printableString: "DE" }] },
+  { O: [{ utf8String: "Acme Devices" }] },
+  { CN: [{ utf8String: "Acme Issuing CA 1" }] },
+];
 const LIB_LEAF_SUBJECT = [{ O: [{ utf8String: "Acme Devices" }] }, { CN: [{ utf8String: "device-0001" }] }];
 
 const CRL_URL = "http://pki.example.com/crl/issuing-1.crl";
@@ -107,7 +111,10 @@ function cases(issuer: TestKey, subject: TestKey): Case[] {
       },
       libExtensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
+        ),
         new x509.SubjectKeyIdentifierExtension(hex(ski)),
         new x509.AuthorityKeyIdentifierExtension(hex(aki)),
         new x509.CRLDistributionPointsExtension([CRL_URL]),
@@ -256,8 +263,14 @@ describe("encodeCertificate details", () => {
 describe("a root → intermediate → leaf chain", () => {
   it("is accepted by openssl verify -x509_strict and printed by openssl x509", async () => {
     const [rootKey, interKey, leafKey] = await Promise.all([makeTestKey("RSA-2048"), makeTestKey("P-384"), makeTestKey("P-256")]);
-    const rootName = encodeName([{ oid: OID.organizationName, value: "Acme Devices" }, { oid: OID.commonName, value: "Acme Root CA" }]);
-    const interName = encodeName([{ oid: OID.organizationName, value: "Acme Devices" }, { oid: OID.commonName, value: "Acme Issuing CA 1" }]);
+    const rootName = encodeName([
+      { oid: OID.organizationName, value: "Acme Devices" },
+      { oid: OID.commonName, value: "Acme Root CA" },
+    ]);
+    const interName = encodeName([
+      { oid: OID.organizationName, value: "Acme Devices" },
+      { oid: OID.commonName, value: "Acme Issuing CA 1" },
+    ]);
     const now = Date.now();
     const validity = { notBefore: new Date(now - 3600_000), notAfter: new Date(now + 86400_000 * 365) };
     const root = await encodeCertificate(
@@ -267,7 +280,11 @@ describe("a root → intermediate → leaf chain", () => {
         issuer: rootName,
         subject: rootName,
         spki: rootKey.signer.spki,
-        extensions: { basicConstraints: { ca: true }, keyUsage: ["keyCertSign", "cRLSign"], subjectKeyIdentifier: keyIdentifier(rootKey.signer.spki) },
+        extensions: {
+          basicConstraints: { ca: true },
+          keyUsage: ["keyCertSign", "cRLSign"],
+          subjectKeyIdentifier: keyIdentifier(rootKey.signer.spki),
+        },
       },
       rootKey.signer,
     );

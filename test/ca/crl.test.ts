@@ -8,7 +8,10 @@ import { pemEncode } from "../../ca/pem.js";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
 import { hex, makeTestKey, openssl, scratchDir, type TestKey } from "./fixtures.js";
 
-const CA_NAME = encodeName([{ oid: OID.organizationName, value: "Acme Devices" }, { oid: OID.commonName, value: "Acme Issuing CA 1" }]);
+const CA_NAME = encodeName([
+  { oid: OID.organizationName, value: "Acme Devices" },
+  { oid: OID.commonName, value: "Acme Issuing CA 1" },
+]);
 const THIS_UPDATE = new Date("2025-06-01T12:00:00Z");
 const NEXT_UPDATE = new Date("2025-06-08T12:00:00Z");
 
@@ -26,7 +29,11 @@ beforeAll(async () => {
       notBefore: new Date(now - 86400_000),
       notAfter: new Date(now + 365 * 86400_000),
       spki: ca.signer.spki,
-      extensions: { basicConstraints: { ca: true }, keyUsage: ["keyCertSign", "cRLSign"], subjectKeyIdentifier: keyIdentifier(ca.signer.spki) },
+      extensions: {
+        basicConstraints: { ca: true },
+        keyUsage: ["keyCertSign", "cRLSign"],
+        subjectKeyIdentifier: keyIdentifier(ca.signer.spki),
+      },
     },
     ca.signer,
   );
@@ -49,7 +56,18 @@ function crlParams(entries: Iterable<RevokedEntry>, overrides: Partial<CrlParams
 function opensslCrlText(crl: Uint8Array, extra: string[] = []): string {
   const tmp = scratchDir();
   try {
-    const result = openssl(["crl", "-inform", "DER", "-in", tmp.write("crl.der", crl), "-CAfile", tmp.write("ca.pem", caPem), "-noout", "-text", ...extra]);
+    const result = openssl([
+      "crl",
+      "-inform",
+      "DER",
+      "-in",
+      tmp.write("crl.der", crl),
+      "-CAfile",
+      tmp.write("ca.pem", caPem),
+      "-noout",
+      "-text",
+      ...extra,
+    ]);
     expect(result.status).toBe(0);
     expect(result.stderr.trim()).toBe("verify OK");
     return result.stdout;
@@ -90,8 +108,12 @@ describe("encodeCrl", () => {
     expect(text).toContain("Last Update: Jun  1 12:00:00 2025 GMT");
     expect(text).toContain("Next Update: Jun  8 12:00:00 2025 GMT");
     expect(text).toMatch(/X509v3 CRL Number: \n\s+42\n/);
-    expect(text).toMatch(/Serial Number: 0A1B2C3D\n\s+Revocation Date: May  1 08:00:00 2025 GMT\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: \n\s+Key Compromise/);
-    expect(text).toMatch(/Serial Number: FF00FF00FF00FF00\n\s+Revocation Date: May  2 09:30:00 2025 GMT\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: \n\s+Superseded/);
+    expect(text).toMatch(
+      /Serial Number: 0A1B2C3D\n\s+Revocation Date: May  1 08:00:00 2025 GMT\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: \n\s+Key Compromise/,
+    );
+    expect(text).toMatch(
+      /Serial Number: FF00FF00FF00FF00\n\s+Revocation Date: May  2 09:30:00 2025 GMT\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: \n\s+Superseded/,
+    );
     // "unspecified" is expressed by leaving reasonCode out (RFC 5280 §5.3.1); 2051 is a GeneralizedTime.
     expect(text).toMatch(/Serial Number: 03\n\s+Revocation Date: Jan  1 00:00:00 2051 GMT\n\s+Signature Algorithm/);
   });
@@ -117,7 +139,9 @@ describe("encodeCrl", () => {
 
   it("refuses bad parameters", async () => {
     await expect(encodeCrl(crlParams([], { nextUpdate: THIS_UPDATE }), ca.signer)).rejects.toMatchObject({ code: "invalid_argument" });
-    await expect(encodeCrl(crlParams([{ serial: Uint8Array.of(0), revokedAt: THIS_UPDATE }]), ca.signer)).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(encodeCrl(crlParams([{ serial: Uint8Array.of(0), revokedAt: THIS_UPDATE }]), ca.signer)).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
     await expect(encodeCrl(crlParams([], { crlNumber: 1n << 160n }), ca.signer)).rejects.toMatchObject({ code: "invalid_argument" });
   });
 

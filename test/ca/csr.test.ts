@@ -26,9 +26,27 @@ interface OpensslCase {
 }
 
 const OPENSSL_CASES: OpensslCase[] = [
-  { name: "EC P-256", newkey: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], extra: [], key: { kind: "ec", curve: "P-256" }, signatureAlgorithm: OID.ecdsaWithSha256 },
-  { name: "EC P-384", newkey: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"], extra: ["-sha384"], key: { kind: "ec", curve: "P-384" }, signatureAlgorithm: OID.ecdsaWithSha384 },
-  { name: "RSA-2048", newkey: ["-newkey", "rsa:2048"], extra: [], key: { kind: "rsa", bits: 2048 }, signatureAlgorithm: OID.sha256WithRsaEncryption },
+  {
+    name: "EC P-256",
+    newkey: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    extra: [],
+    key: { kind: "ec", curve: "P-256" },
+    signatureAlgorithm: OID.ecdsaWithSha256,
+  },
+  {
+    name: "EC P-384",
+    newkey: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+    extra: ["-sha384"],
+    key: { kind: "ec", curve: "P-384" },
+    signatureAlgorithm: OID.ecdsaWithSha384,
+  },
+  {
+    name: "RSA-2048",
+    newkey: ["-newkey", "rsa:2048"],
+    extra: [],
+    key: { kind: "rsa", bits: 2048 },
+    signatureAlgorithm: OID.sha256WithRsaEncryption,
+  },
   {
     name: "RSA-2048 with RSASSA-PSS",
     newkey: ["-newkey", "rsa:2048"],
@@ -71,7 +89,21 @@ describe("parseCsr + verifyCsr on openssl req output", () => {
     try {
       for (const c of OPENSSL_CASES) {
         const out = tmp.path(`${c.name}.csr`);
-        const args = ["req", "-new", ...c.newkey, "-nodes", "-keyout", tmp.path(`${c.name}.key`), "-subj", "/CN=dev-1/O=Acme Devices", "-addext", SAN_EXT, ...c.extra, "-out", out];
+        const args = [
+          "req",
+          "-new",
+          ...c.newkey,
+          "-nodes",
+          "-keyout",
+          tmp.path(`${c.name}.key`),
+          "-subj",
+          "/CN=dev-1/O=Acme Devices",
+          "-addext",
+          SAN_EXT,
+          ...c.extra,
+          "-out",
+          out,
+        ];
         const result = openssl(args);
         if (result.status !== 0) throw new Error(result.stderr);
         csrs.set(c.name, opensslBytes(["req", "-in", out]).toString("latin1"));
@@ -107,7 +139,19 @@ describe("parseCsr + verifyCsr on openssl req output", () => {
     const tmp = scratchDir();
     try {
       const out = tmp.path("ca.csr");
-      const args = ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", tmp.path("k"), "-subj", "/CN=sneaky"];
+      const args = [
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        tmp.path("k"),
+        "-subj",
+        "/CN=sneaky",
+      ];
       const result = openssl([...args, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign", "-out", out]);
       expect(result.status).toBe(0);
       const parsed = parseCsr(opensslBytes(["req", "-in", out]));
@@ -133,7 +177,10 @@ describe("parseCsr + verifyCsr on @peculiar/x509 output", () => {
       { kind: "rsa", bits: 2048 },
     ],
   ] as const)("%s", async (_name, keyAlg, signingAlgorithm, expectedKey) => {
-    const keys = (await webcrypto.subtle.generateKey(keyAlg as unknown as EcKeyGenParams, false, ["sign", "verify"])) as unknown as CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey(keyAlg as unknown as EcKeyGenParams, false, [
+      "sign",
+      "verify",
+    ])) as unknown as CryptoKeyPair;
     const request = await x509.Pkcs10CertificateRequestGenerator.create({
       name: "CN=lib-device, O=Acme",
       keys,
@@ -161,7 +208,21 @@ describe("parseCsr + verifyCsr refusals", () => {
     const tmp = scratchDir();
     try {
       const out = tmp.path("r.csr");
-      openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", tmp.path("k"), "-subj", "/CN=dev-1", "-out", out]);
+      openssl([
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        tmp.path("k"),
+        "-subj",
+        "/CN=dev-1",
+        "-out",
+        out,
+      ]);
       pem = opensslBytes(["req", "-in", out]).toString("latin1");
       der = parseCsr(pem).der;
     } finally {
@@ -214,7 +275,10 @@ describe("parseCsr + verifyCsr refusals", () => {
     tampered.write("dev-2", at, "latin1");
     const parsed = parseCsr(tampered);
     expect(parsed.subject[0]!.value).toBe("dev-2");
-    await expect(verifyCsr(parsed)).rejects.toMatchObject({ code: "bad_signature", message: "CSR signature does not verify with the CSR's public key" });
+    await expect(verifyCsr(parsed)).rejects.toMatchObject({
+      code: "bad_signature",
+      message: "CSR signature does not verify with the CSR's public key",
+    });
   });
 
   it("refuses signature algorithms it does not support", async () => {

@@ -45,7 +45,9 @@ describe("DER writer", () => {
 describe("DER reader", () => {
   const reader = new DerReader("test object");
   const refuses = (bytes: number[], message: RegExp) =>
-    expect(() => reader.parse(Uint8Array.from(bytes))).toThrow(expect.objectContaining({ code: "bad_encoding", message: expect.stringMatching(message) }));
+    expect(() => reader.parse(Uint8Array.from(bytes))).toThrow(
+      expect.objectContaining({ code: "bad_encoding", message: expect.stringMatching(message) }),
+    );
 
   it("returns views into the input", () => {
     const input = Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x05, 0x04, 0x01, 0xaa);

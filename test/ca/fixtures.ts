@@ -28,7 +28,10 @@ export interface TestKey {
 const IMPORT: Record<TestAlgorithm, { importAlg: Algorithm & Record<string, unknown>; signingAlgorithm: Algorithm & { hash?: string } }> = {
   "P-256": { importAlg: { name: "ECDSA", namedCurve: "P-256" }, signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } },
   "P-384": { importAlg: { name: "ECDSA", namedCurve: "P-384" }, signingAlgorithm: { name: "ECDSA", hash: "SHA-384" } },
-  "RSA-2048": { importAlg: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } },
+  "RSA-2048": {
+    importAlg: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+    signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+  },
   Ed25519: { importAlg: { name: "Ed25519" }, signingAlgorithm: { name: "Ed25519" } },
 };
 
@@ -60,7 +63,12 @@ export async function makeTestKey(algorithm: TestAlgorithm): Promise<TestKey> {
 }
 
 /** A scratch directory under the OS temp dir, removed by the returned cleanup. */
-export function scratchDir(): { dir: string; path: (name: string) => string; write: (name: string, data: string | Uint8Array) => string; cleanup: () => void } {
+export function scratchDir(): {
+  dir: string;
+  path: (name: string) => string;
+  write: (name: string, data: string | Uint8Array) => string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), "dpki-ca-test-"));
   return {
     dir,

@@ -30,7 +30,9 @@ describe("encodeName", () => {
   it("honours an explicit tag and refuses values the tag cannot carry", () => {
     const printable = encodeName([{ oid: OID.commonName, value: "dev", tag: 19 }]);
     expect(parseName(printable)[0]!.tag).toBe(19);
-    expect(() => encodeName([{ oid: OID.commonName, value: "dév", tag: 19 }])).toThrow(expect.objectContaining({ code: "invalid_argument" }));
+    expect(() => encodeName([{ oid: OID.commonName, value: "dév", tag: 19 }])).toThrow(
+      expect.objectContaining({ code: "invalid_argument" }),
+    );
     expect(() => encodeName([{ oid: OID.countryName, value: "D_" }])).toThrow(expect.objectContaining({ code: "invalid_argument" }));
     expect(encodeName([{ oid: OID.serialNumber, value: "a_b" }])[11]).toBe(12); // not printable: UTF8String
   });
@@ -57,7 +59,12 @@ describe("parseName", () => {
   it("reads BMPString and flattens multi-valued RDNs", () => {
     const library = new x509.Name([{ CN: [{ bmpString: "Ω" }], O: [{ utf8String: "x" }] }] as unknown as x509.JsonName);
     const values = parseName(new Uint8Array(library.toArrayBuffer())).map((a) => [a.shortName, a.value, a.tag]);
-    expect(values).toEqual(expect.arrayContaining([["CN", "Ω", 30], ["O", "x", 12]]));
+    expect(values).toEqual(
+      expect.arrayContaining([
+        ["CN", "Ω", 30],
+        ["O", "x", 12],
+      ]),
+    );
   });
 
   it("refuses invalid UTF-8 and malformed structure", () => {
@@ -70,7 +77,12 @@ describe("parseName", () => {
 
 describe("formatName", () => {
   it("gives an OpenSSL-style one-line string with RFC 4514 escaping", () => {
-    expect(formatName([{ oid: OID.commonName, value: "dev-1" }, { oid: OID.organizationName, value: "Acme, Inc." }])).toBe("CN=dev-1, O=Acme\\, Inc.");
+    expect(
+      formatName([
+        { oid: OID.commonName, value: "dev-1" },
+        { oid: OID.organizationName, value: "Acme, Inc." },
+      ]),
+    ).toBe("CN=dev-1, O=Acme\\, Inc.");
     expect(formatName([{ oid: "1.2.3.4", value: " x" }])).toBe("1.2.3.4=\\ x");
   });
 });

@@ -8,12 +8,7 @@ import { PBES2Params, PBKDF2Params, PKCS8ShroudedKeyBag } from "pkijs";
 import { afterAll, describe, expect, it } from "vitest";
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "../../ca/key-algorithm.js";
 import { PkiError } from "../../ca/pki-error.js";
-import {
-  DEFAULT_PBKDF2_ITERATIONS,
-  decryptPrivateKey,
-  encryptPrivateKey,
-  generatePrivateKey,
-} from "../../ca/private-key.js";
+import { DEFAULT_PBKDF2_ITERATIONS, decryptPrivateKey, encryptPrivateKey, generatePrivateKey } from "../../ca/private-key.js";
 
 // Low iteration count keeps the suite fast; one test below exercises the default.
 const FAST = { iterations: 1_000 };
@@ -113,9 +108,7 @@ describe("encryptPrivateKey / decryptPrivateKey", () => {
     const info = new PKCS8ShroudedKeyBag({ schema: asn1js.fromBER(pemBody(pem)).result });
     const pbes2 = new PBES2Params({ schema: info.encryptionAlgorithm.algorithmParams });
     expect(new PBKDF2Params({ schema: pbes2.keyDerivationFunc.algorithmParams }).iterationCount).toBe(600_000);
-    expect(decryptPrivateKey(pem, PASS).export({ type: "pkcs8", format: "der" })).toEqual(
-      key.export({ type: "pkcs8", format: "der" }),
-    );
+    expect(decryptPrivateKey(pem, PASS).export({ type: "pkcs8", format: "der" })).toEqual(key.export({ type: "pkcs8", format: "der" }));
   });
 
   it("refuses bad encryption arguments", () => {

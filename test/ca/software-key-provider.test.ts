@@ -59,16 +59,19 @@ describe("SoftwareKeyProvider", () => {
     expect(verifies(alg, spki, data, await reopened.sign(data))).toBe(true);
   });
 
-  it.skipIf(process.platform === "win32")("stores keys as encrypted PEM files, mode 0600, in a 0700 directory, leaving no temp files", async () => {
-    const dir = freshDir();
-    const provider = new SoftwareKeyProvider({ dir, passphrase: PASS, iterations: FAST });
-    const { ref } = await provider.generate("P-256", "issuing");
-    const file = path.join(dir, `${ref}.key.pem`);
-    expect(readdirSync(dir)).toEqual([`${ref}.key.pem`]);
-    expect(readFileSync(file, "utf8")).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(statSync(dir).mode & 0o777).toBe(0o700);
-  });
+  it.skipIf(process.platform === "win32")(
+    "stores keys as encrypted PEM files, mode 0600, in a 0700 directory, leaving no temp files",
+    async () => {
+      const dir = freshDir();
+      const provider = new SoftwareKeyProvider({ dir, passphrase: PASS, iterations: FAST });
+      const { ref } = await provider.generate("P-256", "issuing");
+      const file = path.join(dir, `${ref}.key.pem`);
+      expect(readdirSync(dir)).toEqual([`${ref}.key.pem`]);
+      expect(readFileSync(file, "utf8")).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+    },
+  );
 
   it.skipIf(process.platform === "win32")("tightens an existing key directory to 0700", async () => {
     const dir = freshDir();
@@ -97,7 +100,19 @@ describe("SoftwareKeyProvider", () => {
     await provider.generate("P-256", "inside");
     // A valid key file just outside the directory must stay out of reach.
     writeFileSync(path.join(root, "outside.key.pem"), encryptPrivateKey(generatePrivateKey("P-256"), PASS, { iterations: FAST }));
-    for (const ref of ["../outside", "..", ".", "", "a/b", "a\\b", "/etc/passwd", "x/../../outside", "a..b", ".hidden", `${"a".repeat(101)}`]) {
+    for (const ref of [
+      "../outside",
+      "..",
+      ".",
+      "",
+      "a/b",
+      "a\\b",
+      "/etc/passwd",
+      "x/../../outside",
+      "a..b",
+      ".hidden",
+      `${"a".repeat(101)}`,
+    ]) {
       const err = await rejection(provider.signer(ref));
       expect(err.code).toBe("invalid_argument");
       expect(err.message).toMatch(/^Cannot use key reference /);

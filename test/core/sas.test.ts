@@ -28,9 +28,7 @@ interface VectorFile {
 
 // CI checks out shared/ beside the repository clone.
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const file = JSON.parse(
-  readFileSync(path.resolve(repoRoot, "..", "shared", "reference", "sas-vectors.json"), "utf8"),
-) as VectorFile;
+const file = JSON.parse(readFileSync(path.resolve(repoRoot, "..", "shared", "reference", "sas-vectors.json"), "utf8")) as VectorFile;
 const byId = (id: string): Vector => {
   const v = file.vectors.find((x) => x.id === id);
   if (v === undefined) throw new Error(`vector ${id} missing`);
