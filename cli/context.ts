@@ -6,7 +6,9 @@ import type { Operations } from "../src/operations.js";
 import { createOutput, type Output } from "./output.js";
 import { dataDirAt } from "../src/data-dir.js";
 import { serverTlsFiles } from "../src/http/tls-files.js";
-import { RemoteOperations } from "./remote-operations.js";
+import { RemoteOperations, type RemoteOptions } from "./remote-operations.js";
+import type { DpsOperations } from "../src/dps-operations.js";
+import { AppError } from "../src/errors.js";
 
 /** Options every command accepts (declared once on the program). */
 export interface GlobalOptions {
@@ -49,14 +51,9 @@ export function localServices(opts: GlobalOptions, workers = false): Services {
 /** `workers`: the command issues in bulk, so local mode builds certificates on a worker per core. */
 export function openContext(cmd: Command, workers = false): CommandContext {
   const opts = globalOptions(cmd);
-  const server = opts.server ?? process.env.DPKI_SERVER;
+  const server = remoteOptions(cmd);
   if (server) {
-    const remote = new RemoteOperations({
-      server,
-      token: opts.token ?? process.env.DPKI_TOKEN,
-      caFile: opts.caFile,
-      defaultCaFile: serverTlsFiles(dataDirAt(opts.dataDir).root).root,
-    });
+    const remote = new RemoteOperations(server);
     return { ops: remote, out: createOutput(Boolean(opts.json)), close: async () => remote.close() };
   }
   const services = localServices(opts, workers);
@@ -64,5 +61,34 @@ export function openContext(cmd: Command, workers = false): CommandContext {
     ops: new LocalOperations(services, actorFor(opts)),
     out: createOutput(Boolean(opts.json)),
     close: () => services.close(),
+  };
+}
+
+/** The --server settings of a command (or DPKI_SERVER/DPKI_TOKEN), or null in local mode. */
+export function remoteOptions(cmd: Command): RemoteOptions | null {
+  const global = globalOptions(cmd);
+  const server = global.server ?? process.env.DPKI_SERVER;
+  if (!server) return null;
+  return {
+    server,
+    token: global.token ?? process.env.DPKI_TOKEN,
+    caFile: global.caFile,
+    defaultCaFile: serverTlsFiles(dataDirAt(global.dataDir).root).root,
+  };
+}
+
+/** The ID scope a provisioning command works in: --scope, DPKI_SCOPE, or the only scope there is. */
+export function scopeResolver(cmd: Command, opts: Record<string, unknown>, dps: () => DpsOperations): () => Promise<string> {
+  const explicit = (opts.scope as string | undefined) ?? (cmd.optsWithGlobals().scope as string | undefined) ?? process.env.DPKI_SCOPE;
+  return async () => {
+    if (explicit) return explicit;
+    const scopes = await dps().scopeList();
+    if (scopes.length === 1) return scopes[0]!.idScope;
+    throw new AppError(
+      "invalid_argument",
+      scopes.length === 0
+        ? "No ID scope yet: create one with `dpki scope add`"
+        : `Several ID scopes exist (${scopes.map((s) => s.idScope).join(", ")}): pass --scope ID or set DPKI_SCOPE`,
+    );
   };
 }

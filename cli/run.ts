@@ -2,44 +2,54 @@ import type { Command } from "commander";
 import { globalOptions, openContext, type CommandContext } from "./context.js";
 import { reportError } from "./output.js";
 
+/** What a command action works with, and how to let go of it. */
+export interface Opened<C> {
+  ctx: C;
+  close(): Promise<void> | void;
+}
+
 /**
- * Wraps a command action: opens the context (local services or a remote server), runs the
- * body, closes, and turns any error into a message and the exit code its error code maps to.
- * Commander calls actions with (positionals…, options, command).
+ * The skeleton every command action shares: open what it needs (local services or a remote
+ * server), run the body, close, and turn any error into a message and the exit code its
+ * error code maps to. Commander calls actions with (positionals…, options, command).
  */
-export function withContext<P extends unknown[]>(
-  body: (ctx: CommandContext, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
-  options: { workers?: boolean } = {},
+export function action<C, P extends unknown[]>(
+  open: (cmd: Command, opts: Record<string, unknown>) => Opened<C>,
+  body: (ctx: C, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
 ) {
   return async (...args: unknown[]): Promise<void> => {
     const cmd = args[args.length - 1] as Command;
     const opts = args[args.length - 2] as Record<string, unknown>;
-    const positionals = args.slice(0, -2) as P;
-    let ctx: CommandContext | undefined;
+    let opened: Opened<C> | undefined;
     try {
-      ctx = openContext(cmd, options.workers);
-      const code = await body(ctx, opts, ...positionals);
+      opened = open(cmd, opts);
+      const code = await body(opened.ctx, opts, ...(args.slice(0, -2) as P));
       if (code) process.exitCode = code;
     } catch (err) {
       process.exitCode = reportError(err, Boolean(globalOptions(cmd).json));
     } finally {
-      await ctx?.close();
+      await opened?.close();
     }
   };
 }
 
-/** Same error handling for commands that do not need a context (init, serve). */
+/** Certificate, CRL, audit, token, CA and profile commands: the Operations facade. */
+export function withContext<P extends unknown[]>(
+  body: (ctx: CommandContext, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
+  options: { workers?: boolean } = {},
+) {
+  return action((cmd) => {
+    const ctx = openContext(cmd, options.workers);
+    return { ctx, close: () => ctx.close() };
+  }, body);
+}
+
+/** Commands that open nothing themselves (init, serve): the options and the command. */
 export function withErrors<P extends unknown[]>(
   body: (opts: Record<string, unknown>, cmd: Command, ...positionals: P) => Promise<number | void>,
 ) {
-  return async (...args: unknown[]): Promise<void> => {
-    const cmd = args[args.length - 1] as Command;
-    const opts = args[args.length - 2] as Record<string, unknown>;
-    try {
-      const code = await body(opts, cmd, ...(args.slice(0, -2) as P));
-      if (code) process.exitCode = code;
-    } catch (err) {
-      process.exitCode = reportError(err, Boolean(globalOptions(cmd).json));
-    }
-  };
+  return action(
+    (cmd) => ({ ctx: cmd, close: () => {} }),
+    (cmd, opts, ...positionals: P) => body(opts, cmd, ...positionals),
+  );
 }
