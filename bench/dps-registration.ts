@@ -8,8 +8,8 @@ import { openServices, type Services } from "../src/app.js";
 import { createSasToken, deriveDeviceKey } from "../src/core/sas.js";
 import { DeviceListener } from "../src/dps/device-listener.js";
 import { issueListenerCertificate } from "../src/dps/listener-certificate.js";
-import { percentile, type Row } from "./table.js";
-import { runLoad } from "./load.js";
+import type { Row } from "./table.js";
+import { inFlight, runLoad } from "./load.js";
 
 export interface DpsBenchOptions {
   /** Concurrent devices (each its own keep-alive connection). Default 64. */
@@ -114,25 +114,9 @@ function load(a: LoadArgs) {
 }
 
 /** The issuance path alone (no HTTP, no registration), same CSRs and concurrency: the reference figure. */
-async function inProcessIssuance(services: Services, csrs: string[], inFlight: number, seconds: number): Promise<Row> {
-  const latencies: number[] = [];
-  let n = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < end) {
-        const i = n++ % csrs.length;
-        const t = performance.now();
-        await services.issuance.issue({ csr: Buffer.from(csrs[i]!, "base64"), profile: "device", actor: "bench" });
-        latencies.push(performance.now() - t);
-      }
-    }),
+async function inProcessIssuance(services: Services, csrs: string[], n: number, seconds: number): Promise<Row> {
+  const r = await inFlight(n, seconds, (i) =>
+    services.issuance.issue({ csr: Buffer.from(csrs[i % csrs.length]!, "base64"), profile: "device", actor: "bench" }),
   );
-  return {
-    case: `issuance in-process (same run), ${inFlight} in flight`,
-    throughput: latencies.length / ((performance.now() - start) / 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-  };
+  return { case: `issuance in-process (same run), ${n} in flight`, ...r };
 }

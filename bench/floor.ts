@@ -31,7 +31,8 @@ export async function measureFloor(seconds = 1.5): Promise<{ floor: Floor; rows:
   };
 }
 
-function rate(seconds: number, fn: () => void): number {
+/** Calls per second of a synchronous `fn`, after a short warm-up. */
+export function rate(seconds: number, fn: () => void): number {
   for (let i = 0; i < 200; i++) fn();
   let n = 0;
   const start = performance.now();

@@ -1,13 +1,11 @@
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import { readFileSync } from "node:fs";
 import type { Services } from "../src/app.js";
 import { jsonLogger } from "../src/http/logger.js";
 import { startServer } from "../src/http/server.js";
 import { csrPool } from "./csr-pool.js";
 import { benchServices } from "./in-process.js";
-import { loadRow, runLoad, type LoadResult } from "./load.js";
-import { percentile, type Row } from "./table.js";
+import { inFlight, loadOnWorker, loadRow } from "./load.js";
+import type { Row } from "./table.js";
 
 export interface HttpIssuanceOptions {
   /** Pre-generated CSRs (PEM), cycled; 256 fresh P-256 CSRs when absent. */
@@ -56,10 +54,11 @@ export async function benchHttpIssuance(options: HttpIssuanceOptions = {}): Prom
           url: `${server.url}/v1/certificates`,
           connections: c,
           seconds: s,
-          bodies,
-          headers: { authorization: `Bearer ${secret}` },
+          method: "POST",
+          items: bodies,
+          headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
           ca: readFileSync(server.rootPemFile!, "utf8"),
-          status: 201,
+          accept: { status: 201 },
         });
       await load(16, 1); // warm up: TLS sessions, validators, JIT
       for (const c of connections) {
@@ -81,49 +80,8 @@ export async function benchHttpIssuance(options: HttpIssuanceOptions = {}): Prom
   }
 }
 
-/** Runs the load loop on a worker thread (see http-load-worker.ts); on the calling thread when run from sources. */
-function loadOnWorker(data: {
-  url: string;
-  connections: number;
-  seconds: number;
-  bodies: string[];
-  headers: Record<string, string>;
-  ca: string;
-  status: number;
-}): Promise<LoadResult> {
-  const script = new URL("./http-load-worker.js", import.meta.url);
-  if (!existsSync(fileURLToPath(script))) {
-    return runLoad({ ...data, body: (i) => data.bodies[i % data.bodies.length]!, accept: (s) => s === data.status });
-  }
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: data });
-    worker.once("message", (result: LoadResult) => {
-      resolve(result);
-      void worker.terminate();
-    });
-    worker.once("error", reject);
-  });
-}
-
-/** The issuance service called directly, `inFlight` requests at a time, for `seconds`. */
-async function issueInProcess(services: Services, csrs: string[], inFlight: number, seconds: number): Promise<Row> {
-  const latencies: number[] = [];
-  let n = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await services.issuance.issue({ csr: csrs[n++ % csrs.length]!, profile: "device", actor: "bench" });
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return {
-    case: `issue in-process, ${inFlight} in flight`,
-    throughput: latencies.length / ((performance.now() - start) / 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-  };
+/** The issuance service called directly, `n` requests at a time, for `seconds`. */
+async function issueInProcess(services: Services, csrs: string[], n: number, seconds: number): Promise<Row> {
+  const r = await inFlight(n, seconds, (i) => services.issuance.issue({ csr: csrs[i % csrs.length]!, profile: "device", actor: "bench" }));
+  return { case: `issue in-process, ${n} in flight`, ...r };
 }

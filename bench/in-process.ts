@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openServices, type Services } from "../src/app.js";
 import type { IssueRequest } from "../src/core/issuance-service.js";
-import { percentile, type Row } from "./table.js";
+import type { Row } from "./table.js";
+import { inFlight } from "./load.js";
 
 export interface InProcessResult {
   rows: Row[];
@@ -33,34 +34,16 @@ export async function benchInProcess(csrs: string[], seconds = 4): Promise<InPro
   const { services, cleanup } = await benchServices();
   try {
     const request = (i: number): IssueRequest => ({ csr: csrs[i % csrs.length]!, profile: "device", actor: "bench" });
-    await services.issuance.issueMany(Array.from({ length: 200 }, (_, i) => request(i))); // warm up
     const rows: Row[] = [];
     let best = 0;
     for (const concurrency of [1, 64]) {
-      const latencies: number[] = [];
-      let n = 0;
-      const start = performance.now();
-      const end = start + seconds * 1000;
       let peak = process.memoryUsage().rss;
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (performance.now() < end) {
-            const t = performance.now();
-            await services.issuance.issue(request(n++));
-            latencies.push(performance.now() - t);
-            if ((n & 1023) === 0) peak = Math.max(peak, process.memoryUsage().rss);
-          }
-        }),
-      );
-      const throughput = latencies.length / ((performance.now() - start) / 1000);
-      best = Math.max(best, throughput);
-      rows.push({
-        case: `issue in-process, ${concurrency} in flight`,
-        throughput,
-        p50Ms: percentile(latencies, 50),
-        p99Ms: percentile(latencies, 99),
-        peakRssMb: peak / 2 ** 20,
+      const r = await inFlight(concurrency, seconds, async (i) => {
+        await services.issuance.issue(request(i));
+        if ((i & 1023) === 0) peak = Math.max(peak, process.memoryUsage().rss);
       });
+      best = Math.max(best, r.throughput);
+      rows.push({ case: `issue in-process, ${concurrency} in flight`, ...r, peakRssMb: peak / 2 ** 20 });
     }
     const verdict = await services.audit.verify();
     if (!verdict.ok) throw new Error(`log broken after the run: ${verdict.message}`);

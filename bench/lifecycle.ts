@@ -1,7 +1,5 @@
 import { createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import { readFileSync } from "node:fs";
 import { NULL, explicit, integer, octetString, oid, sequence } from "../ca/der.js";
 import { encodeExtension } from "../ca/certificate.js";
 import { issuerHashes } from "../ca/ocsp.js";
@@ -12,9 +10,9 @@ import { jsonLogger } from "../src/http/logger.js";
 import { startServer } from "../src/http/server.js";
 import { csrPool } from "./csr-pool.js";
 import { benchServices } from "./in-process.js";
-import { loadRow, type LoadResult } from "./load.js";
-import { runRequestLoad, type RequestLoadOptions } from "./lifecycle-load.js";
-import { percentile, type Row } from "./table.js";
+import { inFlight, loadOnWorker, loadRow, type LoadResult } from "./load.js";
+import { rate } from "./floor.js";
+import type { Row } from "./table.js";
 
 export interface LifecycleBenchOptions {
   /** Measured seconds per case. Default 4. */
@@ -195,59 +193,7 @@ async function prepareDevices(services: Services, count: number): Promise<{ bodi
   };
 }
 
-async function inFlight(
-  n: number,
-  seconds: number,
-  op: (i: number) => Promise<unknown>,
-): Promise<Required<Pick<Row, "throughput" | "p50Ms" | "p99Ms">>> {
-  for (let i = 0; i < 200; i++) await op(i); // warm up
-  const latencies: number[] = [];
-  let next = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await op(next++);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return {
-    throughput: latencies.length / ((performance.now() - start) / 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-  };
-}
-
-function rate(seconds: number, fn: () => void): number {
-  for (let i = 0; i < 200; i++) fn();
-  let n = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  while (performance.now() < end) {
-    for (let i = 0; i < 100; i++) fn();
-    n += 100;
-  }
-  return n / ((performance.now() - start) / 1000);
-}
-
 function withNote(row: Row, inProcess: number, r: LoadResult): Row {
   const ratio = `${((r.throughput / inProcess) * 100).toFixed(0)}% of in-process`;
   return { ...row, note: [ratio, row.note].filter(Boolean).join("; ") };
-}
-
-/** The load loop on a worker thread (lifecycle-load-worker.ts); on the calling thread when run from sources. */
-function loadOnWorker(options: RequestLoadOptions): Promise<LoadResult> {
-  const script = new URL("./lifecycle-load-worker.js", import.meta.url);
-  if (!existsSync(fileURLToPath(script))) return runRequestLoad(options);
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(script, { workerData: options });
-    worker.once("message", (result: LoadResult) => {
-      resolve(result);
-      void worker.terminate();
-    });
-    worker.once("error", reject);
-  });
 }

@@ -1,5 +1,8 @@
 import http from "node:http";
 import https from "node:https";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { percentile, type Row } from "./table.js";
 
 export interface LoadOptions {
@@ -114,5 +117,81 @@ export function loadRow(name: string, r: LoadResult, peakRssMb?: number): Row {
     p99Ms: r.p99Ms,
     peakRssMb,
     note: r.errors ? `${r.errors} errors, first: ${r.firstError}` : undefined,
+  };
+}
+
+/** A load as plain data, so it can cross into a worker thread: GET paths or POST bodies, cycled. */
+export interface CycledLoad {
+  url: string;
+  connections: number;
+  seconds: number;
+  method: "GET" | "POST";
+  /** Path suffix (GET) or body (POST) of the i-th request, cycled. Bodies are base64 when `binary`. */
+  items: string[];
+  binary?: boolean;
+  headers?: Record<string, string>;
+  ca?: string;
+  /** A response counts only if this accepts it. */
+  accept: { status: number; bodyIncludes?: string };
+}
+
+export function runCycledLoad(o: CycledLoad): Promise<LoadResult> {
+  const base = new URL(o.url).pathname.replace(/\/$/, "");
+  const bodies = o.method === "POST" ? o.items.map((b) => (o.binary ? Buffer.from(b, "base64") : Buffer.from(b))) : [];
+  return runLoad({
+    url: o.url,
+    connections: o.connections,
+    seconds: o.seconds,
+    method: o.method,
+    ca: o.ca,
+    headers: o.headers,
+    body: o.method === "POST" ? (i) => bodies[i % bodies.length]! : undefined,
+    path: o.method === "GET" ? (i) => `${base}/${o.items[i % o.items.length]}` : undefined,
+    accept: (status, text) => status === o.accept.status && (!o.accept.bodyIncludes || text.includes(o.accept.bodyIncludes)),
+  });
+}
+
+/**
+ * Runs the load on a worker thread (bench/load-worker.ts), so the client's HTTP and TLS work
+ * does not share the server's event loop (it still shares the cores, as a co-located client
+ * would); on the calling thread when run from sources.
+ */
+export function loadOnWorker(load: CycledLoad): Promise<LoadResult> {
+  const script = new URL("./load-worker.js", import.meta.url);
+  if (!existsSync(fileURLToPath(script))) return runCycledLoad(load);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: load });
+    worker.once("message", (result: LoadResult) => {
+      resolve(result);
+      void worker.terminate();
+    });
+    worker.once("error", reject);
+  });
+}
+
+/** After a short warm-up, `n` callers each awaiting `op` in a loop for `seconds`: throughput and latency of an in-process operation. */
+export async function inFlight(
+  n: number,
+  seconds: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<Required<Pick<Row, "throughput" | "p50Ms" | "p99Ms">>> {
+  for (let i = 0; i < 200; i++) await op(i);
+  const latencies: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await op(next++);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return {
+    throughput: latencies.length / ((performance.now() - start) / 1000),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
   };
 }
