@@ -13,6 +13,7 @@ import type { AuditInput, CaRecord } from "../store/records.js";
 import type { CrossCertificateRecord, LifecycleStore } from "../store/lifecycle-store.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
+import { certRevokedAudit } from "./certificate-service.js";
 import { caCreatedAudit, caSubject, caView, type CaService, type CaView } from "./ca-service.js";
 
 export interface RotateOptions {
@@ -269,15 +270,7 @@ export class CaRotationService {
         serial: caSerial(ca),
         details: { caId, reason, sha256: certificateThumbprint(ca.certDer) },
       },
-      (cert) => ({
-        at: now,
-        actor,
-        action: "cert.revoke",
-        subject: cert.subject,
-        serial: cert.serial,
-        profile: cert.profile,
-        details: { reason, sha256: cert.sha256, cascade: `ca:${caId}` },
-      }),
+      (cert) => certRevokedAudit(cert, reason, actor, now, { cascade: `ca:${caId}` }),
     );
     for (const listener of this.onChange) listener();
     const status = (await this.status()).find((c) => c.id === caId)!;

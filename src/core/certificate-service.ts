@@ -1,7 +1,8 @@
 import { normaliseSerialHex } from "../../ca/serial.js";
 import { isRevocationReason, REVOCATION_REASONS, type RevocationReason } from "../../ca/revocation-reason.js";
 import type { CertificateFilter, Page, Store } from "../store/store.js";
-import type { CertificateRecord } from "../store/records.js";
+import type { AuditInput, CertificateRecord } from "../store/records.js";
+import { pageLimit } from "./page-limit.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 import { certificateView, type CertificateView } from "./certificate-view.js";
@@ -15,8 +16,6 @@ export interface ListCertificatesQuery {
   after?: string | null;
   limit?: number;
 }
-
-export const MAX_PAGE = 1000;
 
 /** Looking certificates up, listing them, and revoking them. */
 export class CertificateService {
@@ -48,10 +47,7 @@ export class CertificateService {
 
   async list(query: ListCertificatesQuery): Promise<Page<CertificateView>> {
     const now = this.clock.now();
-    const limit = query.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw new AppError("invalid_argument", `limit must be an integer from 1 to ${MAX_PAGE}`);
-    }
+    const limit = pageLimit(query.limit);
     const filter: CertificateFilter = {
       status: query.status,
       subject: query.subject,
@@ -71,16 +67,32 @@ export class CertificateService {
     }
     const cert = await this.find(id);
     const now = this.clock.now();
-    const revoked = await this.store.revokeCertificate(cert.serial, reason as RevocationReason, now, {
-      at: now,
-      actor,
-      action: "cert.revoke",
-      subject: cert.subject,
-      serial: cert.serial,
-      profile: cert.profile,
-      details: { reason, sha256: cert.sha256 },
-    });
+    const revoked = await this.store.revokeCertificate(
+      cert.serial,
+      reason as RevocationReason,
+      now,
+      certRevokedAudit(cert, reason, actor, now),
+    );
     for (const listener of this.onRevoked) listener(revoked);
     return certificateView(revoked, now);
   }
+}
+
+/** The log entry of one certificate's revocation; cascades name their cause in `details`. */
+export function certRevokedAudit(
+  cert: Pick<CertificateRecord, "serial" | "sha256" | "subject" | "profile">,
+  reason: string,
+  actor: string,
+  at: Date,
+  details: Record<string, unknown> = {},
+): AuditInput {
+  return {
+    at,
+    actor,
+    action: "cert.revoke",
+    subject: cert.subject,
+    serial: cert.serial,
+    profile: cert.profile,
+    details: { reason, sha256: cert.sha256, ...details },
+  };
 }

@@ -7,6 +7,7 @@ import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import type { HubService } from "./hub-service.js";
+import { certRevokedAudit } from "./certificate-service.js";
 import { createSasToken, deriveDeviceKey, encodeUriComponentStrict, makeSymmetricKey } from "./sas.js";
 
 /** What a key rotation touches. */
@@ -130,19 +131,10 @@ export class CredentialService {
         subject: `${enrollment.idScope}/${enrollment.id}`,
         details: { idScope: enrollment.idScope, kind, id: enrollment.id, reason, provisioningStatus: "disabled" },
       },
-      (cert) => ({
-        at: now,
-        actor,
-        action: "cert.revoke",
-        subject: cert.subject,
-        serial: cert.serial,
-        profile: cert.profile,
-        details: {
-          reason,
-          sha256: cert.sha256,
+      (cert) =>
+        certRevokedAudit(cert, reason, actor, now, {
           cascade: `${kind === "group" ? "group" : "enrollment"}:${enrollment.idScope}/${enrollment.id}`,
-        },
-      }),
+        }),
     );
     // The enrollment row changed under the DPS store's cached reads (same connection): drop them.
     this.deps.dps.invalidate?.();

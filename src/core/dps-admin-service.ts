@@ -22,7 +22,7 @@ import { AppError } from "../errors.js";
 import { deriveDeviceKey, makeSymmetricKey } from "./sas.js";
 import { cidrProblem } from "./cidr.js";
 import { isRegistrationId, isRegistrationIdPattern } from "./dps-allowlist.js";
-import { MAX_PAGE } from "./certificate-service.js";
+import { MAX_PAGE, pageLimit } from "./page-limit.js";
 
 // ---------------------------------------------------------------------------------------
 // Inputs (CLI and API alike) and views (what is shown; never keys, except once at creation)
@@ -320,7 +320,7 @@ export class DpsAdminService {
 
   async listEnrollments(idScope: string, kind: EnrollmentKind, after?: string | null, limit = 100): Promise<Page<EnrollmentView>> {
     const scope = await this.scope(idScope);
-    const page = await this.store.listEnrollments(scope.idScope, kind, { after, limit: checkLimit(limit) });
+    const page = await this.store.listEnrollments(scope.idScope, kind, { after, limit: pageLimit(limit) });
     return { items: page.items.map(enrollmentView), nextCursor: page.nextCursor };
   }
 
@@ -408,7 +408,7 @@ export class DpsAdminService {
   async listRegistrations(idScope: string, query: RegistrationQuery = {}): Promise<Page<RegistrationView>> {
     const scope = await this.scope(idScope);
     const { after, limit, ...filter } = query;
-    const page = await this.store.listRegistrations(scope.idScope, filter, { after, limit: checkLimit(limit ?? 100) });
+    const page = await this.store.listRegistrations(scope.idScope, filter, { after, limit: pageLimit(limit ?? 100) });
     return { items: page.items.map(registrationView), nextCursor: page.nextCursor };
   }
 
@@ -610,11 +610,6 @@ function validHub(hub: HubRecord): HubRecord {
   }
   if (typeof hub.enabled !== "boolean") throw invalid("enabled must be true or false");
   return hub;
-}
-
-function checkLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid(`limit must be an integer from 1 to ${MAX_PAGE}`);
-  return limit;
 }
 
 function kindName(kind: EnrollmentKind): string {

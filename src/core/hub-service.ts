@@ -17,6 +17,7 @@ import { AppError } from "../errors.js";
 import { deriveDeviceKey, makeSymmetricKey, parseSasToken, verifySasToken } from "./sas.js";
 import type { CredentialStatus } from "./credential-status.js";
 import { X509Attestor } from "./attestation/x509.js";
+import { pageLimit } from "./page-limit.js";
 import { AttestationError, type AttestationContext } from "./attestation/attestor.js";
 
 /** Who is asking: an API principal's role, and for hub tokens the one hub (and scope) they act for. */
@@ -342,8 +343,7 @@ export class HubService {
 
   /** The changes of one hub after `after` (from the start when absent), oldest first. */
   async changes(hub: ResolvedHub, after: string | undefined, limit = 100): Promise<HubChangesPage> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-      throw new AppError("invalid_argument", "limit must be an integer from 1 to 1000");
+    pageLimit(limit);
     // The feed is derived from the issuance log; read what is new first (all of it, in batches).
     while ((await this.deps.lifecycle.catchUpHubFeed(FEED_BATCH)) === FEED_BATCH);
     const afterSeq = after ? decodeCursor(after) : 0;
