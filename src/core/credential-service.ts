@@ -136,8 +136,6 @@ export class CredentialService {
           cascade: `${kind === "group" ? "group" : "enrollment"}:${enrollment.idScope}/${enrollment.id}`,
         }),
     );
-    // The enrollment row changed under the DPS store's cached reads (same connection): drop them.
-    this.deps.dps.invalidate?.();
     return { idScope: enrollment.idScope, kind, id: enrollment.id, reason, revokedAt: now.toISOString(), devices, certificatesRevoked };
   }
 

@@ -49,6 +49,4 @@ export interface DpsStore {
   /** Inserts or replaces registrations, each with its audit entry, in one transaction. */
   saveRegistrations(items: Array<{ registration: RegistrationRecord; audit: AuditInput }>): Promise<void>;
   deleteRegistration(idScope: string, registrationId: string, audit: AuditInput): Promise<void>;
-  /** Drops cached configuration reads after another store changed enrollments through the same connection. */
-  invalidate?(): void;
 }

@@ -42,6 +42,20 @@ export class SqliteDb {
     );
   }
 
+  private readonly generations = new Map<string, number>();
+
+  /**
+   * Counts this connection's own changes to a kind of data, for caches over it: PRAGMA
+   * data_version sees other connections' commits but not this one's.
+   */
+  changed(kind: string): void {
+    this.generations.set(kind, this.generation(kind) + 1);
+  }
+
+  generation(kind: string): number {
+    return this.generations.get(kind) ?? 0;
+  }
+
   /** Runs `fn` in a write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
   write<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();

@@ -9,19 +9,22 @@ import type { EnrollmentKind, EnrollmentRecord, EnrollmentSpec, HubRecord, Regis
 
 type Row = Record<string, unknown>;
 
+/** What SqliteDb.changed() counts for writes to scopes, hubs and enrollments, whichever store makes them. */
+export const DPS_CONFIG = "dps-config";
+
 /**
  * Scopes, hubs, enrollments and registrations on the shared SQLite database (migration 0003-dps).
  * The registration path reads a scope, its hubs and its groups on every request; those reads
  * are cached and revalidated per call against `PRAGMA data_version` (which moves when another
- * connection commits) and a counter of this connection's own configuration writes, so a change
- * from any process is seen by the next registration.
+ * connection commits) and the shared connection's count of its own DPS configuration changes
+ * (by this store or another, see DPS_CONFIG), so a change from any process is seen by the next
+ * registration.
  */
 export class SqliteDpsStore implements DpsStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly cache = new Map<string, unknown>();
   private cacheStamp = "";
-  private localWrites = 0;
 
   /** `secrets` seals symmetric keys at rest. */
   constructor(
@@ -34,7 +37,7 @@ export class SqliteDpsStore implements DpsStore {
 
   /** A cached read, dropped whenever the configuration may have changed. */
   private cached<T>(key: string, read: () => T): T {
-    const stamp = `${this.stmts.dataVersion.get() as number}:${this.localWrites}`;
+    const stamp = `${this.stmts.dataVersion.get() as number}:${this.sqlite.generation(DPS_CONFIG)}`;
     if (stamp !== this.cacheStamp) {
       this.cache.clear();
       this.cacheStamp = stamp;
@@ -296,17 +299,12 @@ export class SqliteDpsStore implements DpsStore {
     }
   }
 
-  /** Drops cached configuration reads: another store changed enrollments on this same connection (which data_version does not see). */
-  invalidate(): void {
-    this.localWrites++;
-  }
-
   /** A write to scopes, hubs or enrollments: cached configuration reads are dropped after it. */
   private configWrite<T>(fn: () => T): T {
     try {
       return this.sqlite.write(fn);
     } finally {
-      this.localWrites++;
+      this.sqlite.changed(DPS_CONFIG);
     }
   }
 }

@@ -19,6 +19,7 @@ import type {
   SupersessionRecord,
 } from "../lifecycle-store.js";
 import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
+import { DPS_CONFIG } from "./sqlite-dps-store.js";
 import { certFromRow } from "./sqlite-store.js";
 
 type Row = Record<string, unknown>;
@@ -417,6 +418,7 @@ export class SqliteLifecycleStore implements LifecycleStore {
       const at = block.blockedAt.toISOString();
       this.stmts.insertBlock.run(block.idScope, block.kind, block.id, at, block.reason, block.blockedBy);
       this.stmts.disableEnrollment.run(newEtag(), at, block.idScope, block.kind, block.id);
+      this.sqlite.changed(DPS_CONFIG);
       const registrations = this.stmts.regsOfEnrollment.all(block.idScope, block.kind, block.id) as Array<{ registration_id: string }>;
       let certificatesRevoked = 0;
       for (const { registration_id } of registrations) {
