@@ -80,6 +80,7 @@ export function openServices(options: OpenOptions = {}): Services {
   const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
+  certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
   const dpsStore = new SqliteDpsStore(sqlite, secrets);
   const lifecycle = openLifecycle({ sqlite, store, keys, ca, certificates, issuance, dps: dpsStore, secrets, clock, config });

@@ -6,6 +6,9 @@ import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 import type { CaService } from "./ca-service.js";
 
+/** How long a CRL held in memory is served before the store is asked again. */
+const RECHECK_MS = 1000;
+
 export interface CrlInfo {
   issuer: string;
   number: string;
@@ -17,11 +20,14 @@ export interface CrlInfo {
 /**
  * Publishes CRLs. The latest signed CRL is kept in the store and served as is until a
  * revocation makes it stale or its nextUpdate draws near; CRL numbers only ever go up.
- * Staleness is read from the store (revoked count vs. the CRL's entries), so a revocation
- * made by another process or API node is seen too.
+ * Staleness is read from the store (revoked count vs. the CRL's entries, and the latest CRL
+ * number), so a revocation or a CRL made by another process or API node is seen too; the
+ * current CRL is kept in memory and the store asked at most once a second, so serving a CRL
+ * does not read a large blob and count every revocation per request.
  */
 export class CrlService {
   private building = new Map<string, Promise<CrlRecord>>();
+  private held = new Map<string, { crl: CrlRecord; checkedAt: number }>();
 
   constructor(
     private readonly store: Store,
@@ -34,11 +40,23 @@ export class CrlService {
   /** The current CRL of the active issuer (or of `issuerCaId`), building a new one when needed. */
   async current(actor: string, issuerCaId?: string): Promise<CrlRecord> {
     const id = issuerCaId ?? (await this.ca.activeIssuer()).ca.id;
-    const latest = await this.store.latestCrl(id);
-    const now = this.clock.now();
-    const fresh = latest && latest.nextUpdate.getTime() - now.getTime() > this.refreshBeforeMs;
-    if (fresh && latest.entries === (await this.store.countRevoked(id))) return latest;
+    const now = this.clock.now().getTime();
+    const held = this.held.get(id);
+    const fresh = (crl: CrlRecord) => crl.nextUpdate.getTime() - now > this.refreshBeforeMs;
+    if (held && now - held.checkedAt < RECHECK_MS && fresh(held.crl)) return held.crl;
+
+    let latest = held?.crl ?? null;
+    if (!latest || (await this.store.latestCrlNumber(id)) !== latest.number) latest = await this.store.latestCrl(id);
+    if (latest && fresh(latest) && latest.entries === (await this.store.countRevoked(id))) {
+      this.held.set(id, { crl: latest, checkedAt: now });
+      return latest;
+    }
     return this.publish(actor, id);
+  }
+
+  /** A revocation in this process: the next request checks the store at once. */
+  revoked(issuerCaId: string): void {
+    this.held.delete(issuerCaId);
   }
 
   /** Signs and stores a fresh CRL now. Concurrent callers share one build. */
@@ -89,6 +107,7 @@ export class CrlService {
           subject: issuer.ca.subject,
           details: { issuer: issuerCaId, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() },
         });
+        this.held.set(issuerCaId, { crl, checkedAt: this.clock.now().getTime() });
         return crl;
       } catch (err) {
         // Another process published the same number first: sign again with the next one.

@@ -61,6 +61,8 @@ export interface Store {
 
   // CRLs
   latestCrl(issuerCaId: string): Promise<CrlRecord | null>;
+  /** The latest CRL's number alone: cheap enough to ask on every check. */
+  latestCrlNumber(issuerCaId: string): Promise<bigint | null>;
   /** Stores a signed CRL. Throws conflict when its number is not above the latest one. */
   insertCrl(crl: CrlRecord, audit: AuditInput): Promise<void>;
 

@@ -162,7 +162,9 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await store.insertCrl(crl(2n), audit("crl.publish"));
         await expect(store.insertCrl(crl(2n), audit("crl.publish"))).rejects.toMatchObject({ code: "conflict" });
         expect((await store.latestCrl("int-1"))!.number).toBe(2n);
+        expect(await store.latestCrlNumber("int-1")).toBe(2n);
         expect(await store.latestCrl("nope")).toBeNull();
+        expect(await store.latestCrlNumber("nope")).toBeNull();
       }));
 
     it("chains every audit entry so the log verifies", () =>

@@ -50,6 +50,7 @@ export class SqliteStore implements Store {
       countCerts: db.prepare("SELECT count(*) AS n FROM certificates"),
       countRevoked: db.prepare("SELECT count(*) AS n FROM certificates WHERE issuer_ca_id = ? AND status = 'revoked'"),
       latestCrl: db.prepare("SELECT * FROM crls WHERE issuer_ca_id = ? ORDER BY number DESC LIMIT 1"),
+      latestCrlNumber: db.prepare("SELECT max(number) AS n FROM crls WHERE issuer_ca_id = ?"),
       insertCrl: db.prepare("INSERT INTO crls (issuer_ca_id, number, this_update, next_update, entries, der) VALUES (?, ?, ?, ?, ?, ?)"),
       auditPage: db.prepare("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"),
     };
@@ -169,6 +170,11 @@ export class SqliteStore implements Store {
 
   async countRevoked(issuerCaId: string): Promise<number> {
     return (this.stmts.countRevoked.get(issuerCaId) as { n: number }).n;
+  }
+
+  async latestCrlNumber(issuerCaId: string): Promise<bigint | null> {
+    const n = (this.stmts.latestCrlNumber.get(issuerCaId) as { n: number | null }).n;
+    return n === null ? null : BigInt(n);
   }
 
   async latestCrl(issuerCaId: string): Promise<CrlRecord | null> {
