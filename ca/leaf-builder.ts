@@ -1,4 +1,4 @@
-import { parseCsr, verifyCsrSync } from "./csr.js";
+import { parseCsr, verifyCsr } from "./csr.js";
 import { grantFromProfile, type Profile } from "./profile.js";
 import { leafCertificateParams, type PublicationUrls } from "./ca-certificates.js";
 import { certificateThumbprint, encodeCertificate } from "./certificate.js";
@@ -47,7 +47,7 @@ export interface BuiltLeaf {
  */
 export async function buildLeaf(request: LeafRequest, issuer: LeafIssuer): Promise<BuiltLeaf> {
   const csr = parseCsr(request.csr);
-  verifyCsrSync(csr);
+  await verifyCsr(csr);
   const grant = grantFromProfile(csr, request.profile, {
     validityMs: request.validityMs,
     commonNameMustEqual: request.commonNameMustEqual,
