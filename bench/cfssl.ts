@@ -2,8 +2,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { procStats, type ProcStats } from "./proc-stats.js";
 
-export interface CfsslServer {
+export interface CfsslServer extends ProcStats {
   url: string;
   pid: number;
   stop(): Promise<void>;
@@ -64,6 +65,7 @@ export async function startCfssl(port: number): Promise<CfsslServer> {
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/api/v1/cfssl/health`, child);
   return {
+    ...procStats(child.pid!),
     url,
     pid: child.pid!,
     stop: async () => {

@@ -3,20 +3,17 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../src/package-root.js";
+import { procStats, type ProcStats } from "./proc-stats.js";
 
 const BIN = join(PACKAGE_ROOT, "bin", "dpki.js");
 
-export interface DpkiServer {
+export interface DpkiServer extends ProcStats {
   url: string;
   pid: number;
   /** A factory token allowed to issue under the device profile. */
   token: string;
   /** The dpki root, for https clients. */
   rootPem: string;
-  /** CPU time (user + system) the server process has used, in microseconds. */
-  cpuMicros(): number;
-  /** Peak resident set size of the server process, in MB. */
-  peakRssMb(): number;
   stop(): Promise<void>;
 }
 
@@ -40,17 +37,12 @@ export async function startDpkiServer(port: number, options: { https: boolean })
     });
     child.once("exit", () => fail(new Error(`dpki serve exited: ${text}`)));
   });
-  const proc = (file: string) => readFileSync(`/proc/${child.pid}/${file}`, "utf8");
   return {
+    ...procStats(child.pid!),
     url: `${options.https ? "https" : "http"}://127.0.0.1:${port}`,
     pid: child.pid!,
     token: created.secret,
     rootPem: options.https ? readFileSync(join(dir, "ca", "root.pem"), "utf8") : "",
-    cpuMicros: () => {
-      const fields = proc("stat").split(") ")[1]!.split(" ");
-      return (Number(fields[11]) + Number(fields[12])) * 10_000;
-    },
-    peakRssMb: () => Number(/VmHWM:\s+(\d+)/.exec(proc("status"))![1]) / 1024,
     stop: async () => {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));

@@ -41,6 +41,9 @@ if (want("issuance")) {
   say(
     `\nratio in-process/floor: ${(best / floorAllCores).toFixed(2)} of the two-core floor (${fmt(floorAllCores)}/s = 2 x ${fmt(floor.issuancePerCore)}/s)`,
   );
+  say(
+    `ratio in-process/floor with key import: ${(best / (2 * floor.withImportPerCore)).toFixed(2)} (${fmt(2 * floor.withImportPerCore)}/s on two cores)`,
+  );
 }
 
 if (want("batch")) {
@@ -56,12 +59,15 @@ if (want("api")) {
 
 if (want("http")) {
   const result = await benchHttpCompare(csrs);
-  printTable("HTTP issuance: dpki (stores and logs every certificate, fsync'd) vs cfssl serve (stores nothing)", result.rows);
+  printTable(
+    `HTTP issuance: dpki (stores and logs every certificate, fsync'd) vs cfssl serve (stores nothing); plain HTTP: best of 2 rounds, servers taking turns`,
+    result.rows,
+  );
   if (result.cfsslSkipped) say(`\ncfssl column skipped: ${result.cfsslSkipped}`);
   for (const r of result.ratios) {
     say(`ratio dpki/cfssl at ${r.connections} conns: ${(r.dpki / r.cfssl).toFixed(2)} (${fmt(r.dpki)}/s vs ${fmt(r.cfssl)}/s)`);
   }
-  for (const r of result.ratios) say(`ratio dpki HTTP/floor at ${r.connections} conns: ${(r.dpki / floorAllCores).toFixed(2)}`);
+  for (const [c, rate] of result.dpki) say(`ratio dpki HTTP/floor at ${c} conns: ${(rate / floorAllCores).toFixed(2)}`);
 }
 
 if (want("dps")) {
