@@ -31,6 +31,7 @@ export interface IssuedCertificate {
 export type BatchItemResult = { ok: true; issued: IssuedCertificate } | { ok: false; error: AppError };
 
 const SERIAL_ATTEMPTS = 3;
+const BATCH_IN_FLIGHT = 256;
 
 /**
  * The single signing path: every certificate dpki issues to a subscriber passes through
@@ -113,8 +114,9 @@ export class IssuanceService {
         onSettled?.(i, results[i]!);
       }
     };
-    // Enough in flight to keep the thread pool's signers and the group commit busy.
-    await Promise.all(Array.from({ length: Math.min(64, requests.length) }, worker));
+    // A batch knows its whole workload up front: keeping more in flight than interactive
+    // callers do sends the leaf workers bigger messages and the group commit bigger batches.
+    await Promise.all(Array.from({ length: Math.min(BATCH_IN_FLIGHT, requests.length) }, worker));
     return results;
   }
 }
