@@ -37,7 +37,7 @@ export class LocalOperations implements Operations {
     return {
       certificate: issued.certificate,
       pem: pemEncode("CERTIFICATE", issued.der),
-      chainPem: issued.chain.map((der) => pemEncode("CERTIFICATE", der)).join(""),
+      chainPem: chainPem(issued.chain),
     };
   }
 
@@ -160,4 +160,13 @@ function csrInput(text: string): string | Uint8Array {
   const compact = text.replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw new AppError("bad_encoding", "Cannot parse CSR: neither PEM nor base64 DER");
   return Buffer.from(compact, "base64");
+}
+
+/** Every certificate of an issuer carries the same chain (one array per cached issuer): encoded once. */
+const chainPems = new WeakMap<readonly Uint8Array[], string>();
+
+function chainPem(chain: readonly Uint8Array[]): string {
+  let pem = chainPems.get(chain);
+  if (pem === undefined) chainPems.set(chain, (pem = chain.map((der) => pemEncode("CERTIFICATE", der)).join("")));
+  return pem;
 }
