@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import { measureFloor } from "./floor.js";
 import { benchInProcess } from "./in-process.js";
+import { benchStages } from "./stages.js";
 import { benchBatch } from "./batch.js";
 import { benchHttpCompare } from "./http-compare.js";
 import { benchCrl } from "./crl.js";
@@ -15,7 +16,7 @@ import { fmt, printTable } from "./table.js";
  * `npm run bench`: every figure is printed next to a baseline measured in the same run (raw
  * signature rates, cfssl on the same machine), because absolute numbers on shared machines
  * drift. `npm run bench -- issuance http` runs only the named sections:
- * issuance, batch, api, http, dps, lifecycle, crl, memory.
+ * stages, issuance, batch, api, http, dps, lifecycle, crl, memory.
  */
 const wanted = new Set(process.argv.slice(2));
 const want = (name: string) => wanted.size === 0 || wanted.has(name);
@@ -31,6 +32,10 @@ if (want("memory")) {
   const { rows, ratio } = await benchMemory(csrs);
   printTable("Memory: in-process issuance of 1,000,000 certificates", rows);
   say(`\nratio RSS after 1M / after 10k: ${ratio.toFixed(2)} (goal: within 1.5)`);
+}
+
+if (want("stages")) {
+  printTable("Where the time of one issuance goes: each step timed on its own, one thread", await benchStages(csrs));
 }
 
 let inProcess = 0;

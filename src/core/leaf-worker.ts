@@ -31,20 +31,24 @@ parentPort!.on("message", async (message: WorkerMessage) => {
     profiles.set(message.profile.name, message.profile);
     return;
   }
-  // Answer in small chunks so the main thread can commit finished certificates while this
-  // thread signs the rest, instead of waiting for the whole batch.
+  // Answer in chunks, by count or by time, so finished certificates go on to be committed
+  // while this thread signs the rest: waiting for the whole batch would hold every request
+  // of it for as long as the slowest.
   let results: WorkerResult[] = [];
+  let since = performance.now();
   for (const job of message.jobs) {
     results.push(await run(job));
-    if (results.length === CHUNK) {
+    if (results.length === CHUNK || performance.now() - since >= CHUNK_MS) {
       parentPort!.postMessage({ type: "built", results });
       results = [];
+      since = performance.now();
     }
   }
   if (results.length) parentPort!.postMessage({ type: "built", results });
 });
 
 const CHUNK = 16;
+const CHUNK_MS = 1;
 
 async function run(job: WorkerJob): Promise<WorkerResult> {
   try {
