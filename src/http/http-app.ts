@@ -1,12 +1,13 @@
-import { randomUUID } from "node:crypto";
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { Services } from "../app.js";
 import { AppError } from "../errors.js";
 import { authenticate, authorize } from "./auth.js";
+import { beginExchange } from "./exchange.js";
+import { leanListener, sendReply, type RequestListener } from "./lean-routes.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { HttpMetrics } from "./metrics.js";
 import { loadApiSpec, requestValidator, type OpenApiDocument } from "./openapi.js";
-import { PROBLEM_CONTENT_TYPE, problemOf, requestError } from "./problem.js";
+import { sendProblem } from "./problem.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
 import { ocspGetPath } from "./routes/ocsp-routes.js";
@@ -19,6 +20,8 @@ export interface HttpAppOptions {
 }
 
 export interface HttpApp {
+  /** What the server calls for each request: the lean routes, then express for everything else. */
+  listener: RequestListener;
   app: express.Express;
   /** Every API route as mounted: what the contract test compares with openapi.yaml. */
   routes: RouteDef[];
@@ -28,24 +31,25 @@ export interface HttpApp {
   drain(): void;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /**
- * The dpki management API as an express app. Each request passes: request id + access log +
- * metrics → token authentication → the route's role check → JSON body parsing (per-route
- * size limit) → OpenAPI validation → handler; every failure ends in one problem+json mapper.
+ * The dpki management API. Each request passes: request id + access log + metrics → token
+ * authentication → the route's role check → JSON body parsing (per-route size limit) → OpenAPI
+ * validation → handler; every failure ends in one problem+json mapper. The hot routes take
+ * these steps on the lean path (lean-routes.ts); the others, and every route's requests of an
+ * unusual shape, through express and express-openapi-validator.
  */
 export function createHttpApp(services: Services, options: HttpAppOptions = {}): HttpApp {
   const logger = options.logger ?? jsonLogger();
   const metrics = options.metrics ?? new HttpMetrics();
   const spec = options.spec ?? loadApiSpec();
   let draining = false;
-  const routes = apiRoutes({ services, metrics }, () => draining);
+  const isDraining = () => draining;
+  const routes = apiRoutes({ services, metrics }, isDraining);
 
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  app.use(requestContext(logger, metrics, () => draining));
+  app.use(requestContext(logger, metrics, isDraining));
   app.use(ocspGetPath);
   app.use(authenticate(services.tokens));
 
@@ -62,7 +66,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
       : route.rawBody
         ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
         : [];
-    router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), route.handler);
+    router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), expressHandler(route));
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method.toUpperCase()]);
   }
   for (const [path, methods] of methodsByPath) {
@@ -77,6 +81,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   app.use(problemHandler(logger, metrics));
 
   return {
+    listener: leanListener(routes, { tokens: services.tokens, spec, logger, metrics, isDraining }, (req, res) => app(req, res)),
     app,
     routes,
     metrics,
@@ -87,33 +92,21 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   };
 }
 
+/** A lean route's handler behind express's body parser and validator, for the requests the lean path leaves to express. */
+function expressHandler(route: RouteDef): RequestHandler {
+  if (route.handler) return route.handler;
+  const lean = route.lean;
+  return async (req, res) => sendReply(res, await lean({ body: req.body, principal: principalOf(res) }));
+}
+
 function requestContext(logger: Logger, metrics: HttpMetrics, isDraining: () => boolean): RequestHandler {
   return (req, res, next) => {
-    const start = process.hrtime.bigint();
-    const presented = req.headers["x-request-id"];
-    const id = typeof presented === "string" && REQUEST_ID.test(presented) ? presented : randomUUID();
-    res.locals.requestId = id;
-    res.setHeader("X-Request-Id", id);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Cache-Control", "no-store");
-    if (isDraining()) res.setHeader("Connection", "close");
-    res.on("finish", () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = (req.route as { path?: string } | undefined)?.path ?? "unmatched";
-      const method = req.method;
-      metrics.requests.inc({ method, route, status: res.statusCode });
-      metrics.duration.observe({ method, route }, seconds);
-      logger.info("request", {
-        reqId: id,
-        method,
-        path: req.path.length > 200 ? req.path.slice(0, 200) + "…" : req.path,
-        route,
-        status: res.statusCode,
-        ms: Math.round(seconds * 1e6) / 1e3,
-        actor: principalOf(res)?.actor,
-        code: res.locals.errorCode,
-      });
-    });
+    res.locals.requestId = beginExchange(req, res, { logger, metrics, draining: isDraining() }, () => ({
+      route: (req.route as { path?: string } | undefined)?.path ?? "unmatched",
+      path: req.path,
+      actor: principalOf(res)?.actor,
+      code: res.locals.errorCode as string | undefined,
+    }));
     next();
   };
 }
@@ -121,23 +114,6 @@ function requestContext(logger: Logger, metrics: HttpMetrics, isDraining: () => 
 function problemHandler(logger: Logger, metrics: HttpMetrics): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const error = requestError(err);
-    const requestId = res.locals.requestId as string | undefined;
-    if (error.code === "internal") {
-      const e = err as Error;
-      logger.error("internal error", { reqId: requestId, error: e?.name, message: e?.message, stack: e?.stack });
-    }
-    const problem = problemOf(error, requestId);
-    res.locals.errorCode = error.code;
-    metrics.errors.inc({ code: error.code });
-    if (problem.status === 401) {
-      res.set("WWW-Authenticate", req.headers.authorization ? 'Bearer realm="dpki", error="invalid_token"' : 'Bearer realm="dpki"');
-    }
-    if (error.code === "quota_exceeded") {
-      const now = new Date();
-      const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-      res.set("Retry-After", String(Math.ceil((midnight - now.getTime()) / 1000)));
-    }
-    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+    res.locals.errorCode = sendProblem(err, req, res, res.locals.requestId as string | undefined, { logger, metrics });
   };
 }

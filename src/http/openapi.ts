@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import * as OpenApiValidator from "express-openapi-validator";
 import type { RequestHandler } from "express";
 import { parse as parseYaml } from "yaml";
@@ -69,6 +71,65 @@ function buildValidator(spec: OpenApiDocument, routes: ReadonlyArray<{ method: s
     ignoreUndocumented: false,
     $refParser: { mode: "bundle" },
   }) as unknown as RequestHandler[];
+}
+
+/** A request body openapi.yaml refuses, in the shape express-openapi-validator reports it: problem.ts maps both alike. */
+export class BodyMismatch extends Error {
+  readonly status = 400;
+  constructor(readonly errors: Array<{ path: string; message: string }>) {
+    super("Request body does not match openapi.yaml");
+  }
+}
+
+/**
+ * The JSON request-body check of one operation, for a route served without express: the
+ * operation's own schema from the spec (with the components it references), compiled once by
+ * ajv in the dialect and with the options express-openapi-validator uses for requests (first
+ * error only, no coercion, unknown fields refused where the schema says so), and its failures
+ * reported as that validator reports them (`/body/<field>` paths, its messages). Throws a
+ * BodyMismatch.
+ */
+export function bodyValidator(spec: OpenApiDocument, route: { method: string; path: string }): (body: unknown) => void {
+  const path = openApiPath(route.path);
+  const operation = spec.paths[path]?.[route.method] as {
+    requestBody?: { required?: boolean; content?: Record<string, { schema?: unknown }> };
+  };
+  const schema = operation?.requestBody?.content?.["application/json"]?.schema;
+  if (!schema) throw new AppError("config_error", `openapi.yaml has no JSON body for ${route.method.toUpperCase()} ${path}`);
+  const ajv = new Ajv2020({
+    strict: false,
+    strictNumbers: true,
+    strictTuples: true,
+    allowUnionTypes: false,
+    validateSchema: false,
+    coerceTypes: false,
+    useDefaults: true,
+    removeAdditional: false,
+    validateFormats: true,
+  });
+  addFormats.default(ajv, { mode: "fast" });
+  const validate = ajv.compile({
+    components: reachableComponents(spec, schema),
+    properties: { body: schema },
+    ...(operation.requestBody?.required ? { required: ["body"] } : {}),
+  });
+  return (body) => {
+    if (validate({ body })) return;
+    throw new BodyMismatch((validate.errors ?? []).map(validatorError));
+  };
+}
+
+/** One ajv error as express-openapi-validator words it. */
+function validatorError(e: ErrorObject): { path: string; message: string } {
+  const params = e.params as {
+    missingProperty?: string;
+    additionalProperty?: string;
+    unevaluatedProperty?: string;
+    allowedValues?: unknown[];
+  };
+  const at = (field: string | undefined) => field && `${e.instancePath}/${field}`;
+  const message = e.keyword === "enum" && params.allowedValues ? `${e.message}: ${params.allowedValues.join(", ")}` : (e.message ?? "");
+  return { path: at(params.missingProperty) ?? at(params.additionalProperty) ?? at(params.unevaluatedProperty) ?? e.instancePath, message };
 }
 
 /** The components an object references, transitively ($ref "#/components/<kind>/<name>"), plus the security schemes. */

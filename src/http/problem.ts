@@ -1,4 +1,8 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { AppError, ERROR_TABLE, toAppError, type ErrorCode } from "../errors.js";
+import { sendBody } from "./exchange.js";
+import type { Logger } from "./logger.js";
+import type { HttpMetrics } from "./metrics.js";
 
 /** An RFC 9457 problem document as dpki sends it. */
 export interface Problem {
@@ -30,19 +34,25 @@ export function requestError(err: unknown): AppError {
   return toAppError(err);
 }
 
+/** Request bodies that cannot be read, whether express's body parsers or the lean path read them. */
+export const bodyErrors = {
+  invalidJson: () => new AppError("bad_request", "Cannot parse request body: invalid JSON"),
+  tooLarge: (limit: number | undefined) =>
+    new AppError("payload_too_large", `Request body is larger than the ${limit ?? "allowed"} bytes this endpoint accepts`, { limit }),
+  unreadable: () => new AppError("bad_request", "Cannot read request body"),
+};
+
 function bodyParserError(e: { type?: string; status?: number; limit?: number }): AppError {
   switch (e.type) {
     case "entity.parse.failed":
-      return new AppError("bad_request", "Cannot parse request body: invalid JSON");
+      return bodyErrors.invalidJson();
     case "entity.too.large":
-      return new AppError("payload_too_large", `Request body is larger than the ${e.limit ?? "allowed"} bytes this endpoint accepts`, {
-        limit: e.limit,
-      });
+      return bodyErrors.tooLarge(e.limit);
     case "encoding.unsupported":
     case "charset.unsupported":
       return new AppError("unsupported_media_type", "Unsupported request body encoding or charset: send UTF-8 JSON");
     default:
-      return new AppError("bad_request", "Cannot read request body");
+      return bodyErrors.unreadable();
   }
 }
 
@@ -85,6 +95,37 @@ export function problemOf(err: AppError, requestId: string | undefined): Problem
     ...(requestId ? { instance: requestId } : {}),
     ...(err.detail ? { context: err.detail } : {}),
   };
+}
+
+/**
+ * Answers a failed request with its problem document, on either path: internal errors logged
+ * (never sent), counted by code, `WWW-Authenticate` on 401, `Retry-After` until the next UTC
+ * day on a used-up quota. Returns the code, for the access log.
+ */
+export function sendProblem(
+  err: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string | undefined,
+  observe: { logger: Logger; metrics: HttpMetrics },
+): ErrorCode {
+  const error = requestError(err);
+  if (error.code === "internal") {
+    const e = err as Error;
+    observe.logger.error("internal error", { reqId: requestId, error: e?.name, message: e?.message, stack: e?.stack });
+  }
+  const problem = problemOf(error, requestId);
+  observe.metrics.errors.inc({ code: error.code });
+  if (problem.status === 401) {
+    res.setHeader("WWW-Authenticate", req.headers.authorization ? 'Bearer realm="dpki", error="invalid_token"' : 'Bearer realm="dpki"');
+  }
+  if (error.code === "quota_exceeded") {
+    const now = new Date();
+    const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+    res.setHeader("Retry-After", String(Math.ceil((midnight - now.getTime()) / 1000)));
+  }
+  sendBody(res, problem.status, `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, JSON.stringify(problem));
+  return error.code;
 }
 
 /** Attacker-supplied text echoed in messages stays short. */

@@ -7,12 +7,20 @@ export type Access = "public" | readonly TokenRole[];
 
 export type Method = "get" | "post" | "patch" | "delete";
 
-/**
- * One HTTP endpoint. Every route of the API is declared like this, in the resource's routes
- * file; the app factory mounts them, and the contract test compares them with openapi.yaml
- * (paths, methods and roles).
- */
-export interface RouteDef {
+/** What a lean route's handler is given: the request body, already parsed and checked against openapi.yaml, and the caller. */
+export interface LeanCall {
+  body: unknown;
+  principal: Principal | undefined;
+}
+
+/** What a lean route's handler answers: a status and a JSON body, and for a created resource its URL. */
+export interface LeanReply {
+  status: number;
+  json: unknown;
+  location?: string;
+}
+
+interface RouteBase {
   method: Method;
   /** Express path syntax, e.g. /v1/certificates/:id. */
   path: string;
@@ -26,8 +34,20 @@ export interface RouteDef {
   ownValidator?: boolean;
   /** A binary body of this media type, up to `limit` bytes, handed to the handler as a Buffer (e.g. OCSP requests). */
   rawBody?: { type: string; limit: number };
-  handler: (req: Request, res: Response) => Promise<void> | void;
 }
+
+/**
+ * One HTTP endpoint. Every route of the API is declared like this, in the resource's routes
+ * file; the app factory mounts them, and the contract test compares them with openapi.yaml
+ * (paths, methods and roles). A route has either an express `handler`, or a `lean` one that
+ * never sees express: the hot routes, which the lean pipeline (lean-routes.ts) serves on
+ * node:http for ordinary JSON requests, and express for every other shape of request.
+ */
+export type RouteDef = RouteBase &
+  (
+    | { handler: (req: Request, res: Response) => Promise<void> | void; lean?: undefined }
+    | { lean: (call: LeanCall) => Promise<LeanReply>; bodyLimit: number; handler?: undefined }
+  );
 
 export const ALL_ROLES: readonly TokenRole[] = ["admin", "operator", "factory", "hub", "auditor"];
 
@@ -38,5 +58,10 @@ export function principalOf(res: Response): Principal | undefined {
 
 /** What the issuance log records for this request. */
 export function actorOf(res: Response): string {
-  return principalOf(res)?.actor ?? "http:anonymous";
+  return callerActor(principalOf(res));
+}
+
+/** What the issuance log records for a request by this caller. */
+export function callerActor(principal: Principal | undefined): string {
+  return principal?.actor ?? "http:anonymous";
 }

@@ -53,7 +53,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
   let renewTimer: NodeJS.Timeout | undefined;
   let rootPemFile: string | undefined;
   if (options.tls === "none") {
-    server = createHttpServer(http.app);
+    server = createHttpServer(http.listener);
     logger.warn("serving plain HTTP (--insecure-http): tokens and keys cross the network unprotected");
   } else if ("self" in options.tls) {
     const self = options.tls.self;
@@ -64,7 +64,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
       notAfter: tlsCert.notAfter.toISOString(),
       names,
     });
-    const https = createHttpsServer({ cert: tlsCert.certPem, key: tlsCert.keyPem, minVersion: "TLSv1.2" }, http.app);
+    const https = createHttpsServer({ cert: tlsCert.certPem, key: tlsCert.keyPem, minVersion: "TLSv1.2" }, http.listener);
     server = https;
     // A long-running server renews its certificate in place once a third of its lifetime is left.
     renewTimer = setInterval(() => {
@@ -81,7 +81,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
   } else {
     server = createHttpsServer(
       { cert: options.tls.cert, key: options.tls.key, passphrase: options.tls.passphrase, minVersion: "TLSv1.2" },
-      http.app,
+      http.listener,
     );
   }
   server.requestTimeout = 120_000;

@@ -1,9 +1,9 @@
-import type { Response } from "express";
 import { pemEncode } from "../../../ca/pem.js";
+import type { Principal } from "../../core/token-service.js";
 import { AppError } from "../../errors.js";
 import type { CertificateQuery, IssueInput } from "../../operations.js";
-import { principalOf, type RouteDef } from "../route.js";
-import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
+import type { RouteDef } from "../route.js";
+import { opsAs, opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
 const ISSUERS = ["admin", "operator", "factory"] as const;
 const READERS = ["admin", "operator", "auditor"] as const;
@@ -18,20 +18,20 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       access: ISSUERS,
       bodyLimit: 64 * 1024,
       ownValidator: true,
-      handler: async (req, res) => {
-        const input = req.body as IssueInput;
-        allowProfiles(res, [input.profile]);
-        const release = await deps.services.tokens.consumeQuota(principalOf(res)!, 1);
+      lean: async ({ body, principal }) => {
+        const input = body as IssueInput;
+        allowProfiles(principal, [input.profile]);
+        const release = await deps.services.tokens.consumeQuota(principal!, 1);
         let issued;
         try {
-          issued = await opsFor(deps, res).issue(input);
+          issued = await opsAs(deps, principal).issue(input);
         } catch (err) {
           await release();
           metrics.issuanceFailures.inc({ code: (err as AppError).code ?? "internal" });
           throw err;
         }
         metrics.issued.inc({ profile: issued.certificate.profile });
-        res.status(201).location(`/v1/certificates/${issued.certificate.serial}`).json(issued);
+        return { status: 201, json: issued, location: `/v1/certificates/${issued.certificate.serial}` };
       },
     },
     {
@@ -40,16 +40,16 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       access: ISSUERS,
       bodyLimit: 4 * 1024 * 1024,
       ownValidator: true,
-      handler: async (req, res) => {
-        const items = (req.body as { items: IssueInput[] }).items;
+      lean: async ({ body, principal }) => {
+        const items = (body as { items: IssueInput[] }).items;
         allowProfiles(
-          res,
+          principal,
           items.map((i) => i.profile),
         );
-        const release = await deps.services.tokens.consumeQuota(principalOf(res)!, items.length);
+        const release = await deps.services.tokens.consumeQuota(principal!, items.length);
         let results;
         try {
-          results = await opsFor(deps, res).issueBatch(items);
+          results = await opsAs(deps, principal).issueBatch(items);
         } catch (err) {
           await release();
           throw err;
@@ -60,7 +60,7 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
           if (r.ok) metrics.issued.inc({ profile: r.certificate.profile });
           else metrics.issuanceFailures.inc({ code: r.error.code });
         }
-        res.json({ results });
+        return { status: 200, json: { results } };
       },
     },
     {
@@ -116,8 +116,7 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
 }
 
 /** A factory token issues only under the profiles it lists. */
-function allowProfiles(res: Response, profiles: string[]): void {
-  const principal = principalOf(res);
+function allowProfiles(principal: Principal | undefined, profiles: string[]): void {
   if (!principal || principal.role !== "factory") return;
   const refused = [...new Set(profiles)].filter((p) => !principal.profiles.includes(p));
   if (refused.length) {

@@ -1,8 +1,9 @@
 import type { Response } from "express";
 import type { Services } from "../../app.js";
+import type { Principal } from "../../core/token-service.js";
 import { LocalOperations } from "../../local-operations.js";
 import type { HttpMetrics } from "../metrics.js";
-import { actorOf } from "../route.js";
+import { callerActor, principalOf } from "../route.js";
 
 /** What every routes file receives: the services, and the metrics to count into. */
 export interface RouteDeps {
@@ -15,7 +16,11 @@ export interface RouteDeps {
  * CLI prints under --json, which is what lets `--server` mode print the same output.
  */
 export function opsFor(deps: RouteDeps, res: Response): LocalOperations {
-  return new LocalOperations(deps.services, actorOf(res));
+  return opsAs(deps, principalOf(res));
+}
+
+export function opsAs(deps: RouteDeps, principal: Principal | undefined): LocalOperations {
+  return new LocalOperations(deps.services, callerActor(principal));
 }
 
 /** A query parameter as one string (the OpenAPI validator already refused arrays and unknown names). */
