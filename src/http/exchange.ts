@@ -54,8 +54,8 @@ export function beginExchange(
   return id;
 }
 
-/** A whole response with a text body of this type, written the same way on both paths. */
-export function sendBody(res: ServerResponse, status: number, type: string, body: string): void {
+/** A whole response with a body of this type (text is sent as UTF-8), written the same way on both paths. */
+export function sendBody(res: ServerResponse, status: number, type: string, body: string | Uint8Array): void {
   res.statusCode = status;
   res.setHeader("Content-Type", type);
   res.setHeader("Content-Length", Buffer.byteLength(body));

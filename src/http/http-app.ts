@@ -96,7 +96,8 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
 function expressHandler(route: RouteDef): RequestHandler {
   if (route.handler) return route.handler;
   const lean = route.lean;
-  return async (req, res) => sendReply(res, await lean({ body: req.body, principal: principalOf(res) }));
+  return async (req, res) =>
+    sendReply(res, await lean({ body: req.body, principal: principalOf(res), params: req.params as Record<string, string> }));
 }
 
 function requestContext(logger: Logger, metrics: HttpMetrics, isDraining: () => boolean): RequestHandler {

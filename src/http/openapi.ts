@@ -82,20 +82,66 @@ export class BodyMismatch extends Error {
 }
 
 /**
- * The JSON request-body check of one operation, for a route served without express: the
- * operation's own schema from the spec (with the components it references), compiled once by
- * ajv in the dialect and with the options express-openapi-validator uses for requests (first
- * error only, no coercion, unknown fields refused where the schema says so), and its failures
- * reported as that validator reports them (`/body/<field>` paths, its messages). Throws a
- * BodyMismatch.
+ * The request-body check of one operation, for a route served without express: the schema the
+ * spec gives the operation's body of this media type (with the components it references),
+ * compiled once by ajv in the dialect and with the options express-openapi-validator uses for
+ * requests (first error only, no coercion, unknown fields refused where the schema says so),
+ * and its failures reported as that validator reports them (`/body/<field>` paths, its
+ * messages). Throws a BodyMismatch. A binary body is not checked, as that validator does not.
  */
-export function bodyValidator(spec: OpenApiDocument, route: { method: string; path: string }): (body: unknown) => void {
+export function bodyValidator(spec: OpenApiDocument, route: { method: string; path: string }, mediaType: string): (body: unknown) => void {
   const path = openApiPath(route.path);
-  const operation = spec.paths[path]?.[route.method] as {
-    requestBody?: { required?: boolean; content?: Record<string, { schema?: unknown }> };
+  const operation = spec.paths[path]?.[route.method] as { requestBody?: { content?: Record<string, { schema?: { format?: string } }> } };
+  const content = operation?.requestBody?.content?.[mediaType];
+  if (!content) throw new AppError("config_error", `openapi.yaml has no ${mediaType} body for ${route.method.toUpperCase()} ${path}`);
+  const schema = content.schema ?? {};
+  if (schema.format === "binary") return () => {};
+  const validate = requestAjv().compile({
+    components: reachableComponents(spec, schema),
+    properties: { body: schema },
+  });
+  return (body) => {
+    if (validate({ body })) return;
+    throw new BodyMismatch((validate.errors ?? []).map(validatorError));
   };
-  const schema = operation?.requestBody?.content?.["application/json"]?.schema;
-  if (!schema) throw new AppError("config_error", `openapi.yaml has no JSON body for ${route.method.toUpperCase()} ${path}`);
+}
+
+/**
+ * Whether path parameter values are ones the operation's parameters (path-level and its own)
+ * allow, by their schemas in the spec. The lean path serves only such requests and leaves the
+ * others to express, whose validator reports them.
+ */
+export function pathParamsAllowed(
+  spec: OpenApiDocument,
+  route: { method: string; path: string },
+): (params: Record<string, string>) => boolean {
+  const path = openApiPath(route.path);
+  const item = spec.paths[path] as { parameters?: unknown[] } & Record<string, { parameters?: unknown[] } | undefined>;
+  const parameters = [...(item?.parameters ?? []), ...(item?.[route.method]?.parameters ?? [])].map((p) => resolveRef(spec, p)) as Array<{
+    name: string;
+    in: string;
+    schema?: unknown;
+  }>;
+  const inPath = parameters.filter((p) => p.in === "path");
+  const properties = Object.fromEntries(inPath.map((p) => [p.name, p.schema ?? {}]));
+  const validate = requestAjv().compile({
+    components: reachableComponents(spec, properties),
+    type: "object",
+    properties,
+    required: inPath.map((p) => p.name),
+  });
+  return (params) => validate(params);
+}
+
+function resolveRef(spec: OpenApiDocument, node: unknown): unknown {
+  const ref = (node as { $ref?: string }).$ref;
+  const match = ref ? /^#\/components\/([^/]+)\/([^/]+)$/.exec(ref) : null;
+  if (!match) return node;
+  return ((spec.components ?? {}) as Record<string, Record<string, unknown>>)[match[1]!]?.[match[2]!];
+}
+
+/** ajv as express-openapi-validator sets it up for requests (its dialect for OpenAPI 3.1 and its options). */
+function requestAjv(): Ajv2020 {
   const ajv = new Ajv2020({
     strict: false,
     strictNumbers: true,
@@ -108,15 +154,7 @@ export function bodyValidator(spec: OpenApiDocument, route: { method: string; pa
     validateFormats: true,
   });
   addFormats.default(ajv, { mode: "fast" });
-  const validate = ajv.compile({
-    components: reachableComponents(spec, schema),
-    properties: { body: schema },
-    ...(operation.requestBody?.required ? { required: ["body"] } : {}),
-  });
-  return (body) => {
-    if (validate({ body })) return;
-    throw new BodyMismatch((validate.errors ?? []).map(validatorError));
-  };
+  return ajv;
 }
 
 /** One ajv error as express-openapi-validator words it. */

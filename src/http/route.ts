@@ -7,18 +7,24 @@ export type Access = "public" | readonly TokenRole[];
 
 export type Method = "get" | "post" | "patch" | "delete";
 
-/** What a lean route's handler is given: the request body, already parsed and checked against openapi.yaml, and the caller. */
+/**
+ * What a lean route's handler is given: the request body, already read (JSON parsed and checked
+ * against openapi.yaml, or the raw bytes of a `rawBody` route), the caller and the path parameters.
+ */
 export interface LeanCall {
   body: unknown;
   principal: Principal | undefined;
+  /** The path parameters, by name. */
+  params: Record<string, string>;
 }
 
-/** What a lean route's handler answers: a status and a JSON body, and for a created resource its URL. */
-export interface LeanReply {
+/** What a lean route's handler answers: a status, headers of its own, and a JSON body or bytes of a media type. */
+export type LeanReply = {
   status: number;
-  json: unknown;
+  headers?: Record<string, string>;
+  /** A created resource's URL path, already URL-safe. */
   location?: string;
-}
+} & ({ json: unknown } | { type: string; bytes: Uint8Array });
 
 interface RouteBase {
   method: Method;
@@ -40,13 +46,13 @@ interface RouteBase {
  * One HTTP endpoint. Every route of the API is declared like this, in the resource's routes
  * file; the app factory mounts them, and the contract test compares them with openapi.yaml
  * (paths, methods and roles). A route has either an express `handler`, or a `lean` one that
- * never sees express: the hot routes, which the lean pipeline (lean-routes.ts) serves on
- * node:http for ordinary JSON requests, and express for every other shape of request.
+ * never sees express: the hot routes, which the lean path (lean-routes.ts) serves on node:http
+ * for requests of the ordinary shape, and express for every other.
  */
 export type RouteDef = RouteBase &
   (
     | { handler: (req: Request, res: Response) => Promise<void> | void; lean?: undefined }
-    | { lean: (call: LeanCall) => Promise<LeanReply>; bodyLimit: number; handler?: undefined }
+    | { lean: (call: LeanCall) => Promise<LeanReply>; handler?: undefined }
   );
 
 export const ALL_ROLES: readonly TokenRole[] = ["admin", "operator", "factory", "hub", "auditor"];

@@ -1,5 +1,7 @@
 import { createServer, request, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHttpApp, type HttpApp } from "../../src/http/http-app.js";
@@ -7,14 +9,16 @@ import { leanListener } from "../../src/http/lean-routes.js";
 import { jsonLogger } from "../../src/http/logger.js";
 import { HttpMetrics } from "../../src/http/metrics.js";
 import { loadApiSpec } from "../../src/http/openapi.js";
+import { pemEncode } from "../../ca/pem.js";
+import { opensslAsync } from "../helpers/openssl-async.js";
 import { makeCsr, startTestServer, stateCounts, type TestServer } from "./harness.js";
 
 /**
- * The issuance routes on the lean path (node:http, no express). Two plain-HTTP listeners on the
- * test server's services: one that serves only the lean path and answers 418 for whatever it
- * would hand to express (so every answer below is proven to come from the lean path), and one
- * that is express alone, as every request was served before. The same requests to both must get
- * the same answers.
+ * The lean routes (issuance single and batch, OCSP POST, device-auth) on the lean path
+ * (node:http, no express). Two plain-HTTP listeners on the test server's services: one that
+ * serves only the lean path and answers 418 for whatever it would hand to express (so every
+ * answer below is proven to come from the lean path), and one that is express alone, as every
+ * request was served before. The same requests to both must get the same answers.
  */
 const LEFT_TO_EXPRESS = 418;
 
@@ -278,12 +282,42 @@ describe("POST /v1/certificates on the lean path", () => {
 });
 
 describe("the lean path answers exactly as express does", () => {
+  let ocspRequest: Buffer;
+  const sas = "SharedAccessSignature sr=lean-hub.example.net%2Fdevices%2Fd1&sig=abc&se=1893456000";
+  beforeAll(async () => {
+    const issued = await t.services.issuance.issue({ csr: await makeCsr("lean-ocsp"), profile: "device", actor: "test" });
+    const leaf = join(t.dir, "lean-leaf.pem");
+    const issuer = join(t.dir, "lean-issuer.pem");
+    writeFileSync(leaf, pemEncode("CERTIFICATE", issued.der));
+    writeFileSync(issuer, pemEncode("CERTIFICATE", (await t.services.ca.activeIssuer()).ca.certDer));
+    const out = join(t.dir, "lean-ocsp.der");
+    const made = await opensslAsync(["ocsp", "-issuer", issuer, "-cert", leaf, "-no_nonce", "-reqout", out]);
+    expect(made.status, made.stderr).toBe(0);
+    ocspRequest = readFileSync(out);
+    const admin = t.tokens.admin;
+    expect((await t.request("POST", "/v1/scopes", { token: admin, body: { idScope: "0ne00LEAN1", description: "lean" } })).status).toBe(
+      201,
+    );
+    for (const [name, hostName] of [
+      ["hub-1", "lean-hub.example.net"],
+      ["hub-2", "lean-hub-2.example.net"],
+    ]) {
+      const hub = await t.request("POST", "/v1/scopes/0ne00LEAN1/hubs", { token: admin, body: { name, hostName } });
+      expect(hub.status, hub.text).toBe(201);
+    }
+  });
+
   /** What may differ between two answers to the same request: request ids, times, certificates. */
   const normalise = (r: Plain) => {
     const { date: _date, "x-request-id": _id, "keep-alive": _ka, ...headers } = r.headers;
     if (r.status === 201 || r.status === 200) delete headers["content-length"];
     if (headers["retry-after"]) headers["retry-after"] = "<seconds>";
     if (headers.location) headers.location = String(headers.location).replace(/[0-9a-f]{32}$/, "<serial>");
+    if (headers["content-type"] === "application/ocsp-response" && r.text.length > 16) {
+      delete headers["content-length"];
+      for (const name of ["last-modified", "expires", "etag"]) if (headers[name]) headers[name] = "<varies>";
+      return { status: r.status, headers, text: "<signed OCSP response>" };
+    }
     const text = r.text
       .replace(/"instance":"[^"]+"/, '"instance":"<id>"')
       .replace(/-----BEGIN [A-Z ]+-----[^"]*?-----END [A-Z ]+-----(\\n)?/g, "<pem>")
@@ -309,12 +343,12 @@ describe("the lean path answers exactly as express does", () => {
     (await l.http.metrics.registry.metrics())
       .split("\n")
       .filter((m) =>
-        /^dpki_(http_requests_total|http_request_duration_seconds_count|http_errors_total|certificates_issued_total|issuance_failures_total)/.test(
+        /^dpki_(http_requests_total|http_request_duration_seconds_count|http_errors_total|certificates_issued_total|issuance_failures_total|ocsp_responses_total)/.test(
           m,
         ),
       );
 
-  it("for the same requests, good and bad, single and batch: status, headers, body, log line and metrics", async () => {
+  it("for the same requests, good and bad (issuance, batch, OCSP, device-auth): status, headers, body, log line and metrics", async () => {
     const big = "A".repeat(70 * 1024);
     const quotaToken = async (name: string) =>
       (await t.services.tokens.create({ role: "factory", name, profiles: ["device"], quotaPerDay: 1 }, "test")).secret;
@@ -366,6 +400,22 @@ describe("the lean path answers exactly as express does", () => {
         "/v1/certificates/batch",
         { token: t.tokens.operator, body: { items: Array.from({ length: 90 }, () => ({ csr: "B".repeat(50_000), profile: "device" })) } },
       ],
+      () => ["/ocsp", { headers: { "content-type": "application/ocsp-request" }, body: ocspRequest }],
+      () => ["/ocsp", { headers: { "content-type": "application/ocsp-request" }, body: ocspRequest, chunked: true }],
+      () => ["/ocsp", { headers: { "content-type": "application/ocsp-request" }, body: Buffer.from("not DER") }],
+      () => ["/ocsp", { headers: { "content-type": "application/ocsp-request" }, body: Buffer.alloc(0) }],
+      () => ["/ocsp", { headers: { "content-type": "application/ocsp-request" }, body: Buffer.alloc(20_000, 1) }],
+      () => ["/ocsp", { token: "nope", headers: { "content-type": "application/ocsp-request" }, body: ocspRequest }],
+      () => ["/v1/hubs/hub-1/device-auth", { token: t.tokens.hub, body: { deviceId: "d1", sasToken: sas } }],
+      () => ["/v1/hubs/lean-hub.example.net/device-auth", { token: t.tokens.hub, body: { deviceId: "d1", sasToken: sas } }],
+      () => ["/v1/hubs/hub-1/device-auth", { token: t.tokens.hub, body: { certificateChain: ["AAAA"] } }],
+      () => ["/v1/hubs/hub-1/device-auth", { token: t.tokens.hub, body: {} }],
+      () => ["/v1/hubs/hub-2/device-auth", { token: t.tokens.hub, body: { deviceId: "d1", sasToken: sas } }],
+      () => ["/v1/hubs/hub-9/device-auth", { token: t.tokens.admin, body: { deviceId: "d1", sasToken: sas } }],
+      () => ["/v1/hubs/hub-1/device-auth", { body: { deviceId: "d1", sasToken: sas } }],
+      () => ["/v1/hubs/hub-1/device-auth", { token: t.tokens.factory, body: { deviceId: "d1", sasToken: sas } }],
+      () => ["/v1/hubs/hub-1/device-auth", { token: t.tokens.hub, body: { deviceId: 5, sasToken: sas, x: 1 } }],
+      () => ["/v1/hubs/hub-1/device-auth", { token: t.tokens.hub, body: { deviceId: "d", sasToken: "x".repeat(70 * 1024) } }],
     ];
     const quotas = [await quotaToken("lean-quota-a"), await quotaToken("lean-quota-b")];
     for (const make of cases) {
@@ -380,6 +430,17 @@ describe("the lean path answers exactly as express does", () => {
     expect(requestLog(leanB)).toEqual(requestLog(express));
     expect(requestLog(leanB)).toHaveLength(cases.length);
     expect(await requestMetrics(leanB)).toEqual(await requestMetrics(express));
+  });
+
+  it("leaves percent-encoded or invalid path parameters to express", async () => {
+    const body = { deviceId: "d1", sasToken: sas };
+    for (const hub of ["hub%2D1", "-hub", "h".repeat(254)]) {
+      expect((await lean.send("POST", `/v1/hubs/${hub}/device-auth`, { token: t.tokens.hub, body })).status).toBe(LEFT_TO_EXPRESS);
+    }
+    expect((await t.request("POST", "/v1/hubs/hub%2D1/device-auth", { token: t.tokens.hub, body })).json.reason).toBe("unknown_device");
+    const invalid = await t.request("POST", "/v1/hubs/-hub/device-auth", { token: t.tokens.hub, body });
+    expectProblem(invalid, 400, "bad_request");
+    expect(invalid.json.context.errors[0].path).toBe("/params/hub");
   });
 
   it("takes gzip-encoded JSON through express (the lean path reads only plain bodies)", async () => {

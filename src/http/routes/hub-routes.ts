@@ -1,6 +1,7 @@
 import type { Request, Response } from "express";
 import type { DeviceAuthRequest } from "../../core/hub-service.js";
 import type { MintRequest } from "../../core/credential-service.js";
+import type { Principal } from "../../core/token-service.js";
 import type { MintInput } from "../../lifecycle-operations.js";
 import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";
 import { AppError } from "../../errors.js";
@@ -21,10 +22,9 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
   const ops = (res: Response) => new LocalLifecycleOperations(deps.services, actorOf(res), principalOf(res)?.scope ?? null);
   const p = (req: Request, name: string) => req.params[name] as string;
   const hubs = deps.services.lifecycle.hubs;
-  const resolve = (req: Request, res: Response) => {
-    const principal = principalOf(res)!;
-    return hubs.resolve({ role: principal.role, scope: principal.scope, hub: principal.hub }, p(req, "hub"));
-  };
+  const resolveFor = (principal: Principal, hub: string) =>
+    hubs.resolve({ role: principal.role, scope: principal.scope, hub: principal.hub }, hub);
+  const resolve = (req: Request, res: Response) => resolveFor(principalOf(res)!, p(req, "hub"));
   const policyBase = "/v1/scopes/:scope/hubs/:name/policies";
   const rotateRoute = (path: string, target: (req: Request) => Parameters<LocalLifecycleOperations["keyRotate"]>[0]): RouteDef => ({
     method: "post",
@@ -143,10 +143,10 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
       access: HUB_CALLERS,
       bodyLimit: 64 * 1024,
       ownValidator: true,
-      handler: async (req, res) => {
-        const verdict = await hubs.deviceAuth(await resolve(req, res), req.body as DeviceAuthRequest);
-        res.json(verdict);
-      },
+      lean: async ({ body, principal, params }) => ({
+        status: 200,
+        json: await hubs.deviceAuth(await resolveFor(principal!, params.hub!), body as DeviceAuthRequest),
+      }),
     },
     {
       method: "get",

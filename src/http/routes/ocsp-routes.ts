@@ -20,23 +20,22 @@ const MAX_REQUEST_BYTES = 16 * 1024;
  */
 export function ocspRoutes(deps: RouteDeps): RouteDef[] {
   const answers = ocspCounter(deps);
-  const send = async (res: Response, request: Uint8Array | null) => {
+  const answer = async (request: Uint8Array | null) => {
     const answer: OcspAnswer | { der: Uint8Array; responseStatus: "malformedRequest"; maxAgeSeconds: 0 } = request
       ? await deps.services.lifecycle.ocsp.respond(request)
       : { der: encodeOcspError("malformedRequest"), responseStatus: "malformedRequest", maxAgeSeconds: 0 };
     answers?.inc({ status: answer.responseStatus });
-    if ("thisUpdate" in answer && answer.thisUpdate && answer.nextUpdate && answer.maxAgeSeconds > 0) {
-      // RFC 5019 §6: caches may keep the answer until shortly before nextUpdate.
-      res.set({
-        "Cache-Control": `public, max-age=${answer.maxAgeSeconds}, no-transform, must-revalidate`,
-        "Last-Modified": answer.thisUpdate.toUTCString(),
-        Expires: new Date(answer.thisUpdate.getTime() + answer.maxAgeSeconds * 1000).toUTCString(),
-        ETag: `"${createHash("sha256").update(answer.der).digest("hex").slice(0, 32)}"`,
-      });
-    } else {
-      res.set("Cache-Control", "no-store");
-    }
-    res.status(200).type(OCSP_RESPONSE_TYPE).send(Buffer.from(answer.der));
+    const headers: Record<string, string> =
+      "thisUpdate" in answer && answer.thisUpdate && answer.nextUpdate && answer.maxAgeSeconds > 0
+        ? {
+            // RFC 5019 §6: caches may keep the answer until shortly before nextUpdate.
+            "Cache-Control": `public, max-age=${answer.maxAgeSeconds}, no-transform, must-revalidate`,
+            "Last-Modified": answer.thisUpdate.toUTCString(),
+            Expires: new Date(answer.thisUpdate.getTime() + answer.maxAgeSeconds * 1000).toUTCString(),
+            ETag: `"${createHash("sha256").update(answer.der).digest("hex").slice(0, 32)}"`,
+          }
+        : { "Cache-Control": "no-store" };
+    return { status: 200, headers, type: OCSP_RESPONSE_TYPE, bytes: answer.der };
   };
   return [
     {
@@ -45,9 +44,7 @@ export function ocspRoutes(deps: RouteDeps): RouteDef[] {
       access: "public",
       rawBody: { type: OCSP_REQUEST_TYPE, limit: MAX_REQUEST_BYTES },
       ownValidator: true,
-      handler: async (req, res) => {
-        await send(res, Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : null);
-      },
+      lean: async ({ body }) => answer(Buffer.isBuffer(body) && body.length > 0 ? body : null),
     },
     {
       method: "get",
@@ -55,7 +52,9 @@ export function ocspRoutes(deps: RouteDeps): RouteDef[] {
       access: "public",
       ownValidator: true,
       handler: async (req, res) => {
-        await send(res, decodeGetRequest(req.params.request as string));
+        const reply = await answer(decodeGetRequest(req.params.request as string));
+        // Through express's send: a GET with If-None-Match or If-Modified-Since gets its 304.
+        res.set(reply.headers).status(reply.status).type(reply.type).send(Buffer.from(reply.bytes));
       },
     },
   ];

@@ -3,15 +3,16 @@ import { finished } from "node:stream";
 import { bodyErrors } from "./problem.js";
 
 /**
- * Reads a JSON request body on the lean path exactly as express.json({ strict: true }) does for
- * the API's routes: at most `limit` bytes (a larger body is read off and refused with 413, so the
- * connection stays usable), UTF-8 with a byte-order mark dropped, an empty body taken as {}, and
- * only an object or an array accepted at the top. The caller has checked the media type, and
- * that the body is neither absent nor compressed (those go to express).
+ * Reads a request body on the lean path as express's body parsers do: at most `limit` bytes,
+ * a larger body (by Content-Length at once, else as it arrives) read off to its end and then
+ * refused with 413, so the connection stays usable. The caller has checked the media type, and
+ * that the body is neither absent nor compressed (those requests go to express).
  */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    let done = false;
     const refuse = (error: Error) => {
+      done = true;
       req.removeAllListeners("data");
       finished(req, () => reject(error));
       req.resume();
@@ -19,23 +20,15 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     if (Number(req.headers["content-length"]) > limit) return refuse(bodyErrors.tooLarge(limit));
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
-      else if (!done) {
-        done = true;
-        refuse(bodyErrors.tooLarge(limit));
-      }
+      else if (!done) refuse(bodyErrors.tooLarge(limit));
     });
     req.once("end", () => {
       if (done) return;
       done = true;
-      try {
-        resolve(parseStrict(Buffer.concat(chunks, size).toString("utf8")));
-      } catch (err) {
-        reject(err);
-      }
+      resolve(Buffer.concat(chunks, size));
     });
     req.once("close", () => {
       if (done) return;
@@ -47,7 +40,12 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
 
 const FIRST_NON_WHITESPACE = /^[\x20\x09\x0a\x0d]*([^\x20\x09\x0a\x0d])/;
 
-function parseStrict(decoded: string): unknown {
+/**
+ * A UTF-8 JSON body as express.json({ strict: true }) takes it: a byte-order mark dropped, an
+ * empty body as {}, only an object or an array at the top.
+ */
+export function parseJsonBody(body: Buffer): unknown {
+  const decoded = body.toString("utf8");
   const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
   if (text.length === 0) return {};
   const first = FIRST_NON_WHITESPACE.exec(text)?.[1];
