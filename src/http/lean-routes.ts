@@ -27,16 +27,16 @@ const PLAIN_JSON = /^application\/json(?:[ \t]*;[ \t]*charset=utf-8)?$/i;
 
 /**
  * The request listener of the API: the routes declared `lean` (the hot ones: issuance, OCSP,
- * device authentication) served on node:http alone, everything else handed to `fallback` (the express app). Express,
- * the OpenAPI validator middleware and the chain around them cost several hundred µs a request,
- * as much as issuing a certificate; the lean path takes the same steps in the same order through
- * the same functions — request id and headers, token, role, body size, strict JSON and the
- * operation's schema from openapi.yaml, the handler, problem+json, access log and metrics — and
- * nothing else. It takes only requests of the ordinary shape: that method on that path (no query
- * string, no percent-encoding, path parameters the spec allows), a body that is present,
- * uncompressed and of the route's media type (JSON: UTF-8).
- * Every other request, these routes' unusual ones included, goes to express, where the lean
- * routes are mounted too, and is answered as it always was.
+ * device authentication) served on node:http alone, everything else handed to `fallback` (the
+ * express app). Express, the OpenAPI validator middleware and the chain around them cost several
+ * hundred µs a request, as much as issuing a certificate; the lean path takes the same steps in
+ * the same order through the same functions — request id and headers, token, role, body size,
+ * strict JSON and the operation's schema from openapi.yaml, the handler, problem+json, access
+ * log and metrics — and nothing else. It takes only requests of the ordinary shape: that method
+ * on that path (no query string, no percent-encoding, path parameters the spec allows), a body
+ * that is present, uncompressed and of the route's media type (JSON: UTF-8). Every other
+ * request, these routes' unusual ones included, goes to express, where the lean routes are
+ * mounted too, and is answered as it always was.
  */
 export function leanListener(routes: RouteDef[], context: LeanContext, fallback: RequestListener): RequestListener {
   const byMethod = new Map<string, Array<ReturnType<typeof leanRoute>>>();
