@@ -20,7 +20,7 @@ const MAX_REQUEST_BYTES = 16 * 1024;
  */
 export function ocspRoutes(deps: RouteDeps): RouteDef[] {
   const answers = ocspCounter(deps);
-  const answer = async (request: Uint8Array | null) => {
+  const ocspReply = async (request: Uint8Array | null) => {
     const answer: OcspAnswer | { der: Uint8Array; responseStatus: "malformedRequest"; maxAgeSeconds: 0 } = request
       ? await deps.services.lifecycle.ocsp.respond(request)
       : { der: encodeOcspError("malformedRequest"), responseStatus: "malformedRequest", maxAgeSeconds: 0 };
@@ -44,7 +44,7 @@ export function ocspRoutes(deps: RouteDeps): RouteDef[] {
       access: "public",
       rawBody: { type: OCSP_REQUEST_TYPE, limit: MAX_REQUEST_BYTES },
       ownValidator: true,
-      lean: async ({ body }) => answer(Buffer.isBuffer(body) && body.length > 0 ? body : null),
+      lean: async ({ body }) => ocspReply(Buffer.isBuffer(body) && body.length > 0 ? body : null),
     },
     {
       method: "get",
@@ -52,7 +52,7 @@ export function ocspRoutes(deps: RouteDeps): RouteDef[] {
       access: "public",
       ownValidator: true,
       handler: async (req, res) => {
-        const reply = await answer(decodeGetRequest(req.params.request as string));
+        const reply = await ocspReply(decodeGetRequest(req.params.request as string));
         // Through express's send: a GET with If-None-Match or If-Modified-Since gets its 304.
         res.set(reply.headers).status(reply.status).type(reply.type).send(Buffer.from(reply.bytes));
       },
