@@ -31,6 +31,8 @@ export function requestError(err: unknown): AppError {
   const e = err as { type?: string; status?: number; limit?: number; expose?: boolean } | null;
   if (e && typeof e.type === "string" && typeof e.status === "number" && e.expose !== undefined) return bodyParserError(e);
   if (e && typeof e.status === "number" && Array.isArray((err as ValidatorError).errors)) return validationError(err as ValidatorError);
+  // The router decodes path parameters: a malformed %-escape is the client's mistake, not ours.
+  if (err instanceof URIError) return new AppError("bad_request", "Cannot decode the request path: malformed percent-encoding");
   return toAppError(err);
 }
 

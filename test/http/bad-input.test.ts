@@ -31,6 +31,11 @@ async function refused(method: string, path: string, options: Parameters<TestSer
 }
 
 describe("bad input is answered with problem+json and changes nothing", () => {
+  it("a malformed percent-escape in a path parameter", async () => {
+    const r = await refused("GET", "/v1/certificates/%E0%A4%A", {}, 400, "bad_request");
+    expect(r.json.detail).toMatch(/percent-encoding/);
+  });
+
   it("invalid JSON", async () => {
     const r = await refused("POST", "/v1/certificates", { body: '{"csr": "x", "profile": ' }, 400, "bad_request");
     expect(r.json.detail).toBe("Cannot parse request body: invalid JSON");
