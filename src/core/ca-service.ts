@@ -231,7 +231,8 @@ function caRecord(
   createdAt: Date,
 ): CaRecord {
   return {
-    id: `${kind === "root" ? "root" : "int"}-${serialToHex(params.serial).slice(0, 8)}`,
+    // The serial's last octets: its first ones are the clock, alike for CAs made within a minute.
+    id: `${kind === "root" ? "root" : "int"}-${serialToHex(params.serial).slice(-8)}`,
     kind,
     parentId,
     keyRef,
