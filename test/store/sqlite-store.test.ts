@@ -6,6 +6,7 @@ import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
 import { describeStoreContract } from "./store-contract.js";
+import { verifyChain } from "../../src/core/audit-chain.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
 const dir = tempDir();
@@ -86,5 +87,49 @@ it("rejects turning a revoked certificate good again even through raw SQL", asyn
   ]);
   await store.revokeCertificate("01", "keyCompromise", t, { at: t, actor: "t", action: "cert.revoke" });
   expect(() => sqlite.db.prepare("UPDATE certificates SET status = 'good' WHERE serial = '01'").run()).toThrow(/cannot become good again/);
+  await store.close();
+});
+
+it("links each log entry to the committed head: after another connection's append, a rolled-back write and a failed nested write", async () => {
+  const file = join(dir, "head.db");
+  const one = new SqliteDb(file);
+  const two = new SqliteDb(file);
+  const store = new SqliteStore(one);
+  const entry = (action: string) => ({ at: new Date(), actor: "t", action });
+  one.write(() => {
+    one.appendAudit(entry("a"));
+    one.appendAudit(entry("b"));
+  });
+  two.write(() => two.appendAudit(entry("c")));
+  expect(() =>
+    one.write(() => {
+      one.appendAudit(entry("rolled back"));
+      throw new Error("abort");
+    }),
+  ).toThrow("abort");
+  one.write(() => {
+    one.appendAudit(entry("d"));
+    expect(() =>
+      one.write(() => {
+        one.appendAudit(entry("rolled back to its savepoint"));
+        throw new Error("inner");
+      }),
+    ).toThrow("inner");
+    one.appendAudit(entry("e"));
+  });
+  two.write(() => two.appendAudit(entry("f")));
+  one.write(() => one.appendAudit(entry("g")));
+  const entries = (await store.listAudit({}, { limit: 100 })).items.map((e) => [e.seq, e.action]);
+  expect(entries).toEqual([
+    [1, "a"],
+    [2, "b"],
+    [3, "c"],
+    [4, "d"],
+    [5, "e"],
+    [6, "f"],
+    [7, "g"],
+  ]);
+  expect(await verifyChain(store.auditEntries())).toMatchObject({ ok: true, entries: 7 });
+  two.close();
   await store.close();
 });

@@ -93,6 +93,19 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await auditCount(store)).toBe(before);
       }));
 
+    it("chains the next batch on the last committed entry after a refused one", () =>
+      withStore(async (store) => {
+        const a = cert();
+        await store.insertCertificates([{ cert: a, audit: audit("cert.issue", a.serial) }]);
+        const clash = cert({ sha256: a.sha256 });
+        await expect(
+          store.insertCertificates([cert(), clash].map((c) => ({ cert: c, audit: audit("cert.issue", c.serial) }))),
+        ).rejects.toMatchObject({ code: "conflict" });
+        const next = [cert(), cert()];
+        await store.insertCertificates(next.map((c) => ({ cert: c, audit: audit("cert.issue", c.serial) })));
+        expect(await verifyChain(store.auditEntries())).toMatchObject({ ok: true, entries: 4 });
+      }));
+
     it("revokes once, refuses a second revocation, and never un-revokes", () =>
       withStore(async (store) => {
         const c = cert();

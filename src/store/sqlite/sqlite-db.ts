@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, existsSync } from "node:fs";
 import { AppError } from "../../errors.js";
-import { chainHash, GENESIS_HASH } from "../../core/audit-chain.js";
+import { GENESIS_HASH, hashEntry } from "../../core/audit-chain.js";
 import type { AuditEntry, AuditInput } from "../records.js";
 import { MIGRATIONS } from "./migrations.js";
 
@@ -22,6 +22,15 @@ export class SqliteDb {
   private readonly auditHead: Database.Statement;
   private readonly insertAudit: Database.Statement;
   private readonly auditListeners: Array<(entry: AuditEntry) => void> = [];
+  private readonly writeTransaction: Database.Transaction<(fn: () => unknown) => unknown>;
+  /**
+   * The log head as of this connection's last append, so a batch reads it from the database
+   * once. Kept only until the `write` (or nested write, a savepoint) that appended it ends,
+   * committed or not: the next one re-reads the head under its lock, after any rollback and
+   * any other connection's appends.
+   */
+  private head: { seq: number; hash: string } | undefined;
+  private writeDepth = 0;
 
   constructor(
     readonly file: string,
@@ -34,11 +43,20 @@ export class SqliteDb {
     this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
     this.db.pragma("busy_timeout = 10000");
     this.db.pragma("foreign_keys = ON");
+    this.writeTransaction = this.db.transaction((fn: () => unknown) => {
+      this.writeDepth++;
+      try {
+        return fn();
+      } finally {
+        this.writeDepth--;
+        this.head = undefined;
+      }
+    });
     this.migrate();
     this.auditHead = this.db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
     this.insertAudit = this.db.prepare(
       `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
-       VALUES (@seq, @at, @actor, @action, @subject, @serial, @profile, @policyHash, @details, @prevHash, @hash)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
@@ -58,14 +76,15 @@ export class SqliteDb {
 
   /** Runs `fn` in a write transaction (BEGIN IMMEDIATE): all of it commits, or none. */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return this.writeTransaction.immediate(fn) as T;
   }
 
   /** Appends a log entry linked to the current head. Call only inside `write`. */
   appendAudit(input: AuditInput): AuditEntry {
-    const head = this.auditHead.get() as { seq: number; hash: string } | undefined;
+    const head = this.head ?? (this.auditHead.get() as { seq: number; hash: string } | undefined);
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? GENESIS_HASH;
+    const hashed = hashEntry(seq, prevHash, input);
     const entry: AuditEntry = {
       seq,
       at: input.at,
@@ -77,9 +96,22 @@ export class SqliteDb {
       policyHash: input.policyHash ?? null,
       details: input.details ?? {},
       prevHash,
-      hash: chainHash(seq, prevHash, input),
+      hash: hashed.hash,
     };
-    this.insertAudit.run({ ...entry, at: entry.at.toISOString(), details: JSON.stringify(entry.details) });
+    this.insertAudit.run(
+      seq,
+      hashed.at,
+      entry.actor,
+      entry.action,
+      entry.subject,
+      entry.serial,
+      entry.profile,
+      entry.policyHash,
+      hashed.details,
+      prevHash,
+      hashed.hash,
+    );
+    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash };
     for (const listener of this.auditListeners) listener(entry);
     return entry;
   }

@@ -37,7 +37,7 @@ export class SqliteStore implements Store {
       activateCa: db.prepare("UPDATE cas SET status = 'active' WHERE id = ?"),
       insertCert: db.prepare(
         `INSERT INTO certificates (serial, sha256, issuer_ca_id, subject, common_name, sans, not_before, not_after, profile, requester, status, revoked_at, revocation_reason, der, created_at)
-         VALUES (@serial, @sha256, @issuerCaId, @subject, @commonName, @sans, @notBefore, @notAfter, @profile, @requester, @status, @revokedAt, @revocationReason, @der, @createdAt)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       certBySerial: db.prepare("SELECT * FROM certificates WHERE serial = ?"),
       certBySha: db.prepare("SELECT * FROM certificates WHERE sha256 = ?"),
@@ -94,7 +94,7 @@ export class SqliteStore implements Store {
     try {
       this.sqlite.write(() => {
         for (const { cert, audit } of items) {
-          this.stmts.insertCert.run(certToRow(cert));
+          this.insertCertificate(cert);
           this.sqlite.appendAudit(audit);
         }
       });
@@ -102,6 +102,27 @@ export class SqliteStore implements Store {
       if (isUniqueViolation(err)) throw new AppError("conflict", "Serial number or thumbprint already in use");
       throw err;
     }
+  }
+
+  /** Positional binding: a certificate batch is the hottest write, and named binding looks up each key. */
+  private insertCertificate(cert: CertificateRecord): void {
+    this.stmts.insertCert.run(
+      cert.serial,
+      cert.sha256,
+      cert.issuerCaId,
+      cert.subject,
+      cert.commonName,
+      JSON.stringify(cert.subjectAltNames),
+      iso(cert.notBefore),
+      iso(cert.notAfter),
+      cert.profile,
+      cert.requester,
+      cert.status,
+      cert.revokedAt ? iso(cert.revokedAt) : null,
+      cert.revocationReason,
+      Buffer.from(cert.der.buffer, cert.der.byteOffset, cert.der.byteLength),
+      iso(cert.createdAt),
+    );
   }
 
   async getCertificate(key: { serial: string } | { sha256: string }): Promise<CertificateRecord | null> {
@@ -259,19 +280,6 @@ function caFromRow(row: Row): CaRecord {
     notAfter: new Date(row.not_after as string),
     status: row.status as CaRecord["status"],
     createdAt: new Date(row.created_at as string),
-  };
-}
-
-function certToRow(cert: CertificateRecord): Row {
-  return {
-    ...cert,
-    sans: JSON.stringify(cert.subjectAltNames),
-    notBefore: iso(cert.notBefore),
-    notAfter: iso(cert.notAfter),
-    revokedAt: cert.revokedAt ? iso(cert.revokedAt) : null,
-    der: Buffer.from(cert.der),
-    createdAt: iso(cert.createdAt),
-    subjectAltNames: undefined,
   };
 }
 
