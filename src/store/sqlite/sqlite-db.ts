@@ -43,6 +43,18 @@ export class SqliteDb {
     this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
     this.db.pragma("busy_timeout = 10000");
     this.db.pragma("foreign_keys = ON");
+    // Every commit rewrites the last page of each table and index and their parents; a
+    // checkpoint every 10000 WAL pages (40 MiB) instead of 1000 copies each of those into the
+    // database file ten times less often: a quarter to 40% less read and written per
+    // certificate. The price is a longer pause at each checkpoint (80 ms rather than 20 ms at
+    // 300k certificates) and a WAL file that stays 40 MiB.
+    this.db.pragma("wal_autocheckpoint = 10000");
+    // 16 MiB, better-sqlite3's default, on purpose: at the end of a transaction that split
+    // index pages out of order (random sha256 keys make nearly every certificate batch do so)
+    // SQLite walks its whole page cache, so a larger cache made batches slower, and it adds to
+    // RSS as the database grows. No mmap either: random lookups were barely faster and RSS
+    // grew by the mapped size.
+    this.db.pragma("cache_size = -16000");
     this.writeTransaction = this.db.transaction((fn: () => unknown) => {
       this.writeDepth++;
       try {
