@@ -91,7 +91,7 @@ export class IssuanceService {
       try {
         await this.writer.write({ cert, audit });
       } catch (err) {
-        // A 126-bit serial clash is next to impossible, but uniqueness is checked, not hoped for.
+        // Two serials of one millisecond sharing 80 random bits is next to impossible, but uniqueness is checked, not hoped for.
         if (err instanceof AppError && err.code === "conflict" && attempt < SERIAL_ATTEMPTS) continue;
         throw err;
       }
