@@ -31,14 +31,14 @@ export function hashEntry(seq: number, prevHash: string, input: AuditInput): Has
 
 /**
  * `JSON.stringify(["dpki-audit-v1", seq, at, actor, action, subject, serial, profile,
- * policyHash, sortKeys(details), prevHash])`, written out element by element so the details
- * are serialised without first being copied into key-sorted objects.
+ * policyHash, sortKeys(details), prevHash])`, written out element by element so the time
+ * string the log stores is made once.
  */
 function canonicalText(seq: number, prevHash: string, at: string, input: AuditInput): string {
   return (
     `["dpki-audit-v1",${json(seq)},${json(at)},${json(input.actor)},${json(input.action)},${json(input.subject ?? null)},` +
     `${json(input.serial ?? null)},${json(input.profile ?? null)},${json(input.policyHash ?? null)},` +
-    `${sortedJson(input.details ?? {})},${json(prevHash)}]`
+    `${json(sortKeys(input.details ?? {}))},${json(prevHash)}]`
   );
 }
 
@@ -53,49 +53,7 @@ const sha256Hex: (text: string) => string =
     ? (text) => crypto.hash("sha256", text, "hex")
     : (text) => crypto.createHash("sha256").update(text).digest("hex");
 
-/** Set when a value is not plain JSON data and only the original sortKeys path is known to encode it alike. */
-const NOT_PLAIN = Symbol("not plain JSON data");
-
-/** `sortKeys(value)` as an array element, directly for plain JSON data (what logs hold). */
-function sortedJson(value: unknown): string {
-  const direct = plainSortedJson(value);
-  return direct === NOT_PLAIN ? json(sortKeys(value)) : (direct ?? "null");
-}
-
-/**
- * Plain objects (no digit-led keys, whose order JavaScript puts first, no toJSON), arrays
- * without holes, strings, numbers, booleans and null; anything else (Dates too) is NOT_PLAIN.
- * `undefined` stands for a value JSON leaves out.
- */
-function plainSortedJson(value: unknown): string | undefined | typeof NOT_PLAIN {
-  if (value === null || typeof value !== "object") {
-    return typeof value === "function" || typeof value === "symbol" || typeof value === "bigint" ? NOT_PLAIN : JSON.stringify(value);
-  }
-  if (Array.isArray(value)) {
-    let out = "[";
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) return NOT_PLAIN;
-      const element = plainSortedJson(value[i]);
-      if (element === NOT_PLAIN) return NOT_PLAIN;
-      out += (i === 0 ? "" : ",") + (element ?? "null");
-    }
-    return out + "]";
-  }
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
-  const keys = Object.keys(value).sort();
-  let out = "{";
-  for (const key of keys) {
-    const first = key.charCodeAt(0);
-    if ((first >= 48 && first <= 57) || key === "toJSON") return NOT_PLAIN;
-    const member = plainSortedJson((value as Record<string, unknown>)[key]);
-    if (member === NOT_PLAIN) return NOT_PLAIN;
-    if (member !== undefined) out += (out.length === 1 ? "" : ",") + JSON.stringify(key) + ":" + member;
-  }
-  return out + "}";
-}
-
-/** The original definition of the canonical order; every encoding must match JSON.stringify of its result. */
+/** The canonical order: nested objects' keys sorted. */
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === "object" && !(value instanceof Date)) {
