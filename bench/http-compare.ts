@@ -15,6 +15,12 @@ export interface CompareResult {
 
 /** Rounds per case: the two servers take turns, so drift on a shared machine hits both alike. */
 const ROUNDS = 2;
+/**
+ * Seconds of load before dpki's first measured round. V8 keeps compiling the hot path on its
+ * helper threads for a few seconds: after one second of warm-up they still took ~60 µs of CPU
+ * per certificate in the next round, ~5 µs once settled. cfssl (compiled ahead) needs none.
+ */
+const WARM_UP_SECONDS = 3;
 
 /**
  * HTTP issuance, dpki against `cfssl serve`, on the same machine in the same run, same CSRs
@@ -40,7 +46,7 @@ export async function benchHttpCompare(csrs: string[], seconds = 4, connections 
     accept: (status) => status === 201,
   });
   try {
-    await runLoad({ ...dpkiLoad(plain, 16), seconds: 1 }); // warm up: JIT, workers, statements
+    await runLoad({ ...dpkiLoad(plain, 16), seconds: WARM_UP_SECONDS });
     for (const c of connections) {
       const ours: Measured[] = [];
       const theirs: Measured[] = [];
@@ -74,7 +80,7 @@ export async function benchHttpCompare(csrs: string[], seconds = 4, connections 
 
   const tls = await startDpkiServer(18_461, { https: true });
   try {
-    await runLoad({ ...dpkiLoad(tls, 16), seconds: 1 });
+    await runLoad({ ...dpkiLoad(tls, 16), seconds: WARM_UP_SECONDS });
     for (const c of connections) rows.push(row(`dpki serve HTTPS, ${c} conns`, await measured(tls, dpkiLoad(tls, c)), tls));
   } finally {
     await tls.stop();
