@@ -77,14 +77,17 @@ export interface DpsLifecycleHooks {
   /** How long after expiry a dpki certificate may still be presented to renew it (null: never). */
   expiredRenewalWindowMs: number | null;
   /** A device renewed its certificate at registration: the old one is superseded after the grace period. */
-  renewed(event: {
-    oldSha256: string;
-    newSerial: string;
-    idScope: string;
-    registrationId: string;
-    expiredRenewal: boolean;
-    operationId: string;
-  }): Promise<void>;
+  renewed(event: DeviceRenewal): Promise<void>;
+}
+
+/** A registration that presented a dpki certificate over mTLS and got a new one for the same identity. */
+export interface DeviceRenewal {
+  oldSha256: string;
+  newSerial: string;
+  idScope: string;
+  registrationId: string;
+  expiredRenewal: boolean;
+  operationId: string;
 }
 
 /**

@@ -421,15 +421,12 @@ export class HubService {
           : verdict.message;
       return deny(verdict.reason, message, deviceId, reg.registrationId);
     }
-    return {
-      allow: true,
-      reason: "ok",
-      message: `Device ${deviceId} may connect to ${hub.hostName}`,
-      deviceId,
-      registrationId: reg.registrationId,
-      cacheTtlSeconds: this.ttl(now, [verdict.expiresAt]),
-      credential: { type: "sas", keyName: skn, keyIndex: verdict.keyIndex, expiresAt: verdict.expiresAt.toISOString() },
-    };
+    return allow(hub, deviceId, reg.registrationId, this.ttl(now, [verdict.expiresAt]), {
+      type: "sas",
+      keyName: skn,
+      keyIndex: verdict.keyIndex,
+      expiresAt: verdict.expiresAt.toISOString(),
+    });
   }
 
   private async certificateAuth(hub: ResolvedHub, request: DeviceAuthRequest): Promise<DeviceAuthVerdict> {
@@ -513,21 +510,13 @@ export class HubService {
       if (refusal) return deny(refusal.reason, refusal.message, deviceId, reg.registrationId);
     }
     const notAfter = new Date(leaf.validTo);
-    return {
-      allow: true,
-      reason: "ok",
-      message: `Device ${deviceId} may connect to ${hub.hostName}`,
-      deviceId,
-      registrationId: reg.registrationId,
-      cacheTtlSeconds: this.ttl(now, [notAfter, ...(supersededAt ? [supersededAt] : [])]),
-      credential: {
-        type: "x509",
-        sha256,
-        serial: leaf.serialNumber.toLowerCase(),
-        notAfter: notAfter.toISOString(),
-        issuedByDpki: ownCertificate,
-      },
-    };
+    return allow(hub, deviceId, reg.registrationId, this.ttl(now, [notAfter, ...(supersededAt ? [supersededAt] : [])]), {
+      type: "x509",
+      sha256,
+      serial: leaf.serialNumber.toLowerCase(),
+      notAfter: notAfter.toISOString(),
+      issuedByDpki: ownCertificate,
+    });
   }
 
   /** Checks a device's own certificate against its X.509 enrollment, as registration does. */
@@ -638,6 +627,24 @@ export class HubService {
     hubs.catch(() => this.hubCache.delete(key));
     return hubs;
   }
+}
+
+function allow(
+  hub: ResolvedHub,
+  deviceId: string,
+  registrationId: string,
+  cacheTtlSeconds: number,
+  credential: NonNullable<DeviceAuthVerdict["credential"]>,
+): DeviceAuthVerdict {
+  return {
+    allow: true,
+    reason: "ok",
+    message: `Device ${deviceId} may connect to ${hub.hostName}`,
+    deviceId,
+    registrationId,
+    cacheTtlSeconds,
+    credential,
+  };
 }
 
 function deny(reason: DeviceAuthReason, message: string, deviceId: string | null, registrationId: string | null): DeviceAuthVerdict {

@@ -9,6 +9,7 @@ import { AppError } from "../errors.js";
 import type { CertificateService } from "./certificate-service.js";
 import type { IssuanceService, IssuedCertificate } from "./issuance-service.js";
 import type { CredentialStatus } from "./credential-status.js";
+import type { DeviceRenewal } from "./dps-service.js";
 
 export interface RenewalOptions {
   /** How long the old certificate stays good after a renewal. */
@@ -146,14 +147,7 @@ export class RenewalService {
    * over mTLS and sent a CSR, and the registration flow issued `newSerial` with the same identity):
    * the old certificate is superseded after the grace period, at once if it had expired. Logged.
    */
-  async deviceRenewed(event: {
-    oldSha256: string;
-    newSerial: string;
-    idScope: string;
-    registrationId: string;
-    expiredRenewal: boolean;
-    operationId: string;
-  }): Promise<void> {
+  async deviceRenewed(event: DeviceRenewal): Promise<void> {
     const old = await this.deps.certificates.find(event.oldSha256);
     const now = this.deps.clock.now();
     const supersedeAt = event.expiredRenewal ? now : new Date(now.getTime() + this.options.graceMs);

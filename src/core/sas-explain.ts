@@ -1,16 +1,5 @@
 import { AppError } from "../errors.js";
-import { coversResource, parseSasToken, verifySasToken, type SasRefusal } from "./sas.js";
-
-export interface SasExplainOptions {
-  keys: string[];
-  /** The decoded resource the token should grant. */
-  resource: string;
-  /** Required key name (skn); null: the token must carry none; undefined: not checked. */
-  keyName?: string | null;
-  now: Date;
-  skewSeconds?: number;
-  caseInsensitiveResource?: boolean;
-}
+import { coversResource, parseSasToken, verifySasToken, type SasRefusal, type VerifySasTokenOptions } from "./sas.js";
 
 export interface SasProblem {
   check: SasRefusal;
@@ -32,7 +21,7 @@ export interface SasExplanation {
  * reason it fails, for `dpki sas verify`: the signature against each key, the key name, the
  * resource (segment prefix of the decoded sr) and the expiry, each judged on its own.
  */
-export function explainSasToken(token: string, options: SasExplainOptions): SasExplanation {
+export function explainSasToken(token: string, options: VerifySasTokenOptions): SasExplanation {
   let fields: ReturnType<typeof parseSasToken>;
   let resource: string;
   let skn: string | null;
