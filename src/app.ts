@@ -25,7 +25,15 @@ import { DpsService } from "./core/dps-service.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
 import { PassphraseSecretBox } from "./store/secret-box.js";
 import { sqliteSecretSalt } from "./store/sqlite/sqlite-secret-salt.js";
-import { dpsLifecycleHooks, openLifecycle, publicationUrls, type LifecycleServices } from "./lifecycle.js";
+import { publicationUrls, type LifecycleServices } from "./lifecycle.js";
+import { pemEncode } from "../ca/pem.js";
+import { SqliteLifecycleStore } from "./store/sqlite/sqlite-lifecycle-store.js";
+import { CaRotationService } from "./core/ca-rotation-service.js";
+import { CredentialStatus } from "./core/credential-status.js";
+import { OcspService } from "./core/ocsp-service.js";
+import { RenewalService } from "./core/renewal-service.js";
+import { HubService } from "./core/hub-service.js";
+import { CredentialService } from "./core/credential-service.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -59,6 +67,8 @@ export interface OpenOptions {
   keyIterations?: number;
   /** Servers and batches: build certificates on a worker per core and commit them on a writer thread, instead of on the calling thread (one-shot commands). */
   workers?: boolean;
+  /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's roots always are). */
+  webhookCa?: string[];
 }
 
 export function openServices(options: OpenOptions = {}): Services {
@@ -83,7 +93,64 @@ export function openServices(options: OpenOptions = {}): Services {
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
   const dpsStore = new SqliteDpsStore(sqlite, secrets);
-  const lifecycle = openLifecycle({ sqlite, store, keys, ca, certificates, issuance, dps: dpsStore, secrets, clock, config });
+  const lifecycleStore = new SqliteLifecycleStore(sqlite, secrets);
+  const rotation = new CaRotationService(store, lifecycleStore, keys, ca, clock);
+  let renewals: RenewalService | undefined;
+  // A status check that meets a renewed certificate past its grace has the sweeper persist the revocation.
+  const status = new CredentialStatus(lifecycleStore, () => void renewals?.sweep().catch(() => {}));
+  renewals = new RenewalService(
+    { lifecycle: lifecycleStore, certificates, issuance, status, clock },
+    {
+      graceMs: parseDuration(config.renewalGrace),
+      expiredWindowMs: config.expiredRenewalWindow === "off" ? null : parseDuration(config.expiredRenewalWindow),
+      skewMs: parseDuration(config.clockSkew),
+    },
+  );
+  const ocsp = new OcspService(
+    { store, lifecycle: lifecycleStore, keys, ca, rotation, status, clock },
+    {
+      responseValidityMs: parseDuration(config.ocspValidity),
+      maxAgeMs: Math.min(60_000, parseDuration(config.ocspValidity)),
+      signerValidityMs: parseDuration(config.ocspSignerValidity),
+    },
+  );
+  rotation.onChange.push(() => ocsp.invalidate());
+  const hubs = new HubService(
+    { store, dps: dpsStore, lifecycle: lifecycleStore, status, clock },
+    { authCacheTtlMs: parseDuration(config.hubAuthCacheTtl), skewMs: parseDuration(config.clockSkew) },
+  );
+  const lifecycle: LifecycleServices = {
+    store: lifecycleStore,
+    rotation,
+    status,
+    ocsp,
+    renewals,
+    hubs,
+    credentials: new CredentialService({ dps: dpsStore, lifecycle: lifecycleStore, hubs, store, clock }),
+    background: (onError) => {
+      const timer = setInterval(() => {
+        renewals!.sweep().catch((err) => onError("cannot supersede renewed certificates", err));
+      }, 30_000);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+  const webhookTrust = async () => [pemEncode("CERTIFICATE", (await ca.root()).certDer), ...(options.webhookCa ?? [])];
+  // The one registration flow: the device listener and the management API both use it.
+  const registrations = new DpsService({
+    store: dpsStore,
+    certificates: store,
+    issuance,
+    ca,
+    clock,
+    allocation: allocationPolicies({ ca: webhookTrust }),
+    skewMs: parseDuration(config.clockSkew),
+    lifecycle: {
+      effectiveStatus: (cert, now) => status.of(cert, now ?? clock.now()),
+      expiredRenewalWindowMs: renewals.expiredWindowMs,
+      renewed: (event) => renewals!.deviceRenewed(event),
+    },
+  });
   return {
     dataDir,
     config,
@@ -97,20 +164,7 @@ export function openServices(options: OpenOptions = {}): Services {
     audit: new AuditService(store),
     lifecycle,
     tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
-    dps: {
-      store: dpsStore,
-      admin: new DpsAdminService(dpsStore, policies, clock),
-      registrations: new DpsService({
-        store: dpsStore,
-        certificates: store,
-        issuance,
-        ca,
-        clock,
-        allocation: allocationPolicies(),
-        skewMs: parseDuration(config.clockSkew),
-        lifecycle: dpsLifecycleHooks(lifecycle, clock),
-      }),
-    },
+    dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       await executor.close();
       await store.close();

@@ -52,7 +52,8 @@ Examples:
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
         const rate = opts.rate as number;
         const passphrase = resolvePassphrase(dataDir, global.passphraseFile);
-        const services = openServices({ dataDir: dataDir.root, passphrase, workers: true });
+        const webhookCa = opts.webhookCa ? [read(opts.webhookCa as string).toString("utf8")] : [];
+        const services = openServices({ dataDir: dataDir.root, passphrase, workers: true, webhookCa });
         try {
           await services.ca.activeIssuer();
           const rootFile = await writeRootPem(services);
@@ -65,7 +66,6 @@ Examples:
             respondWithinMs: opts.respondWithin === "0" ? 0 : parseDuration(opts.respondWithin as string),
             retryAfterSeconds: opts.retryAfter as number,
             maxBodyBytes: opts.maxBody as number,
-            webhookCa: opts.webhookCa ? [read(opts.webhookCa as string).toString("utf8")] : [],
             actor: actorFor(global),
           });
           process.stderr.write(

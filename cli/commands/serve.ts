@@ -128,7 +128,6 @@ async function startDevices(services: Services, settings: ServeSettings) {
     respondWithinMs: 2000,
     retryAfterSeconds: 1,
     maxBodyBytes: 64 * 1024,
-    webhookCa: [],
     actor: "system:serve",
   });
 }

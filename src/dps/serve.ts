@@ -1,9 +1,5 @@
 import { hostname } from "node:os";
-import { pemEncode } from "../../ca/pem.js";
 import type { Services } from "../app.js";
-import { allocationPolicies } from "../core/allocation/policies.js";
-import { DpsService } from "../core/dps-service.js";
-import { parseDuration } from "../duration.js";
 import { jsonLogger, type Logger } from "../http/logger.js";
 import { DeviceListener } from "./device-listener.js";
 import { issueListenerCertificate } from "./listener-certificate.js";
@@ -20,8 +16,6 @@ export interface DeviceListenerSettings {
   respondWithinMs: number;
   retryAfterSeconds: number;
   maxBodyBytes: number;
-  /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's root always is). */
-  webhookCa: string[];
   actor: string;
   logger?: Logger;
 }
@@ -38,22 +32,13 @@ export function defaultListenerNames(): string[] {
   return [...new Set(["localhost", "127.0.0.1", hostname()])];
 }
 
-/** Starts the DPS device endpoint on its own port, logging one JSON line per request. */
+/** Starts the DPS device endpoint of `services` on its own port, logging one JSON line per request. */
 export async function startDeviceListener(services: Services, settings: DeviceListenerSettings): Promise<RunningDeviceListener> {
   const logger = settings.logger ?? jsonLogger();
-  const root = await services.ca.root();
-  const registrations = new DpsService({
-    store: services.dps.store,
-    certificates: services.store,
-    issuance: services.issuance,
-    ca: services.ca,
-    clock: services.clock,
-    allocation: allocationPolicies({ ca: [pemEncode("CERTIFICATE", root.certDer), ...settings.webhookCa] }),
-    skewMs: parseDuration(services.config.clockSkew),
-  });
   const tls = settings.tls ?? (await issueListenerCertificate(services.issuance, settings.names, settings.actor));
   const listener = new DeviceListener({
-    registrations,
+    // The same registration flow the management API and the tests use, renewal hooks included.
+    registrations: services.dps.registrations,
     tls,
     host: settings.host,
     port: settings.port,

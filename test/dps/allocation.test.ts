@@ -79,7 +79,7 @@ describe("allocation through the registration flow", async () => {
     return new Promise<void>((resolve) => webhook.close(() => resolve()));
   });
   const webhookUrl = `https://127.0.0.1:${(webhook.address() as { port: number }).port}/allocate?code=secret`;
-  const dps: DpsService = registrationService(services, { ca: [fx.rootPem] });
+  const dps: DpsService = registrationService(services, { ca: async () => [fx.rootPem] });
 
   const group = await admin.createEnrollment(idScope, "group", "fleet", { attestation: { type: "symmetricKey" } }, ACTOR);
 

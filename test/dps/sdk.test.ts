@@ -55,7 +55,7 @@ describe("Azure IoT device SDK against the dpki device listener", async () => {
   afterAll(() => new Promise<void>((resolve) => webhook.close(() => resolve())));
   const webhookUrl = `https://127.0.0.1:${(webhook.address() as { port: number }).port}/allocate`;
 
-  const registrations = registrationService(services, { ca: [fx.rootPem] });
+  const registrations = registrationService(services, { ca: async () => [fx.rootPem] });
   // Immediate answers (200 on the PUT), Azure-style polling (202 then GET), and a server whose clock runs 2 h ahead.
   const now = await startListener(services, { host: "127.0.0.11", port: 443, registrations });
   const polling = await startListener(services, { host: "127.0.0.12", port: 443, registrations, respondWithinMs: 0 });

@@ -11,8 +11,11 @@ import {
 } from "./allocation-policy.js";
 
 export interface CustomAllocationOptions {
-  /** PEM certificates trusted for webhook servers besides Node's own store (e.g. dpki's root). */
-  ca?: string[];
+  /**
+   * PEM certificates trusted for webhook servers besides Node's own store (dpki's roots, an
+   * operator's CA). Asked per call, so a root rollover is trusted without a restart.
+   */
+  ca?: () => Promise<readonly string[]>;
   /** Largest webhook answer read, in bytes. */
   maxResponseBytes?: number;
 }
@@ -29,10 +32,17 @@ const DEFAULT_MAX_RESPONSE = 64 * 1024;
 export class CustomAllocation implements AllocationPolicy {
   readonly name = "custom" as const;
 
-  private readonly trust: string[] | undefined;
+  private trust: { key: string; ca: string[] } | undefined;
 
-  constructor(private readonly options: CustomAllocationOptions = {}) {
-    this.trust = options.ca?.length ? [...rootCertificates, ...options.ca] : undefined;
+  constructor(private readonly options: CustomAllocationOptions = {}) {}
+
+  /** Node's store plus the extra certificates, rebuilt only when those change. */
+  private async trusted(): Promise<string[] | undefined> {
+    const extra = (await this.options.ca?.()) ?? [];
+    if (extra.length === 0) return undefined;
+    const key = extra.join("");
+    if (this.trust?.key !== key) this.trust = { key, ca: [...rootCertificates, ...extra] };
+    return this.trust.ca;
   }
 
   async allocate(request: AllocationRequest): Promise<AllocationResult> {
@@ -41,7 +51,7 @@ export class CustomAllocation implements AllocationPolicy {
     if (!url) throw failed("no webhook URL is configured");
     const timeoutMs = request.enrollment.allocation.webhookTimeoutMs;
     const body = JSON.stringify(allocationRequestBody(request));
-    const answer = await this.post(url, body, timeoutMs);
+    const answer = await this.post(url, body, timeoutMs, await this.trusted());
     if (answer.status < 200 || answer.status > 299) throw failed(`status code: ${answer.status}`);
     let parsed: unknown;
     try {
@@ -52,7 +62,7 @@ export class CustomAllocation implements AllocationPolicy {
     return resultFrom(parsed, request.hubs);
   }
 
-  private post(url: string, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  private post(url: string, body: string, timeoutMs: number, ca: string[] | undefined): Promise<{ status: number; body: string }> {
     const max = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE;
     return new Promise((resolve, reject) => {
       let target: URL;
@@ -79,7 +89,7 @@ export class CustomAllocation implements AllocationPolicy {
             "content-length": Buffer.byteLength(body),
             accept: "application/json",
           },
-          ...(this.trust ? { ca: this.trust } : {}),
+          ...(ca ? { ca } : {}),
           agent: false,
         },
         (res) => {
