@@ -1,7 +1,7 @@
 import { pemDecode } from "../ca/pem.js";
 import type { CaView } from "../src/core/ca-service.js";
 import type { AuditEntryView } from "../src/core/audit-service.js";
-import type { ChainVerdict } from "../src/core/audit-chain.js";
+import type { ChainVerdict } from "../src/store/audit-chain.js";
 import type { CertificateView } from "../src/core/certificate-view.js";
 import type { CrlInfo } from "../src/core/crl-service.js";
 import type { TokenView } from "../src/core/token-service.js";

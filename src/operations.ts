@@ -2,7 +2,7 @@ import type { CertificateView } from "./core/certificate-view.js";
 import type { CaView } from "./core/ca-service.js";
 import type { CrlInfo } from "./core/crl-service.js";
 import type { AuditEntryView } from "./core/audit-service.js";
-import type { ChainVerdict } from "./core/audit-chain.js";
+import type { ChainVerdict } from "./store/audit-chain.js";
 import type { Page } from "./store/store.js";
 import type { TokenView } from "./core/token-service.js";
 import type { TokenRole } from "./store/token-store.js";

@@ -1,6 +1,6 @@
 import type { AuditFilter, Page, Store } from "../store/store.js";
 import type { AuditEntry } from "../store/records.js";
-import { verifyChain, type ChainVerdict } from "./audit-chain.js";
+import { verifyChain, type ChainVerdict } from "../store/audit-chain.js";
 import { pageLimit } from "./page-limit.js";
 
 /** An issuance-log entry as the API and --json show it: the stored entry with its time as ISO 8601. */

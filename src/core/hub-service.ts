@@ -11,7 +11,7 @@ import {
   type HubRight,
   type LifecycleStore,
 } from "../store/lifecycle-store.js";
-import { decodeCursor, encodeCursor } from "../store/sqlite/sqlite-db.js";
+import { decodeCursor, encodeCursor } from "../store/cursor.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 import { deriveDeviceKey, makeSymmetricKey, parseSasToken, verifySasToken } from "./sas.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalEntry, chainHash, GENESIS_HASH, hashEntry } from "../../src/core/audit-chain.js";
+import { canonicalEntry, chainHash, GENESIS_HASH, hashEntry } from "../../src/store/audit-chain.js";
 import type { AuditInput } from "../../src/store/records.js";
 
 const at = new Date("2026-03-01T12:34:56.789Z");

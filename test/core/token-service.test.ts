@@ -7,7 +7,7 @@ import { TokenService } from "../../src/core/token-service.js";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { verifyChain } from "../../src/core/audit-chain.js";
+import { verifyChain } from "../../src/store/audit-chain.js";
 
 describe("TokenService", () => {
   let dir: string;

@@ -6,7 +6,7 @@ import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
 import { describeStoreContract } from "./store-contract.js";
-import { verifyChain } from "../../src/core/audit-chain.js";
+import { verifyChain } from "../../src/store/audit-chain.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
 const dir = tempDir();

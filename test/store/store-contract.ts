@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Store } from "../../src/store/store.js";
 import type { AuditInput, CaRecord, CertificateRecord } from "../../src/store/records.js";
 import { AppError } from "../../src/errors.js";
-import { verifyChain } from "../../src/core/audit-chain.js";
+import { verifyChain } from "../../src/store/audit-chain.js";
 
 /**
  * The behaviour every Store implementation must show. A new backend (PostgreSQL) runs this

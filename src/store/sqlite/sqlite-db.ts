@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, existsSync } from "node:fs";
 import { AppError } from "../../errors.js";
-import { GENESIS_HASH, hashEntry } from "../../core/audit-chain.js";
+import { GENESIS_HASH, hashEntry } from "../audit-chain.js";
 import type { AuditEntry, AuditInput } from "../records.js";
 import { MIGRATIONS } from "./migrations.js";
 
@@ -168,14 +168,4 @@ export class SqliteDb {
 export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
-}
-
-export function encodeCursor(n: number): string {
-  return Buffer.from(`c:${n}`).toString("base64url");
-}
-
-export function decodeCursor(cursor: string): number {
-  const match = /^c:(\d+)$/.exec(Buffer.from(cursor, "base64url").toString());
-  if (!match) throw new AppError("invalid_argument", "Cannot parse cursor: pass back the nextCursor of a previous page");
-  return Number(match[1]);
 }

@@ -1,6 +1,7 @@
 import type Database from "better-sqlite3";
 import { AppError } from "../../errors.js";
-import { decodeCursor, encodeCursor, isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
+import { decodeCursor, encodeCursor } from "../cursor.js";
+import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 import type { SecretBox } from "../secret-box.js";
 import type { Page, PageRequest } from "../store.js";
 import type { AuditInput } from "../records.js";

@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { AppError } from "../../errors.js";
-import { decodeCursor, encodeCursor, isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
+import { decodeCursor, encodeCursor } from "../cursor.js";
+import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 import type { SqliteWriter } from "./sqlite-writer.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";

@@ -1,5 +1,8 @@
 import * as crypto from "node:crypto";
-import type { AuditEntry, AuditInput } from "../store/records.js";
+import type { AuditEntry, AuditInput } from "./records.js";
+
+// The log's format lives with the store: a store computes each entry's hash as it appends it, in
+// the same transaction as the change, and services verify with the same code.
 
 /** The chain starts from 32 zero bytes so the first entry is hashed like every other. */
 export const GENESIS_HASH = "0".repeat(64);

@@ -1,0 +1,51 @@
+/**
+ * The layers of dpki (README "Layout"), checked on every `npm test`: dependencies point down.
+ *   cli/, src/http/  ->  src/core/ (services)  ->  ca/ (PKI engine), src/store/ (persistence)
+ * `src/app.ts` is the composition root and may import anything below it.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycles",
+      comment: "A cycle makes the order of module start-up matter and layers meaningless.",
+      severity: "error",
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: "ca-is-pure-pki",
+      comment: "ca/ knows nothing of HTTP, SQL, services or the CLI.",
+      severity: "error",
+      from: { path: "^ca/" },
+      to: { path: "^(src|cli)/" },
+    },
+    {
+      name: "store-below-services",
+      comment: "The store holds records; services, HTTP and the CLI sit above it.",
+      severity: "error",
+      from: { path: "^src/store/" },
+      to: { path: "^(src/(core|http|dps)/|cli/|src/app\\.ts)" },
+    },
+    {
+      name: "services-below-edges",
+      comment: "Services are called by the HTTP layer and the CLI, never the reverse.",
+      severity: "error",
+      from: { path: "^src/core/" },
+      to: { path: "^(src/(http|dps)/|cli/|src/app\\.ts)" },
+    },
+    {
+      name: "http-not-cli",
+      comment: "The HTTP server and the device listener do not depend on the command line.",
+      severity: "error",
+      from: { path: "^src/(http|dps)/" },
+      to: { path: "^cli/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(dist|node_modules)/" },
+    tsConfig: { fileName: "tsconfig.json" },
+    tsPreCompilationDeps: true,
+    parser: "swc",
+  },
+};
