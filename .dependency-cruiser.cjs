@@ -1,6 +1,6 @@
 /**
  * The layers of dpki (README "Layout"), checked on every `npm test`: dependencies point down.
- *   cli/, src/http/  ->  src/core/ (services)  ->  ca/ (PKI engine), src/store/ (persistence)
+ *   cli/, src/http/  ->  src/core/ (services)  ->  ca/ (PKI engine), src/store/ (persistence) -> tlog/ (log formats)
  * `src/app.ts` is the composition root and may import anything below it.
  */
 module.exports = {
@@ -18,6 +18,13 @@ module.exports = {
       severity: "error",
       from: { path: "^ca/" },
       to: { path: "^(src|cli)/" },
+    },
+    {
+      name: "tlog-is-pure-formats",
+      comment: "tlog/ holds the transparency-log formats (RFC 6962 trees, C2SP notes); auditors' tools use it alone.",
+      severity: "error",
+      from: { path: "^tlog/" },
+      to: { path: "^(src|cli|ca)/" },
     },
     {
       name: "store-below-services",
