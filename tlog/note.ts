@@ -17,8 +17,9 @@ export interface NoteVerifier {
   publicKey: KeyObject;
 }
 
+/** Signs with a key it may not hold itself (a software key here, an HSM's behind a Signer). */
 export interface NoteSigner extends NoteVerifier {
-  privateKey: KeyObject;
+  sign(message: Uint8Array): Promise<Uint8Array> | Uint8Array;
 }
 
 export class NoteError extends Error {}
@@ -46,8 +47,14 @@ export function noteSigner(name: string, privateKey: KeyObject | string | Buffer
   if (!validKeyName(name)) throw new NoteError(`Invalid key name "${name}": it must be non-empty, without spaces or "+"`);
   const priv = typeof privateKey === "object" && "asymmetricKeyType" in privateKey ? privateKey : createPrivateKey(privateKey as string);
   if (priv.asymmetricKeyType !== "ed25519") throw new NoteError("A note signing key must be Ed25519");
-  const publicKey = createPublicKey(priv);
-  return { name, keyId: keyIdOf(name, rawPublicKey(publicKey)), publicKey, privateKey: priv };
+  return remoteNoteSigner(name, createPublicKey(priv), (message) => sign(null, message, priv));
+}
+
+/** A signer for `name` whose Ed25519 signatures some other party makes (a key provider). */
+export function remoteNoteSigner(name: string, publicKey: KeyObject, signWith: NoteSigner["sign"]): NoteSigner {
+  if (!validKeyName(name)) throw new NoteError(`Invalid key name "${name}": it must be non-empty, without spaces or "+"`);
+  if (publicKey.asymmetricKeyType !== "ed25519") throw new NoteError("A note signing key must be Ed25519");
+  return { name, keyId: keyIdOf(name, rawPublicKey(publicKey)), publicKey, sign: signWith };
 }
 
 export function verifierKeyText(v: NoteVerifier): string {
@@ -76,14 +83,18 @@ export function parseVerifierKey(text: string): NoteVerifier {
 }
 
 /** Signs `text` (which must end in a newline) and returns the whole note. */
-export function signNote(text: string, signers: readonly NoteSigner[]): string {
+export async function signNote(text: string, signers: readonly NoteSigner[]): Promise<string> {
   checkText(text);
-  const lines = signers.map((s) => {
-    const id = Buffer.alloc(4);
-    id.writeUInt32BE(s.keyId);
-    const sig = sign(null, Buffer.from(text, "utf8"), s.privateKey);
-    return `${SIGNATURE_PREFIX}${s.name} ${Buffer.concat([id, sig]).toString("base64")}\n`;
-  });
+  const message = Buffer.from(text, "utf8");
+  const lines = await Promise.all(
+    signers.map(async (s) => {
+      const id = Buffer.alloc(4);
+      id.writeUInt32BE(s.keyId);
+      const sig = Buffer.from(await s.sign(message));
+      if (!verify(null, message, s.publicKey, sig)) throw new NoteError(`The key of ${s.name} made a signature that does not verify`);
+      return `${SIGNATURE_PREFIX}${s.name} ${Buffer.concat([id, sig]).toString("base64")}\n`;
+    }),
+  );
   return `${text}\n${lines.join("")}`;
 }
 

@@ -82,7 +82,7 @@ describe.skipIf(!haveGo)("Go's sumdb verifier accepts dpki's checkpoints and pro
       expect(r.stdout + r.stderr).toContain(`consistency ok: ${m} -> ${n}`);
     }
     const other = memoryTree(leaves.map((l, i) => (i === 2 ? Buffer.from("rewritten") : l)));
-    const rewritten = signNote(checkpointText({ origin: "log.example/dpki", size: 10, root: await treeHash(other, 10) }), [signer]);
+    const rewritten = await signNote(checkpointText({ origin: "log.example/dpki", size: 10, root: await treeHash(other, 10) }), [signer]);
     writeFileSync(join(dir, "old"), rewritten);
     writeFileSync(join(dir, "new"), await checkpoint(1000));
     writeFileSync(join(dir, "cproof"), (await consistencyProof(tree, 10, 1000)).map((h) => h.toString("base64")).join("\n"));
