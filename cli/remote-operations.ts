@@ -13,6 +13,8 @@ import type {
   BatchResultView,
   CertificateQuery,
   CertificateWithPem,
+  LogCheckpointView,
+  LogProofView,
   IssueInput,
   IssuedView,
   Operations,
@@ -93,6 +95,14 @@ export class RemoteOperations implements Operations {
 
   auditVerify() {
     return this.api.json<ChainVerdict>("GET", "/v1/audit/verify");
+  }
+
+  auditCheckpoint() {
+    return this.api.json<LogCheckpointView>("GET", "/v1/audit/checkpoint");
+  }
+
+  auditProve(target: { serial?: string; seq?: number }) {
+    return this.api.json<LogProofView>("GET", "/v1/audit/proof" + queryString({ ...target }));
   }
 
   profiles() {

@@ -34,6 +34,8 @@ import { OcspService } from "./core/ocsp-service.js";
 import { RenewalService } from "./core/renewal-service.js";
 import { HubService } from "./core/hub-service.js";
 import { CredentialService } from "./core/credential-service.js";
+import { LogService } from "./core/log-service.js";
+import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -47,6 +49,8 @@ export interface Services {
   certificates: CertificateService;
   crl: CrlService;
   audit: AuditService;
+  /** The verifiable log: Merkle tree, signed checkpoints, proofs. */
+  log: LogService;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
@@ -135,6 +139,7 @@ export function openServices(options: OpenOptions = {}): Services {
       return () => clearInterval(timer);
     },
   };
+  const log = new LogService({ store, tree: new SqliteLogTreeStore(sqlite), keys, clock }, logOrigin(config.publicUrl));
   const webhookTrust = async () => [pemEncode("CERTIFICATE", (await ca.root()).certDer), ...(options.webhookCa ?? [])];
   // The one registration flow: the device listener and the management API both use it.
   const registrations = new DpsService({
@@ -161,7 +166,8 @@ export function openServices(options: OpenOptions = {}): Services {
     issuance,
     certificates,
     crl,
-    audit: new AuditService(store),
+    audit: new AuditService(store, log),
+    log,
     lifecycle,
     tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
@@ -170,6 +176,11 @@ export function openServices(options: OpenOptions = {}): Services {
       await store.close();
     },
   };
+}
+
+/** The checkpoint origin and log key name: this installation's host, as a schema-less URL. */
+function logOrigin(publicUrl: string): string {
+  return `${new URL(publicUrl).host}/dpki-log`;
 }
 
 /** Reads the passphrase only when a key is first used, so read-only commands never need it. */

@@ -27,6 +27,7 @@ export const ERROR_TABLE = {
   not_initialized: { status: 503, exit: 78, title: "CA not initialised" },
   config_error: { status: 500, exit: 78, title: "Configuration error" },
   unavailable: { status: 503, exit: 69, title: "Service unavailable" },
+  log_damaged: { status: 503, exit: 65, title: "Issuance log damaged" },
   internal: { status: 500, exit: 70, title: "Internal error" },
 } as const satisfies Record<string, { status: number; exit: number; title: string }>;
 

@@ -7,6 +7,8 @@ import type {
   CertificateQuery,
   IssueInput,
   IssuedView,
+  LogCheckpointView,
+  LogProofView,
   Operations,
   ProfileView,
   TokenCreateInput,
@@ -105,6 +107,39 @@ export class LocalOperations implements Operations {
 
   async auditVerify() {
     return this.services.audit.verify();
+  }
+
+  async auditCheckpoint(): Promise<LogCheckpointView> {
+    const log = this.services.log;
+    const c = await log.checkpoint();
+    return {
+      origin: log.origin,
+      size: c.size,
+      root: c.root.toString("base64"),
+      note: c.note,
+      verifierKey: await log.verifierKey(),
+      createdAt: c.createdAt.toISOString(),
+    };
+  }
+
+  async auditProve(target: { serial?: string; seq?: number }): Promise<LogProofView> {
+    let proved;
+    if (target.serial !== undefined) {
+      const serial = normaliseSerialHex(target.serial);
+      if (!serial) throw new AppError("invalid_argument", `"${target.serial}" is not a hex serial number`);
+      proved = await this.services.log.proveCertificate(serial);
+    } else if (target.seq !== undefined) {
+      proved = await this.services.log.proveEntry(target.seq);
+    } else {
+      throw new AppError("invalid_argument", "Name the entry to prove: a certificate serial or an entry number");
+    }
+    return {
+      seq: proved.entry.seq,
+      action: proved.entry.action,
+      serial: proved.entry.serial ?? null,
+      proof: proved.proof,
+      checkpointSize: proved.checkpoint.size,
+    };
   }
 
   async profiles(): Promise<ProfileView[]> {

@@ -24,12 +24,37 @@ export interface Operations {
   crl(): Promise<{ info: CrlInfo; der: Uint8Array }>;
   auditLog(query: AuditQuery): Promise<Page<AuditEntryView>>;
   auditVerify(): Promise<ChainVerdict>;
+  /** A signed checkpoint of the whole log (signing a new one when entries were added). */
+  auditCheckpoint(): Promise<LogCheckpointView>;
+  /** A tlog-proof that one entry (or the issuance of one certificate) is in the signed log. */
+  auditProve(target: { serial?: string; seq?: number }): Promise<LogProofView>;
   profiles(): Promise<ProfileView[]>;
   /** Creates an API token; the secret is in the result only, never stored or shown again. */
   tokenCreate(input: TokenCreateInput): Promise<{ token: TokenView; secret: string }>;
   tokenList(): Promise<TokenView[]>;
   /** Revokes by id or name; effective at once. */
   tokenRevoke(id: string): Promise<TokenView>;
+}
+
+export interface LogCheckpointView {
+  origin: string;
+  size: number;
+  /** Base64 RFC 6962 root hash. */
+  root: string;
+  /** The C2SP signed note, verbatim. */
+  note: string;
+  /** The note verifier key to check it with. */
+  verifierKey: string;
+  createdAt: string;
+}
+
+export interface LogProofView {
+  seq: number;
+  action: string;
+  serial: string | null;
+  /** The c2sp.org/tlog-proof@v1 text. */
+  proof: string;
+  checkpointSize: number;
 }
 
 export interface TokenCreateInput {

@@ -1,4 +1,6 @@
 import { Command } from "commander";
+import { writeFileSync } from "node:fs";
+import { AppError } from "../../src/errors.js";
 import { formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
 import { toInt } from "./cert.js";
@@ -42,20 +44,70 @@ export function auditCommand(): Command {
 
   audit
     .command("verify")
-    .description("Check the hash chain from the first entry; names the first altered, removed or reordered entry")
+    .description("Check the hash chain and the latest signed checkpoint; names the first altered, removed or reordered entry, or a cut tail")
     .addHelpText(
       "after",
-      "\nExits 0 when the chain is intact and 65 when it is not. Record the printed head hash to detect later truncation.",
+      "\nExits 0 when the log is intact and 65 when it is not. The chain shows edits, deletions and reordering;\n" +
+        "the latest signed checkpoint (`dpki audit checkpoint`) shows a log cut or rewritten below it.",
     )
     .action(
       withContext(async ({ ops, out }) => {
         const verdict = await ops.auditVerify();
         out.print(verdict, () =>
           verdict.ok
-            ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n`
+            ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n` +
+              (verdict.checkpoint ? `  ${verdict.checkpoint.message}\n` : "  No signed checkpoint yet: run `dpki audit checkpoint` so a cut tail shows\n")
             : `Log BROKEN at entry ${verdict.seq} (${verdict.problem}): ${verdict.message}\n`,
         );
         return verdict.ok ? 0 : 65;
+      }),
+    );
+  audit
+    .command("checkpoint")
+    .description("Sign a checkpoint of the log (C2SP tlog-checkpoint) and print it with its verifier key")
+    .option("--out <file>", "also write the signed note to this file")
+    .addHelpText(
+      "after",
+      `
+The checkpoint commits to every entry so far (RFC 6962 Merkle tree); \`audit verify\` then shows a
+log cut or rewritten below it. Give auditors the verifier key once, the checkpoints as you sign them.
+
+Examples:
+  dpki audit checkpoint --out checkpoint-$(date +%F).note
+  dpki audit checkpoint --json | jq -r .verifierKey`,
+    )
+    .action(
+      withContext(async ({ ops, out }, opts) => {
+        const c = await ops.auditCheckpoint();
+        if (opts.out) writeFileSync(opts.out as string, c.note);
+        out.print(c, () => `${c.note}\nverifier key: ${c.verifierKey}\n`);
+      }),
+    );
+
+  audit
+    .command("prove")
+    .argument("[serial]", "certificate serial (hex): prove its issuance entry")
+    .description("Write a tlog-proof that an entry is in the signed log, for the certificate's owner to keep")
+    .option("--entry <seq>", "prove log entry <seq> instead of a certificate's issuance", toInt)
+    .option("--out <file>", "write the proof here (default: standard output)")
+    .addHelpText(
+      "after",
+      `
+The proof (c2sp.org/tlog-proof@v1) holds the entry's index, its inclusion proof and the signed
+checkpoint; anyone with the log's verifier key can check it offline.
+
+Examples:
+  dpki audit prove 41a205e104ecb861e2b9022f58e6fb1b --out device-0042.tlog-proof
+  dpki audit prove --entry 1`,
+    )
+    .action(
+      withContext(async ({ ops, out }, opts, serial: string | undefined) => {
+        if ((serial === undefined) === (opts.entry === undefined)) {
+          throw new AppError("invalid_argument", "Name one thing to prove: a certificate serial or --entry SEQ");
+        }
+        const p = await ops.auditProve(serial !== undefined ? { serial } : { seq: opts.entry as number });
+        if (opts.out) writeFileSync(opts.out as string, p.proof);
+        out.print(p, () => (opts.out ? `Entry ${p.seq} (${p.action}) proven against checkpoint of ${p.checkpointSize}: ${opts.out}\n` : p.proof));
       }),
     );
   return audit;

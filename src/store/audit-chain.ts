@@ -123,8 +123,15 @@ function canonicalKeys(object: object): string[] {
 }
 
 export type ChainVerdict =
-  | { ok: true; entries: number; head: string }
-  | { ok: false; entries: number; seq: number; problem: "altered" | "removed" | "reordered" | "broken_link"; message: string };
+  | { ok: true; entries: number; head: string; checkpoint?: { size: number; message: string } }
+  | {
+      ok: false;
+      entries: number;
+      seq: number;
+      /** `truncated` and `rewritten`: the entries no longer give the latest signed checkpoint. */
+      problem: "altered" | "removed" | "reordered" | "broken_link" | "truncated" | "rewritten";
+      message: string;
+    };
 
 /**
  * Walks the log from the start. Reports the first entry whose content no longer matches

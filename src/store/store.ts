@@ -68,7 +68,7 @@ export interface Store {
 
   // Audit log
   listAudit(filter: AuditFilter, page: PageRequest): Promise<Page<AuditEntry>>;
-  /** All entries in sequence order, in batches, for verification. */
-  auditEntries(): AsyncIterable<AuditEntry[]>;
+  /** All entries in sequence order (after `afterSeq`, when given), in batches, for verification. */
+  auditEntries(afterSeq?: number): AsyncIterable<AuditEntry[]>;
   appendAudit(audit: AuditInput): Promise<AuditEntry>;
 }

@@ -1,4 +1,5 @@
-import type { RouteDef } from "../route.js";
+import { AppError } from "../../errors.js";
+import { principalOf, type RouteDef } from "../route.js";
 import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
 const AUDIT_READERS = ["admin", "auditor"] as const;
@@ -30,6 +31,25 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
       access: AUDIT_READERS,
       handler: async (_req, res) => {
         res.json(await opsFor(deps, res).auditVerify());
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/audit/checkpoint",
+      access: AUDIT_READERS,
+      handler: async (_req, res) => {
+        res.json(await opsFor(deps, res).auditCheckpoint());
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/audit/proof",
+      access: AUDIT_READERS,
+      handler: async (req, res) => {
+        // A proof covers the whole log, every scope's entries: only unscoped readers get one.
+        if (principalOf(res)?.scope) throw new AppError("forbidden", "Log proofs cover every scope: ask with an unscoped token");
+        const seq = queryInt(req.query.seq);
+        res.json(await opsFor(deps, res).auditProve({ serial: queryString(req.query.serial), seq }));
       },
     },
   ];

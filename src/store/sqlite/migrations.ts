@@ -296,4 +296,31 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    name: "0011-log-tree",
+    sql: `
+  -- The Merkle tree over audit_log (src/store/log-tree-store.ts): complete subtrees of 2^level
+  -- leaves; leaf idx is entry seq idx+1. Derived from the entries, extended after they commit.
+  CREATE TABLE log_tree (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+  ) WITHOUT ROWID;
+  -- The key that signs checkpoints (Ed25519, kept by the key provider like the CA keys).
+  CREATE TABLE log_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key_ref TEXT NOT NULL,
+    spki BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  -- Signed checkpoints (C2SP tlog-checkpoint notes); sizes only grow.
+  CREATE TABLE log_checkpoints (
+    size INTEGER PRIMARY KEY,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
+  },
 ];

@@ -246,8 +246,8 @@ export class SqliteStore implements Store {
     return { items, nextCursor: more ? encodeCursor(items[items.length - 1]!.seq) : null };
   }
 
-  async *auditEntries(): AsyncIterable<AuditEntry[]> {
-    let after = 0;
+  async *auditEntries(afterSeq = 0): AsyncIterable<AuditEntry[]> {
+    let after = afterSeq;
     for (;;) {
       const rows = this.stmts.auditPage.all(after, BATCH) as Row[];
       if (rows.length === 0) return;

@@ -1,0 +1,211 @@
+import { createPublicKey } from "node:crypto";
+import type { KeyProvider } from "../../ca/key-provider.js";
+import { checkpointText, parseCheckpoint } from "../../tlog/checkpoint.js";
+import { consistencyProof, inclusionProof, leafHash, nodeHash as nodeHashOf, treeHash, verifyConsistency, type SubtreeHashes } from "../../tlog/merkle.js";
+import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner, type NoteVerifier } from "../../tlog/note.js";
+import { tlogProofText } from "../../tlog/proof.js";
+import type { Clock } from "../clock.js";
+import { AppError } from "../errors.js";
+import { canonicalEntry, chainHash } from "../store/audit-chain.js";
+import type { CheckpointRecord, LogTreeStore } from "../store/log-tree-store.js";
+import type { AuditEntry } from "../store/records.js";
+import type { Store } from "../store/store.js";
+
+/** What a leaf of the log's tree is made of: the entry's canonical encoding, chain link included. */
+export function logLeaf(entry: AuditEntry): Buffer {
+  return Buffer.from(canonicalEntry(entry.seq, entry.prevHash, entry), "utf8");
+}
+
+/**
+ * The verifiable log: a Merkle tree over the issuance log's entries, signed checkpoints in the
+ * C2SP formats, inclusion proofs (tlog-proof files) and consistency proofs. The tree is caught
+ * up from the committed entries before each checkpoint or proof, checking each entry against its
+ * chain hash first, so a damaged entry is never signed.
+ */
+export class LogService {
+  private catchingUp: Promise<number> | undefined;
+  private signer: Promise<NoteSigner> | undefined;
+
+  constructor(
+    private readonly deps: { store: Store; tree: LogTreeStore; keys: KeyProvider; clock: Clock },
+    /** The checkpoint origin line and the log key's name (a schema-less URL). */
+    readonly origin: string,
+  ) {}
+
+  /** Extends the tree with every entry committed since it was last extended; returns its size. */
+  catchUp(): Promise<number> {
+    this.catchingUp ??= this.extend().finally(() => (this.catchingUp = undefined));
+    return this.catchingUp;
+  }
+
+  private async extend(): Promise<number> {
+    let size = await this.deps.tree.treeSize();
+    for await (const batch of this.deps.store.auditEntries(size)) {
+      const leaves: Buffer[] = [];
+      for (const entry of batch) {
+        if (entry.seq !== size + leaves.length + 1) {
+          throw new AppError("log_damaged", `Log entry ${size + leaves.length + 1} is missing: the tree cannot be extended past it`);
+        }
+        if (chainHash(entry.seq, entry.prevHash, entry) !== entry.hash) {
+          throw new AppError("log_damaged", `Log entry ${entry.seq} was altered: its content no longer matches its hash`);
+        }
+        leaves.push(leafHash(logLeaf(entry)));
+      }
+      await this.deps.tree.appendLeaves(size, leaves);
+      size += leaves.length;
+    }
+    return size;
+  }
+
+  private hashes(): SubtreeHashes {
+    return (level, index) => this.deps.tree.subtreeHash(level, index);
+  }
+
+  /** The log's signer, creating its Ed25519 key (with the key provider) on first use. */
+  private logSigner(): Promise<NoteSigner> {
+    this.signer ??= (async () => {
+      let key = await this.deps.tree.logKey();
+      if (!key) {
+        const made = await this.deps.keys.generate("Ed25519", "log");
+        try {
+          await this.deps.tree.insertLogKey({ keyRef: made.ref, spki: made.spki, createdAt: this.deps.clock.now() });
+        } catch (err) {
+          if (!(err instanceof AppError && err.code === "conflict")) throw err;
+        }
+        key = (await this.deps.tree.logKey())!;
+      }
+      const signer = await this.deps.keys.signer(key.keyRef);
+      const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+      return remoteNoteSigner(this.origin, publicKey, (message) => signer.sign(message));
+    })();
+    this.signer.catch(() => (this.signer = undefined));
+    return this.signer;
+  }
+
+  /** The log key's verifier, from its stored public key: checking needs no passphrase. */
+  private async verifier(): Promise<NoteVerifier | null> {
+    const key = await this.deps.tree.logKey();
+    if (!key) return null;
+    const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+    return remoteNoteSigner(this.origin, publicKey, () => {
+      throw new AppError("internal", "A verifier does not sign");
+    });
+  }
+
+  /** The note verifier key auditors configure: `<origin>+<key id>+<key>`. */
+  async verifierKey(): Promise<string> {
+    return verifierKeyText(await this.logSigner());
+  }
+
+  /**
+   * A signed checkpoint of the whole log as it stands. Reuses the latest when nothing was added,
+   * and refuses to sign a tree that is not an extension of the last signed one.
+   */
+  async checkpoint(): Promise<CheckpointRecord> {
+    const size = await this.catchUp();
+    const latest = await this.deps.tree.latestCheckpoint();
+    if (latest && latest.size === size) return latest;
+    const root = await treeHash(this.hashes(), size);
+    if (latest) {
+      const proof = await consistencyProof(this.hashes(), latest.size, size);
+      if (latest.size > size || !verifyConsistency(latest.size, size, proof, latest.root, root)) {
+        throw new AppError("log_damaged", `The log no longer extends its checkpoint of size ${latest.size}: refusing to sign an inconsistent one`);
+      }
+    }
+    const signer = await this.logSigner();
+    const note = await signNote(checkpointText({ origin: this.origin, size, root }), [signer]);
+    const record: CheckpointRecord = { size, root, note, createdAt: this.deps.clock.now() };
+    try {
+      await this.deps.tree.insertCheckpoint(record);
+    } catch (err) {
+      // Another process signed the same size first: serve that one.
+      if (err instanceof AppError && err.code === "conflict") return (await this.deps.tree.latestCheckpoint())!;
+      throw err;
+    }
+    return record;
+  }
+
+  /** A tlog-proof that entry `seq` is in the log, against a checkpoint covering it. */
+  async proveEntry(seq: number): Promise<{ proof: string; entry: AuditEntry; checkpoint: CheckpointRecord }> {
+    let checkpoint = await this.deps.tree.latestCheckpoint();
+    if (!checkpoint || checkpoint.size < seq) checkpoint = await this.checkpoint();
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > checkpoint.size) throw new AppError("not_found", `No log entry ${seq}`);
+    const entry = await this.entry(seq);
+    const path = await inclusionProof(this.hashes(), seq - 1, checkpoint.size);
+    return { proof: tlogProofText({ index: seq - 1, proof: path, checkpoint: checkpoint.note }), entry, checkpoint };
+  }
+
+  /** The proof for the entry that issued certificate `serial`. */
+  async proveCertificate(serial: string): Promise<{ proof: string; entry: AuditEntry; checkpoint: CheckpointRecord }> {
+    const page = await this.deps.store.listAudit({ serial: serial.toLowerCase(), action: "cert.issue" }, { limit: 1 });
+    const issued = page.items[0];
+    if (!issued) throw new AppError("not_found", `No issuance of certificate ${serial} in the log`);
+    return this.proveEntry(issued.seq);
+  }
+
+  /** RFC 9162 consistency proof between two sizes the tree has reached. */
+  async consistency(oldSize: number, newSize: number): Promise<Buffer[]> {
+    const size = await this.catchUp();
+    if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && oldSize >= 1 && oldSize <= newSize && newSize <= size)) {
+      throw new AppError("invalid_argument", `Cannot prove size ${oldSize} against size ${newSize}: sizes must be 1 ≤ old ≤ new ≤ ${size}`);
+    }
+    return consistencyProof(this.hashes(), oldSize, newSize);
+  }
+
+  /**
+   * Checks the entries against the latest signed checkpoint: a log cut below it, or rewritten
+   * within it, no longer gives its root. Null when there is no checkpoint yet.
+   */
+  async checkAgainstCheckpoint(): Promise<{ ok: boolean; size: number; message: string } | null> {
+    const checkpoint = await this.deps.tree.latestCheckpoint();
+    const verifier = await this.verifier();
+    if (!checkpoint || !verifier) return null;
+    let opened;
+    try {
+      opened = openNote(checkpoint.note, [verifier]);
+    } catch (err) {
+      return { ok: false, size: checkpoint.size, message: `The stored checkpoint does not verify with the log key: ${(err as Error).message}` };
+    }
+    const signed = parseCheckpoint(opened.text);
+    const leaves: Buffer[] = [];
+    for await (const batch of this.deps.store.auditEntries()) {
+      for (const entry of batch) if (entry.seq <= signed.size) leaves.push(leafHash(logLeaf(entry)));
+      if (leaves.length >= signed.size) break;
+    }
+    if (leaves.length < signed.size) {
+      return {
+        ok: false,
+        size: signed.size,
+        message: `The log was cut: checkpoint of ${checkpoint.createdAt.toISOString()} signed ${signed.size} entries, only ${leaves.length} remain`,
+      };
+    }
+    const root = await treeHash(memoryHashes(leaves), signed.size);
+    return root.equals(signed.root)
+      ? { ok: true, size: signed.size, message: `Matches the signed checkpoint of ${signed.size} entries` }
+      : { ok: false, size: signed.size, message: `The first ${signed.size} entries no longer give the signed checkpoint's root: the log was rewritten` };
+  }
+
+  private async entry(seq: number): Promise<AuditEntry> {
+    for await (const batch of this.deps.store.auditEntries(seq - 1)) {
+      if (batch[0]?.seq === seq) return batch[0];
+      break;
+    }
+    throw new AppError("not_found", `No log entry ${seq}`);
+  }
+}
+
+/** Subtree hashes of leaves held in memory: a verifier rebuilding the tree from the entries alone. */
+export function memoryHashes(leaves: Buffer[]): SubtreeHashes {
+  const levels: Buffer[][] = [leaves];
+  return (level, index) => {
+    for (let l = levels.length; l <= level; l++) {
+      const below = levels[l - 1]!;
+      const next: Buffer[] = [];
+      for (let i = 0; i + 1 < below.length; i += 2) next.push(nodeHashOf(below[i]!, below[i + 1]!));
+      levels.push(next);
+    }
+    const h = levels[level]![index];
+    if (!h) throw new RangeError(`No complete subtree ${level}/${index}`);
+    return h;
+  };
+}
