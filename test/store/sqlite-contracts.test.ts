@@ -1,0 +1,46 @@
+import { join } from "node:path";
+import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
+import { SqliteDpsStore } from "../../src/store/sqlite/sqlite-dps-store.js";
+import { SqliteLifecycleStore } from "../../src/store/sqlite/sqlite-lifecycle-store.js";
+import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
+import { PassphraseSecretBox } from "../../src/store/secret-box.js";
+import type { SecretBox } from "../../src/store/secret-box.js";
+import { tempDir } from "../helpers/temp-dir.js";
+import type { OpenStoreSet } from "./store-set.js";
+import { describeDpsStoreContract } from "./dps-store-contract.js";
+import { describeLifecycleStoreContract } from "./lifecycle-store-contract.js";
+import { describeTokenStoreContract } from "./token-store-contract.js";
+
+const dir = tempDir();
+let n = 0;
+
+// One sealing key for the whole file: scrypt runs once, not once per fresh database.
+const secrets: SecretBox = new PassphraseSecretBox(() => "contract passphrase", () => Buffer.alloc(16, 7));
+
+/** The stores exactly as app.ts builds them over one database; `workers` commits certificates on a writer thread. */
+const sqliteStores =
+  (workers: boolean): OpenStoreSet =>
+  async () => {
+    const file = join(dir, `contract-${n++}.db`);
+    const sqlite = new SqliteDb(file);
+    const store = new SqliteStore(sqlite, workers ? new SqliteWriter(file) : undefined);
+    return {
+      store,
+      dps: new SqliteDpsStore(sqlite, secrets),
+      lifecycle: new SqliteLifecycleStore(sqlite, secrets),
+      tokens: new SqliteTokenStore(sqlite),
+      close: () => store.close(),
+    };
+  };
+
+describeDpsStoreContract("sqlite", sqliteStores(false));
+describeLifecycleStoreContract("sqlite", sqliteStores(false));
+describeTokenStoreContract("sqlite", sqliteStores(false));
+
+// Only the Store's certificate commits go through the writer thread (app.ts, `workers: true`);
+// the lifecycle store then revokes and follows those certificates from the main connection.
+describeLifecycleStoreContract("sqlite with a writer thread", sqliteStores(true));
+describeDpsStoreContract("sqlite with a writer thread", sqliteStores(true));
+describeTokenStoreContract("sqlite with a writer thread", sqliteStores(true));
