@@ -70,7 +70,12 @@ async function withScope(dps: DpsStore): Promise<void> {
   await dps.insertScope(scopeRecord(), audit("dps.scope.create"));
 }
 
-/** The behaviour every DpsStore implementation must show (run with each backend's StoreSet). */
+/**
+ * The behaviour every DpsStore implementation must show (run with each backend's StoreSet).
+ * A scope is found by its id in any case; the services then pass the stored id to every other
+ * method, whose own keys (hub names, enrollment and registration ids, host names) compare
+ * case-insensitively.
+ */
 export function describeDpsStoreContract(name: string, open: OpenStoreSet): void {
   describe(`DpsStore contract: ${name}`, () => {
     it("stores scopes with their audit entry, finds them case-insensitively and refuses a duplicate", () =>
@@ -248,6 +253,8 @@ export function describeDpsStoreContract(name: string, open: OpenStoreSet): void
         const reg = registrationRecord("dev-a");
         await dps.saveRegistrations([{ registration: reg, audit: registerAudit(reg) }]);
         expect(await dps.scopeContents(SCOPE)).toEqual({ hubs: 2, enrollments: 1, groups: 2, registrations: 1 });
+        expect(await dps.listHubs(SCOPE)).toHaveLength(2);
+        expect(await dps.groupsByAttestation(SCOPE, "symmetricKey")).toHaveLength(2);
 
         await expectAudited(store, ["dps.scope.delete"], () => dps.deleteScope(SCOPE, audit("dps.scope.delete", { subject: SCOPE })));
         expect(await dps.getScope(SCOPE)).toBeNull();

@@ -35,12 +35,28 @@ const sqliteStores =
     };
   };
 
+/** Each interface on its own connection to one file, as when several dpki processes share a data directory. */
+const sqliteConnections: OpenStoreSet = async () => {
+  const file = join(dir, `contract-${n++}.db`);
+  const dbs = [0, 1, 2, 3].map(() => new SqliteDb(file));
+  return {
+    store: new SqliteStore(dbs[0]!),
+    dps: new SqliteDpsStore(dbs[1]!, secrets),
+    lifecycle: new SqliteLifecycleStore(dbs[2]!, secrets),
+    tokens: new SqliteTokenStore(dbs[3]!),
+    close: async () => dbs.forEach((db) => db.close()),
+  };
+};
+
 describeDpsStoreContract("sqlite", sqliteStores(false));
 describeLifecycleStoreContract("sqlite", sqliteStores(false));
 describeTokenStoreContract("sqlite", sqliteStores(false));
 
-// Only the Store's certificate commits go through the writer thread (app.ts, `workers: true`);
-// the lifecycle store then revokes and follows those certificates from the main connection.
+// Only the Store's certificate commits go through the writer thread (app.ts, `workers: true`), and
+// only the lifecycle store works on certificates: it revokes and follows, from the main
+// connection, what the writer committed. DPS and token writes never touch the writer.
 describeLifecycleStoreContract("sqlite with a writer thread", sqliteStores(true));
-describeDpsStoreContract("sqlite with a writer thread", sqliteStores(true));
-describeTokenStoreContract("sqlite with a writer thread", sqliteStores(true));
+
+describeDpsStoreContract("sqlite, one connection per store", sqliteConnections);
+describeLifecycleStoreContract("sqlite, one connection per store", sqliteConnections);
+describeTokenStoreContract("sqlite, one connection per store", sqliteConnections);
