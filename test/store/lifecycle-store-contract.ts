@@ -345,6 +345,23 @@ export function describeLifecycleStoreContract(name: string, open: OpenStoreSet)
         expect((await lifecycle.hubChanges(SCOPE, "hub-b", 0, 10)).map((c) => [c.kind, c.deviceId])).toEqual([["assigned", "device-b"]]);
         expect(await lifecycle.hubChanges("0ne0000000", "hub-a", 0, 10)).toEqual([]);
 
+        // Cascades and key rotations reach the feed too: each revoked certificate, then the disabled device.
+        const [certB] = await issue(store, certRecord({ requester: requester("dev-b") }));
+        const block = { idScope: SCOPE, kind: "individual" as const, id: "dev-b", blockedAt: at(2 * hour), reason: "keyCompromise", blockedBy: "admin" };
+        await step(() =>
+          lifecycle.revokeEnrollment(block, audit("enrollment.revoke", { details: { idScope: SCOPE, kind: "individual", id: "dev-b" } }), certAudit),
+        );
+        await step(() => store.appendAudit(audit("key.rotate", { details: { target: "hubPolicy", idScope: SCOPE, hub: "hub-a", policy: "service" } })));
+        const hubB = await lifecycle.hubChanges(SCOPE, "hub-b", 0, 10);
+        expect(hubB.map((c) => [c.kind, c.deviceId])).toEqual([
+          ["assigned", "device-b"],
+          ["revoked", "device-b"],
+          ["disabled", "device-b"],
+        ]);
+        expect(hubB[1]!.details).toMatchObject({ serial: certB!.serial });
+        const rotated = await lifecycle.hubChanges(SCOPE, "hub-a", seqs[3]!, 10);
+        expect(rotated.map((c) => [c.kind, c.deviceId, c.details])).toEqual([["policyKeysRotated", null, { policy: "service" }]]);
+
         // Several changes read by one catch-up (at the latest) still leave each hub with the right devices.
         await s.dps.deleteRegistration(SCOPE, "dev-a", audit("dps.registration.delete", { subject: `${SCOPE}/dev-a` }));
         await register(s, "dev-b", { deviceId: "device-b" });
