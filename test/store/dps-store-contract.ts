@@ -19,11 +19,19 @@ export const hubRecord = (name: string, overrides: Partial<HubRecord> = {}): Hub
   ...overrides,
 });
 
-export const enrollmentRecord = (kind: "individual" | "group", id: string, overrides: Partial<EnrollmentRecord> = {}): EnrollmentRecord => ({
+export const enrollmentRecord = (
+  kind: "individual" | "group",
+  id: string,
+  overrides: Partial<EnrollmentRecord> = {},
+): EnrollmentRecord => ({
   idScope: SCOPE,
   kind,
   id,
-  attestation: { type: "symmetricKey", primaryKey: Buffer.from(`${id} primary`).toString("base64"), secondaryKey: Buffer.from(`${id} secondary`).toString("base64") },
+  attestation: {
+    type: "symmetricKey",
+    primaryKey: Buffer.from(`${id} primary`).toString("base64"),
+    secondaryKey: Buffer.from(`${id} secondary`).toString("base64"),
+  },
   provisioningStatus: "enabled",
   allowlists: { registrationIds: [], hardwareIds: [], sourceCidrs: [] },
   profile: "device",
@@ -101,8 +109,12 @@ export function describeDpsStoreContract(name: string, open: OpenStoreSet): void
         expect(await dps.getHub(SCOPE, "HUB-A")).toEqual(hubRecord("hub-a", { region: "westeurope", weight: 3 }));
         expect(await dps.getHub(SCOPE, "hub-z")).toBeNull();
         expect((await dps.listHubs(SCOPE)).map((h) => h.name)).toEqual(["hub-a", "hub-b"]);
-        await expectRefused(store, "already_exists", () => dps.insertHub(hubRecord("Hub-A", { hostName: "new.example" }), audit("dps.hub.create")));
-        await expectRefused(store, "already_exists", () => dps.insertHub(hubRecord("hub-c", { hostName: "HUB-B.azure-devices.net" }), audit("dps.hub.create")));
+        await expectRefused(store, "already_exists", () =>
+          dps.insertHub(hubRecord("Hub-A", { hostName: "new.example" }), audit("dps.hub.create")),
+        );
+        await expectRefused(store, "already_exists", () =>
+          dps.insertHub(hubRecord("hub-c", { hostName: "HUB-B.azure-devices.net" }), audit("dps.hub.create")),
+        );
 
         const changed = hubRecord("hub-a", { enabled: false, weight: 7, region: null, updatedAt: new Date("2026-02-01T00:00:00Z") });
         await expectAudited(store, ["dps.hub.update"], () => dps.replaceHub(changed, audit("dps.hub.update")));
@@ -127,28 +139,66 @@ export function describeDpsStoreContract(name: string, open: OpenStoreSet): void
         await expectRefused(store, "not_found", () => dps.insertEnrollment(one, audit("dps.enrollment.create")));
         await withScope(dps);
         await expectAudited(store, ["dps.enrollment.create"], () => dps.insertEnrollment(one, audit("dps.enrollment.create")));
-        const group = enrollmentRecord("group", "device-1", { attestation: { type: "x509", caCertificates: ["-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----"] } });
+        const group = enrollmentRecord("group", "device-1", {
+          attestation: { type: "x509", caCertificates: ["-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----"] },
+        });
         await dps.insertEnrollment(group, audit("dps.group.create"));
         expect(await dps.getEnrollment(SCOPE, "individual", "DEVICE-1")).toEqual(one);
         expect(await dps.getEnrollment(SCOPE, "group", "device-1")).toEqual(group);
         expect(await dps.getEnrollment(SCOPE, "group", "device-2")).toBeNull();
-        await expectRefused(store, "already_exists", () => dps.insertEnrollment({ ...one, id: "Device-1" }, audit("dps.enrollment.create")));
+        await expectRefused(store, "already_exists", () =>
+          dps.insertEnrollment({ ...one, id: "Device-1" }, audit("dps.enrollment.create")),
+        );
 
-        const next = { ...one, provisioningStatus: "disabled" as const, etag: "etag-device-1-2", updatedAt: new Date("2026-02-01T00:00:00Z") };
+        const next = {
+          ...one,
+          provisioningStatus: "disabled" as const,
+          etag: "etag-device-1-2",
+          updatedAt: new Date("2026-02-01T00:00:00Z"),
+        };
         await expectRefused(store, "conflict", () => dps.replaceEnrollment(next, "stale", audit("dps.enrollment.update")));
         expect(await dps.getEnrollment(SCOPE, "individual", "device-1")).toEqual(one);
         await expectAudited(store, ["dps.enrollment.update"], () => dps.replaceEnrollment(next, one.etag, audit("dps.enrollment.update")));
         expect(await dps.getEnrollment(SCOPE, "individual", "device-1")).toEqual(next);
         // The etag just replaced is stale now.
-        await expectRefused(store, "conflict", () => dps.replaceEnrollment({ ...next, etag: "etag-3" }, one.etag, audit("dps.enrollment.update")));
+        await expectRefused(store, "conflict", () =>
+          dps.replaceEnrollment({ ...next, etag: "etag-3" }, one.etag, audit("dps.enrollment.update")),
+        );
         await expectRefused(store, "not_found", () =>
           dps.replaceEnrollment(enrollmentRecord("individual", "device-9"), "any", audit("dps.enrollment.update")),
         );
 
-        await expectAudited(store, ["dps.enrollment.delete"], () => dps.deleteEnrollment(SCOPE, "individual", "device-1", audit("dps.enrollment.delete")));
+        await expectAudited(store, ["dps.enrollment.delete"], () =>
+          dps.deleteEnrollment(SCOPE, "individual", "device-1", audit("dps.enrollment.delete")),
+        );
         expect(await dps.getEnrollment(SCOPE, "individual", "device-1")).toBeNull();
         expect(await dps.getEnrollment(SCOPE, "group", "device-1")).toEqual(group);
-        await expectRefused(store, "not_found", () => dps.deleteEnrollment(SCOPE, "individual", "device-1", audit("dps.enrollment.delete")));
+        await expectRefused(store, "not_found", () =>
+          dps.deleteEnrollment(SCOPE, "individual", "device-1", audit("dps.enrollment.delete")),
+        );
+      }));
+
+    it("lets exactly one of concurrent replacements with the same etag win, and one of concurrent inserts", () =>
+      withStores(open, async ({ store, dps }) => {
+        const inserts = await expectAudited(store, ["dps.scope.create"], () =>
+          Promise.allSettled(Array.from({ length: 5 }, () => dps.insertScope(scopeRecord(), audit("dps.scope.create")))),
+        );
+        expect(inserts.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        expect(inserts.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(
+          Array(4).fill("already_exists"),
+        );
+        const one = enrollmentRecord("individual", "device-1");
+        await dps.insertEnrollment(one, audit("dps.enrollment.create"));
+        const writers = Array.from({ length: 5 }, (_, i) => ({ ...one, profile: `profile-${i}`, etag: `etag-writer-${i}` }));
+        const results = await expectAudited(store, ["dps.enrollment.update"], () =>
+          Promise.allSettled(writers.map((w) => dps.replaceEnrollment(w, one.etag, audit("dps.enrollment.update")))),
+        );
+        const winners = results.flatMap((r, i) => (r.status === "fulfilled" ? [writers[i]!] : []));
+        expect(winners).toHaveLength(1);
+        expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(
+          Array(4).fill("conflict"),
+        );
+        expect(await dps.getEnrollment(SCOPE, "individual", "device-1")).toEqual(winners[0]);
       }));
 
     it("pages enrollments of one kind in insertion order and finds groups by attestation type", () =>
@@ -187,7 +237,14 @@ export function describeDpsStoreContract(name: string, open: OpenStoreSet): void
       withStores(open, async ({ store, dps }) => {
         await withScope(dps);
         const a = registrationRecord("dev-a", { payload: { hello: "world" }, initialTwin: { tags: {} }, iotEdge: true });
-        const b = registrationRecord("dev-b", { status: "failed", substatus: null, assignedHub: null, deviceId: null, errorCode: 401002, errorMessage: "Unauthorized" });
+        const b = registrationRecord("dev-b", {
+          status: "failed",
+          substatus: null,
+          assignedHub: null,
+          deviceId: null,
+          errorCode: 401002,
+          errorMessage: "Unauthorized",
+        });
         await expectAudited(store, ["dps.register", "dps.register"], () =>
           dps.saveRegistrations([a, b].map((r) => ({ registration: r, audit: registerAudit(r) }))),
         );
@@ -195,7 +252,13 @@ export function describeDpsStoreContract(name: string, open: OpenStoreSet): void
         expect(await dps.getRegistration(SCOPE, "dev-b")).toEqual(b);
         expect(await dps.getRegistration(SCOPE, "dev-c")).toBeNull();
 
-        const again = { ...a, etag: "etag-2", issuedSerial: "4abc", attestation: { method: "symmetricKey" as const, keyIndex: 1 }, updatedAt: new Date("2026-03-01T00:00:00Z") };
+        const again = {
+          ...a,
+          etag: "etag-2",
+          issuedSerial: "4abc",
+          attestation: { method: "symmetricKey" as const, keyIndex: 1 },
+          updatedAt: new Date("2026-03-01T00:00:00Z"),
+        };
         await expectAudited(store, ["dps.register"], () => dps.saveRegistrations([{ registration: again, audit: registerAudit(again) }]));
         expect(await dps.getRegistration(SCOPE, "dev-a")).toEqual(again);
 
@@ -206,7 +269,9 @@ export function describeDpsStoreContract(name: string, open: OpenStoreSet): void
         );
         expect(await dps.getRegistration(SCOPE, "dev-c")).toBeNull();
 
-        await expectAudited(store, ["dps.registration.delete"], () => dps.deleteRegistration(SCOPE, "Dev-B", audit("dps.registration.delete")));
+        await expectAudited(store, ["dps.registration.delete"], () =>
+          dps.deleteRegistration(SCOPE, "Dev-B", audit("dps.registration.delete")),
+        );
         expect(await dps.getRegistration(SCOPE, "dev-b")).toBeNull();
         await expectRefused(store, "not_found", () => dps.deleteRegistration(SCOPE, "dev-b", audit("dps.registration.delete")));
       }));

@@ -17,7 +17,10 @@ const dir = tempDir();
 let n = 0;
 
 // One sealing key for the whole file: scrypt runs once, not once per fresh database.
-const secrets: SecretBox = new PassphraseSecretBox(() => "contract passphrase", () => Buffer.alloc(16, 7));
+const secrets: SecretBox = new PassphraseSecretBox(
+  () => "contract passphrase",
+  () => Buffer.alloc(16, 7),
+);
 
 /** The stores exactly as app.ts builds them over one database; `workers` commits certificates on a writer thread. */
 const sqliteStores =

@@ -27,7 +27,15 @@ export function describeTokenStoreContract(name: string, open: OpenStoreSet): vo
     it("stores a token with its audit entry and reads it back; an unknown id is null", () =>
       withStores(open, async ({ store, tokens }) => {
         const a = token({ name: "line-1" });
-        const b = token({ role: "hub", profiles: [], quotaPerDay: null, scope: null, hub: "hub-a", expiresAt: null, createdAt: new Date(t0.getTime() + 1000) });
+        const b = token({
+          role: "hub",
+          profiles: [],
+          quotaPerDay: null,
+          scope: null,
+          hub: "hub-a",
+          expiresAt: null,
+          createdAt: new Date(t0.getTime() + 1000),
+        });
         await expectAudited(store, ["token.create"], () => tokens.insertToken(a, audit("token.create")));
         await expectAudited(store, ["token.create"], () => tokens.insertToken(b, audit("token.create")));
         expect(await tokens.getToken(a.id)).toEqual(a);
@@ -62,6 +70,23 @@ export function describeTokenStoreContract(name: string, open: OpenStoreSet): vo
         await expectRefused(store, "conflict", () => tokens.revokeToken(a.id, new Date(), "other", audit("token.revoke")));
         expect(await tokens.getToken(a.id)).toEqual(revoked);
         await expectRefused(store, "not_found", () => tokens.revokeToken("ffffffffffffffff", at, "admin", audit("token.revoke")));
+      }));
+
+    it("lets exactly one of concurrent revocations win", () =>
+      withStores(open, async ({ store, tokens }) => {
+        const a = token();
+        await tokens.insertToken(a, audit("token.create"));
+        const results = await expectAudited(store, ["token.revoke"], () =>
+          Promise.allSettled(
+            Array.from({ length: 5 }, (_, i) => tokens.revokeToken(a.id, new Date(t0.getTime() + i), `admin-${i}`, audit("token.revoke"))),
+          ),
+        );
+        const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+        expect(won).toHaveLength(1);
+        expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(
+          Array(4).fill("conflict"),
+        );
+        expect(await tokens.getToken(a.id)).toEqual(won[0]);
       }));
 
     it("notes the last use without a log entry, and ignores an unknown id", () =>
