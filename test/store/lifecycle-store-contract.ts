@@ -516,5 +516,31 @@ export function describeLifecycleStoreContract(name: string, open: OpenStoreSet)
         expect(await devicesOn("hub-a")).toEqual(["device-b"]);
         expect(await devicesOn("hub-b")).toEqual([]);
       }));
+
+    it("tells a hub its devices are gone when the hub or the whole scope is deleted", () =>
+      withStores(open, async (s) => {
+        const { dps, lifecycle } = s;
+        await withHubs(s);
+        await register(s, "dev-a", { deviceId: "device-a" });
+        await register(s, "dev-b", { deviceId: "device-b", assignedHub: "hub-b.azure-devices.net" });
+        await lifecycle.catchUpHubFeed(1000);
+        const kinds = async (hub: string) => (await lifecycle.hubChanges(SCOPE, hub, 0, 100)).map((c) => [c.kind, c.deviceId]);
+
+        await dps.deleteHub(SCOPE, "hub-a", audit("dps.hub.delete", { subject: `${SCOPE}/hub-a` }));
+        await lifecycle.catchUpHubFeed(1000);
+        expect(await kinds("hub-a")).toEqual([
+          ["assigned", "device-a"],
+          ["unassigned", "device-a"],
+        ]);
+        expect(await kinds("hub-b")).toEqual([["assigned", "device-b"]]);
+
+        await dps.deleteScope(SCOPE, audit("dps.scope.delete", { subject: SCOPE }));
+        await lifecycle.catchUpHubFeed(1000);
+        expect(await kinds("hub-b")).toEqual([
+          ["assigned", "device-b"],
+          ["unassigned", "device-b"],
+        ]);
+        expect(await kinds("hub-a")).toHaveLength(2);
+      }));
   });
 }
