@@ -6,6 +6,8 @@ import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
 import { SqliteDpsStore } from "../../src/store/sqlite/sqlite-dps-store.js";
 import { SqliteLifecycleStore } from "../../src/store/sqlite/sqlite-lifecycle-store.js";
 import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
+import { SqliteLogTreeStore } from "../../src/store/sqlite/sqlite-log-tree-store.js";
+import { describeLogTreeStoreContract } from "./log-tree-store-contract.js";
 import { PassphraseSecretBox } from "../../src/store/secret-box.js";
 import type { SecretBox } from "../../src/store/secret-box.js";
 import { tempDir } from "../helpers/temp-dir.js";
@@ -44,6 +46,7 @@ const sqliteStores =
       dps: new SqliteDpsStore(sqlite, secrets),
       lifecycle: new SqliteLifecycleStore(sqlite, secrets),
       tokens: new SqliteTokenStore(sqlite),
+      logTree: new SqliteLogTreeStore(sqlite),
       close: () => store.close(),
     };
   };
@@ -51,12 +54,13 @@ const sqliteStores =
 /** Each interface on its own connection to one file, as when several dpki processes share a data directory. */
 const sqliteConnections: OpenStoreSet = async () => {
   const file = freshDatabase();
-  const dbs = [0, 1, 2, 3].map(() => new SqliteDb(file));
+  const dbs = [0, 1, 2, 3, 4].map(() => new SqliteDb(file));
   return {
     store: new SqliteStore(dbs[0]!),
     dps: new SqliteDpsStore(dbs[1]!, secrets),
     lifecycle: new SqliteLifecycleStore(dbs[2]!, secrets),
     tokens: new SqliteTokenStore(dbs[3]!),
+    logTree: new SqliteLogTreeStore(dbs[4]!),
     close: async () => dbs.forEach((db) => db.close()),
   };
 };
@@ -64,6 +68,7 @@ const sqliteConnections: OpenStoreSet = async () => {
 describeDpsStoreContract("sqlite", sqliteStores(false));
 describeLifecycleStoreContract("sqlite", sqliteStores(false));
 describeTokenStoreContract("sqlite", sqliteStores(false));
+describeLogTreeStoreContract("sqlite", sqliteStores(false));
 
 // Only the Store's certificate commits go through the writer thread (app.ts, `workers: true`), and
 // only the lifecycle store works on certificates: it revokes and follows, from the main
@@ -73,3 +78,4 @@ describeLifecycleStoreContract("sqlite with a writer thread", sqliteStores(true)
 describeDpsStoreContract("sqlite, one connection per store", sqliteConnections);
 describeLifecycleStoreContract("sqlite, one connection per store", sqliteConnections);
 describeTokenStoreContract("sqlite, one connection per store", sqliteConnections);
+describeLogTreeStoreContract("sqlite, one connection per store", sqliteConnections);

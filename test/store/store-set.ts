@@ -4,11 +4,12 @@ import type { Store } from "../../src/store/store.js";
 import type { DpsStore } from "../../src/store/dps-store.js";
 import type { LifecycleStore } from "../../src/store/lifecycle-store.js";
 import type { TokenStore } from "../../src/store/token-store.js";
+import type { LogTreeStore } from "../../src/store/log-tree-store.js";
 import type { AuditEntry, AuditInput, CaRecord, CertificateRecord } from "../../src/store/records.js";
 import { verifyChain } from "../../src/store/audit-chain.js";
 
 /**
- * One database as a backend exposes it: the four store interfaces over the same state. The
+ * One database as a backend exposes it: the five store interfaces over the same state. The
  * contracts of DpsStore, LifecycleStore and TokenStore read the audit log and insert
  * certificates through the Store, since every interface shares one log.
  */
@@ -17,6 +18,7 @@ export interface StoreSet {
   dps: DpsStore;
   lifecycle: LifecycleStore;
   tokens: TokenStore;
+  logTree: LogTreeStore;
   close(): Promise<void>;
 }
 
