@@ -23,6 +23,8 @@ export interface DpkiConfig {
   expiredRenewalWindow: string;
   /** Longest time a hub may cache an `allow` from POST /v1/hubs/{hub}/device-auth. */
   hubAuthCacheTtl: string;
+  /** How often `dpki serve` signs a checkpoint of the issuance log (when entries were added); "off" for on demand only. */
+  checkpointInterval: string;
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -35,6 +37,7 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   renewalGrace: "1d",
   expiredRenewalWindow: "30d",
   hubAuthCacheTtl: "1m",
+  checkpointInterval: "5m",
 };
 
 export const CONFIG_FILE = "config.json";
@@ -79,5 +82,6 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
     parseDuration(config[key]);
   }
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
+  if (config.checkpointInterval !== "off") parseDuration(config.checkpointInterval);
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, "") };
 }

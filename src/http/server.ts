@@ -1,3 +1,4 @@
+import { parseDuration } from "../duration.js";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -106,11 +107,21 @@ export async function startServer(services: Services, options: ServeOptions): Pr
   logger.info("listening", { url, host, port, tls: scheme === "https" });
   // Credential lifecycle upkeep: renewed certificates superseded on time.
   const stopLifecycle = services.lifecycle.background((what, err) => logger.warn(what, { message: (err as Error)?.message }));
+  // The issuance log: a signed checkpoint at the configured interval, so a cut tail shows.
+  const interval = services.config.checkpointInterval;
+  const checkpointTimer =
+    interval === "off"
+      ? undefined
+      : setInterval(() => {
+          services.log.checkpoint().catch((err) => logger.warn("cannot sign a log checkpoint", { message: (err as Error)?.message }));
+        }, parseDuration(interval));
+  checkpointTimer?.unref();
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= new Promise<void>((resolve) => {
       clearInterval(renewTimer);
+      clearInterval(checkpointTimer);
       stopLifecycle();
       http.drain();
       logger.info("shutting down: draining requests");

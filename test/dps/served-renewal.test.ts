@@ -4,6 +4,7 @@
  * certificate must be superseded once the grace ends, and the log must say so — the listener
  * once had its own registration flow without the renewal hooks, and only this path showed it.
  */
+import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -39,7 +40,7 @@ beforeAll(async () => {
   env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "served renewal" };
   expect(dpki(["init"], { env }).status).toBe(0);
   const configFile = join(env.DPKI_HOME!, "config.json");
-  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), renewalGrace: "2s" }));
+  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), renewalGrace: "2s", checkpointInterval: "1s" }));
   const cli = (...args: string[]) => {
     const r = dpki([...args, "--json"], { env });
     expect(r.status, r.stderr).toBe(0);
@@ -127,6 +128,14 @@ it("supersedes the old certificate of a device that renewed through `dpki serve 
     shown = await call("GET", `/v1/certificates/${first.serial}`, admin);
   }
   expect(shown.json).toMatchObject({ status: "revoked", revocationReason: "superseded" });
+
+  // Meanwhile the server signed checkpoints of the log on its own, at the configured interval.
+  const db = new Database(join(env.DPKI_HOME!, "dpki.db"), { readonly: true });
+  try {
+    expect((db.prepare("SELECT COUNT(*) AS n FROM log_checkpoints").get() as { n: number }).n).toBeGreaterThan(0);
+  } finally {
+    db.close();
+  }
 });
 
 function freePort(): Promise<number> {
