@@ -1,5 +1,4 @@
 import { X509Certificate, randomBytes } from "node:crypto";
-import { jsonDepthExceeds } from "../json-depth.js";
 import type { DpsStore, RegistrationFilter } from "../store/dps-store.js";
 import type { Page } from "../store/store.js";
 import type { AuditInput } from "../store/records.js";
@@ -150,8 +149,6 @@ const IP_HOST = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const DEVICE_ID = /^[A-Za-z0-9\-.%_#*?!(),:=@$']{1,128}$/;
 const MAX_LIST = 1000;
 const MAX_TWIN_BYTES = 32 * 1024;
-/** IoT Hub allows 10 levels inside tags and desired properties; the twin adds two around them. */
-const MAX_TWIN_DEPTH = 12;
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5000;
 
 /** Managing scopes, hubs, enrollments, groups and registrations. Every change is logged. */
@@ -536,7 +533,6 @@ export class DpsAdminService {
     }
     if (e.initialTwin !== null) {
       if (typeof e.initialTwin !== "object" || Array.isArray(e.initialTwin)) throw invalid("initialTwin must be an object");
-      if (jsonDepthExceeds(e.initialTwin, MAX_TWIN_DEPTH)) throw invalid(`initialTwin nests deeper than ${MAX_TWIN_DEPTH} levels`);
       if (JSON.stringify(e.initialTwin).length > MAX_TWIN_BYTES) throw invalid(`initialTwin is larger than ${MAX_TWIN_BYTES} bytes`);
     }
     if (typeof e.capabilities.iotEdge !== "boolean") throw invalid("capabilities.iotEdge must be true or false");

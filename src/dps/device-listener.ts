@@ -1,5 +1,4 @@
 import { constants, randomUUID } from "node:crypto";
-import { jsonDepthExceeds, MAX_BODY_DEPTH } from "../json-depth.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -341,7 +340,6 @@ function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody 
   }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc))
     throw new DeviceError(400, 400004, "The request body must be a JSON object");
-  if (jsonDepthExceeds(doc, MAX_BODY_DEPTH)) throw new DeviceError(400, 400004, `The request body nests deeper than ${MAX_BODY_DEPTH} levels`);
   const fields = doc as Record<string, unknown>;
   if (fields.registrationId !== undefined) {
     if (typeof fields.registrationId !== "string" || fields.registrationId.toLowerCase() !== registrationId.toLowerCase()) {

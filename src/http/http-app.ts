@@ -1,5 +1,4 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from "express";
-import { checkBodyDepth } from "./request-body.js";
 import type { Services } from "../app.js";
 import { AppError } from "../errors.js";
 import { authenticate, authorize } from "./auth.js";
@@ -63,17 +62,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   const validatorFor = (route: RouteDef) => (route.ownValidator ? requestValidator(spec, [route]) : sharedValidator);
   for (const route of routes) {
     const body: RequestHandler[] = route.bodyLimit
-      ? [
-          express.json({ limit: route.bodyLimit, type: "application/json", strict: true }),
-          (req: Request, _res: Response, next: NextFunction) => {
-            try {
-              checkBodyDepth(req.body);
-              next();
-            } catch (err) {
-              next(err);
-            }
-          },
-        ]
+      ? [express.json({ limit: route.bodyLimit, type: "application/json", strict: true })]
       : route.rawBody
         ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
         : [];

@@ -47,7 +47,6 @@ export const bodyErrors = {
   tooLarge: (limit: number | undefined) =>
     new AppError("payload_too_large", `Request body is larger than the ${limit ?? "allowed"} bytes this endpoint accepts`, { limit }),
   unreadable: () => new AppError("bad_request", "Cannot read request body"),
-  tooDeep: (limit: number) => new AppError("bad_request", `Request body nests deeper than ${limit} levels`, { limit }),
 };
 
 function bodyParserError(e: { type?: string; status?: number; limit?: number }): AppError {

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from "node:http";
 import { finished } from "node:stream";
-import { jsonDepthExceeds, MAX_BODY_DEPTH } from "../json-depth.js";
 import { bodyErrors } from "./problem.js";
 
 /**
@@ -51,17 +50,9 @@ export function parseJsonBody(body: Buffer): unknown {
   if (text.length === 0) return {};
   const first = FIRST_NON_WHITESPACE.exec(text)?.[1];
   if (first !== "{" && first !== "[") throw bodyErrors.invalidJson();
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw bodyErrors.invalidJson();
   }
-  checkBodyDepth(value);
-  return value;
-}
-
-/** Refuses a body nested deeper than any dpki document, before validation walks it. */
-export function checkBodyDepth(value: unknown): void {
-  if (jsonDepthExceeds(value, MAX_BODY_DEPTH)) throw bodyErrors.tooDeep(MAX_BODY_DEPTH);
 }

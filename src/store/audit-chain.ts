@@ -41,7 +41,7 @@ function canonicalText(seq: number, prevHash: string, at: string, input: AuditIn
   return (
     `["dpki-audit-v1",${json(seq)},${json(at)},${json(input.actor)},${json(input.action)},${json(input.subject ?? null)},` +
     `${json(input.serial ?? null)},${json(input.profile ?? null)},${json(input.policyHash ?? null)},` +
-    `${sortedJson(input.details ?? {})},${json(prevHash)}]`
+    `${json(sortKeys(input.details ?? {}))},${json(prevHash)}]`
   );
 }
 
@@ -56,70 +56,17 @@ const sha256Hex: (text: string) => string =
     ? (text) => crypto.hash("sha256", text, "hex")
     : (text) => crypto.createHash("sha256").update(text).digest("hex");
 
-/**
- * `JSON.stringify` of `value` with every object's keys sorted — the order a sorted copy of the
- * object enumerates in, so integer-like keys first in numeric order, as hashes have always been
- * made. Iterative: any stored entry, however deeply nested, can be hashed and verified.
- */
-function sortedJson(value: unknown): string {
-  const out: string[] = [];
-  type Frame = { items: unknown[]; i: number } | { object: Record<string, unknown>; keys: string[]; i: number; first: boolean };
-  const stack: Frame[] = [];
-  const write = (v: unknown, inArray: boolean): void => {
-    if (v instanceof Date) v = v.toJSON();
-    if (v === undefined || typeof v === "function" || typeof v === "symbol") {
-      if (inArray) out.push("null");
-    } else if (v === null || typeof v !== "object") {
-      out.push(JSON.stringify(v));
-    } else if (Array.isArray(v)) {
-      out.push("[");
-      stack.push({ items: v, i: 0 });
-    } else {
-      out.push("{");
-      stack.push({ object: v as Record<string, unknown>, keys: canonicalKeys(v), i: 0, first: true });
-    }
-  };
-  write(value, false);
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1]!;
-    if ("items" in top) {
-      if (top.i < top.items.length) {
-        if (top.i > 0) out.push(",");
-        write(top.items[top.i++], true);
-      } else {
-        out.push("]");
-        stack.pop();
-      }
-      continue;
-    }
-    let wrote = false;
-    while (top.i < top.keys.length) {
-      const key = top.keys[top.i++]!;
-      const v = top.object[key];
-      if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
-      if (!top.first) out.push(",");
-      top.first = false;
-      out.push(JSON.stringify(key), ":");
-      write(v, false);
-      wrote = true;
-      break;
-    }
-    if (!wrote) {
-      out.push("}");
-      stack.pop();
-    }
+/** The canonical order: nested objects' keys sorted. */
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object" && !(value instanceof Date)) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
   }
-  return out.join("");
-}
-
-const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/;
-
-/** Sorted keys in the order an object built from them enumerates: array indices first, ascending. */
-function canonicalKeys(object: object): string[] {
-  const sorted = Object.keys(object).sort();
-  const isIndex = (k: string) => ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1;
-  const indices = sorted.filter(isIndex).sort((a, b) => Number(a) - Number(b));
-  return indices.length === 0 ? sorted : [...indices, ...sorted.filter((k) => !isIndex(k))];
+  return value;
 }
 
 export type ChainVerdict =
