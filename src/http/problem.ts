@@ -26,14 +26,9 @@ export const PROBLEM_CONTENT_TYPE = "application/problem+json";
  * our own (their texts may quote the body), and everything else into `internal` with nothing
  * of the original text.
  */
-export function requestError(err: unknown, req?: IncomingMessage): AppError {
+export function requestError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  const e = err as { type?: string; status?: number; limit?: number; expose?: boolean; code?: unknown; errno?: unknown } | null;
-  // A body that does not decompress reaches us as zlib's own error, marked 400 by the body parser.
-  if (e && e.status === 400 && typeof e.errno === "number" && typeof e.code === "string" && /^(Z_|ERR__ERROR_|ERR_ZSTD)/.test(e.code)) {
-    const encoding = clip(String(req?.headers["content-encoding"] ?? "compressed"));
-    return new AppError("bad_request", `Cannot decompress request body (${encoding}): it is not valid ${encoding} data`);
-  }
+  const e = err as { type?: string; status?: number; limit?: number; expose?: boolean } | null;
   if (e && typeof e.type === "string" && typeof e.status === "number" && e.expose !== undefined) return bodyParserError(e);
   if (e && typeof e.status === "number" && Array.isArray((err as ValidatorError).errors)) return validationError(err as ValidatorError);
   // The router decodes path parameters: a malformed %-escape is the client's mistake, not ours.
@@ -116,7 +111,7 @@ export function sendProblem(
   requestId: string | undefined,
   observe: { logger: Logger; metrics: HttpMetrics },
 ): ErrorCode {
-  const error = requestError(err, req);
+  const error = requestError(err);
   if (error.code === "internal") {
     const e = err as Error;
     observe.logger.error("internal error", { reqId: requestId, error: e?.name, message: e?.message, stack: e?.stack });
