@@ -1,3 +1,4 @@
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCsr, startTestServer, stateCounts, type Reply, type TestServer } from "./harness.js";
 
@@ -113,6 +114,37 @@ describe("bad input is answered with problem+json and changes nothing", () => {
       415,
       "unsupported_media_type",
     );
+  });
+
+  it("a body that does not decompress as its Content-Encoding says, also on the anonymous OCSP POST", async () => {
+    const json = Buffer.from(JSON.stringify({ csr, profile: "device" }));
+    const truncatedGzip = gzipSync(json).subarray(0, 20);
+    for (const [encoding, body] of [
+      ["gzip", Buffer.from("this is not gzip")],
+      ["gzip", truncatedGzip],
+      ["deflate", Buffer.from("this is not deflate")],
+      ["br", Buffer.from("this is not brotli at all")],
+    ] as const) {
+      const headers = { "content-type": "application/json", "content-encoding": encoding };
+      const r = await refused("POST", "/v1/certificates", { body, headers }, 400, "bad_request");
+      expect(r.json.detail).toMatch(/^Cannot decompress request body/);
+      await refused("POST", "/v1/tokens", { body, headers }, 400, "bad_request");
+      const ocsp = await refused(
+        "POST",
+        "/ocsp",
+        { token: undefined, body, headers: { "content-type": "application/ocsp-request", "content-encoding": encoding } },
+        400,
+        "bad_request",
+      );
+      expect(ocsp.json.detail).toMatch(/Content-Encoding/);
+    }
+    // The same bodies compressed properly are read.
+    const ok = await t.request("POST", "/v1/certificates", {
+      token: t.tokens.admin,
+      body: brotliCompressSync(Buffer.from(JSON.stringify({ csr: await makeCsr("brotli-dev"), profile: "device" }))),
+      headers: { "content-type": "application/json", "content-encoding": "br" },
+    });
+    expect(ok.status, ok.text).toBe(201);
   });
 
   it("path tricks in ids", async () => {
