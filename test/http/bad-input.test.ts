@@ -147,6 +147,37 @@ describe("bad input is answered with problem+json and changes nothing", () => {
     expect(ok.status, ok.text).toBe(201);
   });
 
+  it("free-form JSON nested too deep or too large, naming the limit", async () => {
+    const { admin } = t.tokens;
+    expect((await t.request("POST", "/v1/scopes", { token: admin, body: { idScope: "0ne00DEEP" } })).status).toBe(201);
+    expect(
+      (await t.request("POST", "/v1/scopes/0ne00DEEP/hubs", { token: admin, body: { name: "h", hostName: "h.example.net" } })).status,
+    ).toBe(201);
+    const nested = (depth: number): Record<string, unknown> => {
+      let v: Record<string, unknown> = {};
+      for (let i = 1; i < depth; i++) v = { a: v };
+      return v;
+    };
+    const enrollment = (registrationId: string, initialTwin: unknown) => ({
+      registrationId,
+      attestation: { type: "symmetricKey" },
+      allocation: { policy: "static", hubs: ["h"] },
+      initialTwin,
+    });
+    const path = "/v1/scopes/0ne00DEEP/enrollments";
+    let r = await refused("POST", path, { body: enrollment("deep-33", nested(33)) }, 400, "invalid_argument");
+    expect(r.json.detail).toBe("Cannot accept initialTwin: it is nested deeper than 32 levels (the limit)");
+    // Deeper than any field may be: refused for the whole body before anything walks it.
+    const deep = `{"registrationId":"deep","attestation":{"type":"symmetricKey"},"allocation":{"policy":"static","hubs":["h"]},"initialTwin":${'{"a":'.repeat(5000)}{}${"}".repeat(5000)}}`;
+    r = await refused("POST", path, { body: deep }, 400, "bad_request");
+    expect(r.json.detail).toMatch(/nested deeper than 40 levels/);
+    const wide = { tags: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, "v".repeat(20)])) };
+    r = await refused("POST", path, { body: enrollment("wide", wide) }, 400, "invalid_argument");
+    expect(r.json.detail).toMatch(/^Cannot accept initialTwin: \d+ bytes of JSON, more than the limit of 32768 bytes/);
+    const ok = await t.request("POST", path, { token: admin, body: enrollment("deep-32", nested(32)) });
+    expect(ok.status, ok.text).toBe(201);
+  });
+
   it("path tricks in ids", async () => {
     for (const path of [
       "/v1/certificates/..",
