@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
-import { dpki } from "../helpers/cli.js";
+import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
+import { dpki, dpkiAsync } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
 const work = tempDir();
@@ -38,5 +39,52 @@ describe("the audit log", () => {
     expect(verify.stderr).toBe("");
     expect(verify.status).toBe(0);
     expect(verify.stdout).toMatch(/^Log intact: \d+ entries/);
+  });
+});
+
+/** Every entry's time is at or after its predecessor's. */
+function expectTimesFollowSeq(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    const rows = db.prepare("SELECT seq, at FROM audit_log ORDER BY seq").all() as Array<{ seq: number; at: string }>;
+    for (let i = 1; i < rows.length; i++) {
+      expect(Date.parse(rows[i]!.at), `entry ${rows[i]!.seq} is stamped before entry ${rows[i - 1]!.seq}`).toBeGreaterThanOrEqual(
+        Date.parse(rows[i - 1]!.at),
+      );
+    }
+    return rows.length;
+  } finally {
+    db.close();
+  }
+}
+
+describe("log times follow the log's order across writers", () => {
+  it("an entry stamped before another connection's later-committed one takes its predecessor's time", () => {
+    const file = join(work, "two-writers.db");
+    const first = new SqliteDb(file);
+    const second = new SqliteDb(file);
+    try {
+      const t0 = Date.parse("2026-06-01T10:00:00.000Z");
+      first.write(() => first.appendAudit({ at: new Date(t0 + 5), actor: "a", action: "x" }));
+      // Stamped a millisecond earlier by a writer that reached the lock second.
+      const late = second.write(() => second.appendAudit({ at: new Date(t0 + 4), actor: "b", action: "x" }));
+      expect(late.seq).toBe(2);
+      expect(late.at.toISOString()).toBe("2026-06-01T10:00:00.005Z");
+      second.write(() => second.appendAudit({ at: new Date(t0 + 9), actor: "b", action: "x" }));
+      expect(expectTimesFollowSeq(file)).toBe(3);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+
+  it("several CLI processes writing at once leave seq order equal to time order, and a chain that verifies", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => dpkiAsync(["token", "create", "--role", "auditor", "--name", `concurrent-${i}`], { env })),
+    );
+    for (const r of results) expect(r.status, r.stderr).toBe(0);
+    expectTimesFollowSeq(join(home, "dpki.db"));
+    const verify = run(["audit", "verify"]);
+    expect(verify.status, verify.stderr).toBe(0);
   });
 });

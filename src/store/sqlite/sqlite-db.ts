@@ -29,7 +29,7 @@ export class SqliteDb {
    * committed or not: the next one re-reads the head under its lock, after any rollback and
    * any other connection's appends.
    */
-  private head: { seq: number; hash: string } | undefined;
+  private head: { seq: number; hash: string; at: string } | undefined;
   private writeDepth = 0;
 
   constructor(
@@ -65,7 +65,7 @@ export class SqliteDb {
       }
     });
     this.migrate();
-    this.auditHead = this.db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    this.auditHead = this.db.prepare("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1");
     this.insertAudit = this.db.prepare(
       `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -91,15 +91,23 @@ export class SqliteDb {
     return this.writeTransaction.immediate(fn) as T;
   }
 
-  /** Appends a log entry linked to the current head. Call only inside `write`. */
+  /**
+   * Appends a log entry linked to the current head. Call only inside `write`. The entry's time
+   * is settled here, under the write lock that orders the log: callers stamp `at` before they
+   * take it, so a writer that stamped earlier but committed later (another thread or process)
+   * gets its predecessor's time instead — the log's times never go back as its seq goes up.
+   */
   appendAudit(input: AuditInput): AuditEntry {
-    const head = this.head ?? (this.auditHead.get() as { seq: number; hash: string } | undefined);
+    const head = this.head ?? (this.auditHead.get() as { seq: number; hash: string; at: string } | undefined);
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? GENESIS_HASH;
+    // ISO-8601 UTC strings of one length order as their times do.
+    const at = head && input.at.toISOString() < head.at ? new Date(head.at) : input.at;
+    if (at !== input.at) input = { ...input, at };
     const hashed = hashEntry(seq, prevHash, input);
     const entry: AuditEntry = {
       seq,
-      at: input.at,
+      at,
       actor: input.actor,
       action: input.action,
       subject: input.subject ?? null,
@@ -123,7 +131,7 @@ export class SqliteDb {
       prevHash,
       hashed.hash,
     );
-    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash };
+    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash, at: hashed.at };
     for (const listener of this.auditListeners) listener(entry);
     return entry;
   }
