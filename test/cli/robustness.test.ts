@@ -1,11 +1,13 @@
 /** What no stored value or damaged file may do to the CLI: break verification, or hide behind "Internal error". */
 import { createHash } from "node:crypto";
+import { cpSync, openSync, readFileSync, truncateSync, writeSync, closeSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { dpki, dpkiAsync } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { startTestServer } from "../http/harness.js";
 
 const work = tempDir();
 const home = join(work, "ca");
@@ -86,5 +88,66 @@ describe("log times follow the log's order across writers", () => {
     expectTimesFollowSeq(join(home, "dpki.db"));
     const verify = run(["audit", "verify"]);
     expect(verify.status, verify.stderr).toBe(0);
+  });
+});
+
+describe("a damaged database file", () => {
+  /** A copy of the working data directory, its database damaged by `damage`. */
+  function damagedCopy(name: string, damage: (file: string) => void): Record<string, string> {
+    const dir = join(work, name);
+    cpSync(home, dir, { recursive: true });
+    damage(join(dir, "dpki.db"));
+    return { DPKI_HOME: dir };
+  }
+  const commands = [["cert", "list"], ["audit", "verify"], ["ca", "list"], ["token", "list"], ["crl"]];
+
+  it("is named, with the file, and exits 69 for every command", () => {
+    const size = readFileSync(join(home, "dpki.db")).length;
+    const cases: Array<[string, (file: string) => void, RegExp]> = [
+      [
+        "truncated",
+        (file) => truncateSync(file, Math.floor(size / 2)),
+        /it is truncated \(\d+ bytes, its header says \d+\) \(SQLITE_CORRUPT\)/,
+      ],
+      ["garbage", (file) => writeFileSync(file, Buffer.alloc(size, 0x5a)), /not an SQLite database \(SQLITE_NOTADB\)/],
+      [
+        "scribbled",
+        (file) => {
+          // Every page but the header's overwritten: the file still claims to be SQLite.
+          const fd = openSync(file, "r+");
+          for (let page = 1; page * 4096 < size; page++) writeSync(fd, Buffer.alloc(4096, 0xa5), 0, 4096, page * 4096);
+          closeSync(fd);
+        },
+        /damaged or not a dpki database \(SQLITE_CORRUPT\)/,
+      ],
+    ];
+    for (const [name, damage, problem] of cases) {
+      const extra = damagedCopy(name, damage);
+      for (const args of commands) {
+        const r = run(args, extra);
+        expect(r.stderr, `${name}: dpki ${args.join(" ")}`).toContain(`Cannot read the database ${join(extra.DPKI_HOME!, "dpki.db")}`);
+        expect(r.stderr).toMatch(problem);
+        expect(r.status).toBe(69);
+      }
+      const json = run(["cert", "list", "--json"], extra);
+      expect(JSON.parse(json.stderr).error.code).toBe("store_damaged");
+    }
+  });
+
+  it("makes /readyz fail while the server runs", async () => {
+    const t = await startTestServer();
+    try {
+      expect((await t.request("GET", "/readyz")).status).toBe(200);
+      // Its header overwritten under the running server.
+      const fd = openSync(t.services.dataDir.database, "r+");
+      writeSync(fd, Buffer.alloc(100, 0x5a), 0, 100, 0);
+      closeSync(fd);
+      const r = await t.request("GET", "/readyz");
+      expect(r.status, r.text).toBe(503);
+      expect(r.json.code).toBe("store_damaged");
+      expect(r.json.detail).toContain(t.services.dataDir.database);
+    } finally {
+      await t.close();
+    }
   });
 });
