@@ -220,7 +220,9 @@ function checkNotTruncated(file: string): void {
     const raw = header.readUInt16BE(16);
     const pageSize = raw === 1 ? 65536 : raw;
     const pages = header.readUInt32BE(28);
-    if (pages > 0 && size < pages * pageSize) {
+    // The size in the header counts only when written by the same change as the header (SQLite file format §1.3.7).
+    const sizeValid = header.readUInt32BE(24) === header.readUInt32BE(92);
+    if (sizeValid && pages > 0 && size < pages * pageSize) {
       throw storeDamaged("SQLITE_CORRUPT", file, `it is truncated (${size} bytes, its header says ${pages * pageSize})`);
     }
   } finally {
