@@ -90,7 +90,7 @@ export function openServices(options: OpenOptions = {}): Services {
   );
   // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
   const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
-  const ca = new CaService(store, keys, clock, publicationUrls(config.publicUrl));
+  const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl));
   const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));

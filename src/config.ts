@@ -7,6 +7,13 @@ import { parseDuration } from "./duration.js";
 export interface DpkiConfig {
   /** Base URL relying parties reach dpki at; CRL, OCSP and CA-issuer URLs in certificates hang off it. */
   publicUrl: string;
+  /**
+   * Plain-HTTP base URL of the public artefacts (CRLs, OCSP, CA certificates), e.g.
+   * "http://pki.example.com:8080": when set, new certificates carry it in their CRL
+   * distribution point and AIA instead of publicUrl, as relying parties fetch revocation data
+   * over plain HTTP (RFC 5280 §4.2.1.13); `dpki serve --http-port` serves it. null: https only.
+   */
+  publicHttpUrl: string | null;
   /** How long a CRL is valid (its nextUpdate - thisUpdate). */
   crlValidity: string;
   /** Regenerate the cached CRL when it has less than this left. */
@@ -29,6 +36,7 @@ export interface DpkiConfig {
 
 export const DEFAULT_CONFIG: DpkiConfig = {
   publicUrl: "https://localhost:8443",
+  publicHttpUrl: null,
   crlValidity: "7d",
   crlRefreshBefore: "1d",
   clockSkew: "5m",
@@ -70,6 +78,19 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new AppError("config_error", `${source}: publicUrl must be http or https`);
   }
+  let publicHttpUrl = config.publicHttpUrl;
+  if (publicHttpUrl !== null) {
+    let http: URL | undefined;
+    try {
+      http = new URL(String(publicHttpUrl));
+    } catch {
+      // named below
+    }
+    if (!http || http.protocol !== "http:" || typeof publicHttpUrl !== "string") {
+      throw new AppError("config_error", `${source}: publicHttpUrl "${String(publicHttpUrl)}" is not an http:// URL (or null)`);
+    }
+    publicHttpUrl = publicHttpUrl.replace(/\/+$/, "");
+  }
   for (const key of [
     "crlValidity",
     "crlRefreshBefore",
@@ -83,5 +104,5 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   }
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
   if (config.checkpointInterval !== "off") parseDuration(config.checkpointInterval);
-  return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, "") };
+  return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, ""), publicHttpUrl };
 }

@@ -28,6 +28,7 @@ export const ERROR_TABLE = {
   config_error: { status: 500, exit: 78, title: "Configuration error" },
   unavailable: { status: 503, exit: 69, title: "Service unavailable" },
   log_damaged: { status: 503, exit: 65, title: "Issuance log damaged" },
+  store_damaged: { status: 503, exit: 69, title: "Database damaged" },
   internal: { status: 500, exit: 70, title: "Internal error" },
 } as const satisfies Record<string, { status: number; exit: number; title: string }>;
 
@@ -58,7 +59,30 @@ const PKI_CODES: Record<PkiErrorCode, ErrorCode> = {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof PkiError) return new AppError(PKI_CODES[err.code], err.message, err.detail);
+  const damage = databaseDamageOf(err);
+  if (damage) return storeDamaged(damage, databaseFile);
   return new AppError("internal", "Internal error");
+}
+
+/** The database file this process opened last: what a damage error found mid-query names. */
+let databaseFile: string | undefined;
+
+export function noteDatabaseFile(file: string): void {
+  databaseFile = file;
+}
+
+/** SQLITE_CORRUPT (and its extended codes) or SQLITE_NOTADB from the driver, else undefined. */
+export function databaseDamageOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^SQLITE_(CORRUPT|NOTADB)/.test(code) ? code : undefined;
+}
+
+export function storeDamaged(sqliteCode: string, file: string | undefined, what = "it is damaged or not a dpki database"): AppError {
+  return new AppError(
+    "store_damaged",
+    `Cannot read the database${file ? ` ${file}` : ""}: ${what} (${sqliteCode}); restore it from a backup`,
+    { sqliteCode, ...(file ? { file } : {}) },
+  );
 }
 
 /** A typed error as it crosses a thread boundary (structured clone drops class identity). */

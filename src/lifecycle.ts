@@ -29,7 +29,8 @@ export interface LifecycleServices {
 
 /**
  * Where relying parties reach one issuer's CRL, OCSP responder and certificate. Per CA, so a
- * certificate keeps pointing at its own issuer's CRL and certificate after a rollover.
+ * certificate keeps pointing at its own issuer's CRL and certificate after a rollover. Under
+ * publicHttpUrl when set (the plain-HTTP listener), else publicUrl.
  */
 export function publicationUrls(publicUrl: string): (ca: CaRecord) => PublicationUrls {
   return (ca) => ({

@@ -9,6 +9,7 @@ import { globalOptions } from "../context.js";
 import { withErrors } from "../run.js";
 
 export const DEFAULT_PORT = 8443;
+export const DEFAULT_HTTP_PORT = 8080;
 
 export function serveCommand(): Command {
   return serveOptions(new Command("serve"))
@@ -43,6 +44,8 @@ export interface ServeSettings {
   tlsCert?: string;
   tlsKey?: string;
   insecureHttp: boolean;
+  /** The plain-HTTP listener of CRLs, OCSP and CA certificates; undefined: the default port, if free. */
+  httpPort?: number | false;
 }
 
 export function serveOptions(cmd: Command): Command {
@@ -52,6 +55,12 @@ export function serveOptions(cmd: Command): Command {
     .option("--tls-cert <file>", "server certificate chain (PEM) instead of a self-issued one")
     .option("--tls-key <file>", "its private key (PEM)")
     .option("--insecure-http", "serve plain HTTP (tokens cross the network in clear: only behind a TLS proxy)")
+    .option(
+      "--http-port <port>",
+      `also serve CRLs, OCSP and CA certificates over plain HTTP here (default ${DEFAULT_HTTP_PORT}, if free)`,
+      toPort,
+    )
+    .option("--no-http", "no plain-HTTP listener for CRLs, OCSP and CA certificates")
     .option(
       "--dps-port <port>",
       "also serve the DPS device endpoint on this port (Azure SDKs use 443; see `dpki dps serve` for its options)",
@@ -67,6 +76,7 @@ export function serveSettings(opts: Record<string, unknown>): ServeSettings {
     tlsKey: opts.tlsKey as string | undefined,
     insecureHttp: Boolean(opts.insecureHttp),
     dpsPort: opts.dpsPort as number | undefined,
+    httpPort: opts.http === false ? false : (opts.httpPort as number | undefined),
   };
 }
 
@@ -92,7 +102,14 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
         : { self: { passphrase } };
     // Loaded here, not at the top: other commands should not pay for express and the validator.
     const { startServer } = await import("../../src/http/server.js");
-    const running = await startServer(services, { host: settings.host, port: settings.port, tls });
+    // The default port is a convenience: busy, it is skipped with a warning; a port asked for must bind.
+    const publicHttp =
+      settings.httpPort === false
+        ? undefined
+        : settings.httpPort === undefined
+          ? { port: DEFAULT_HTTP_PORT, optional: true }
+          : { port: settings.httpPort };
+    const running = await startServer(services, { host: settings.host, port: settings.port, tls, publicHttp });
     const devices = settings.dpsPort === undefined ? undefined : await startDevices(services, settings);
     const hint = dataDir.root === dataDirAt(undefined).root ? "" : ` --data-dir ${relative(process.cwd(), dataDir.root) || "."}`;
     process.stderr.write(
@@ -100,6 +117,7 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
         (running.rootPemFile
           ? `  root CA:     ${running.rootPemFile}   (curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
           : "") +
+        (running.publicHttpUrl ? `  CRL, OCSP:   ${running.publicHttpUrl} (plain HTTP, public artefacts only)\n` : "") +
         `  admin token: npx dpki token create --role admin${hint}\n` +
         `  remote CLI:  DPKI_SERVER=${running.url} DPKI_TOKEN=<token> npx dpki cert list\n` +
         (devices

@@ -23,6 +23,7 @@ import { deriveDeviceKey, makeSymmetricKey } from "./sas.js";
 import { cidrProblem } from "./cidr.js";
 import { isRegistrationId, isRegistrationIdPattern } from "./dps-allowlist.js";
 import { MAX_PAGE, pageLimit } from "./page-limit.js";
+import { jsonBoundsProblem } from "./json-bounds.js";
 
 // ---------------------------------------------------------------------------------------
 // Inputs (CLI and API alike) and views (what is shown; never keys, except once at creation)
@@ -533,7 +534,8 @@ export class DpsAdminService {
     }
     if (e.initialTwin !== null) {
       if (typeof e.initialTwin !== "object" || Array.isArray(e.initialTwin)) throw invalid("initialTwin must be an object");
-      if (JSON.stringify(e.initialTwin).length > MAX_TWIN_BYTES) throw invalid(`initialTwin is larger than ${MAX_TWIN_BYTES} bytes`);
+      const unbounded = jsonBoundsProblem(e.initialTwin, "initialTwin", { maxBytes: MAX_TWIN_BYTES });
+      if (unbounded) throw invalid(unbounded);
     }
     if (typeof e.capabilities.iotEdge !== "boolean") throw invalid("capabilities.iotEdge must be true or false");
     return { ...e, allocation: { ...a, hubs } };

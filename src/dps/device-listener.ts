@@ -6,6 +6,7 @@ import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
 import { AppError, ERROR_TABLE, toAppError } from "../errors.js";
 import { normaliseAddress } from "../core/cidr.js";
 import { isRegistrationId } from "../core/dps-allowlist.js";
+import { jsonBoundsProblem } from "../core/json-bounds.js";
 import { newOperationId, type DeviceRequest, type DpsService, type RegisterBody, type RegistrationOutcome } from "../core/dps-service.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
 
@@ -348,7 +349,11 @@ function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody 
   }
   if (fields.tpm !== undefined) throw new DeviceError(400, 400004, "TPM attestation is not supported by this service");
   const body: RegisterBody = {};
-  if (fields.payload !== undefined) body.payload = fields.payload;
+  if (fields.payload !== undefined) {
+    const unbounded = jsonBoundsProblem(fields.payload, "payload");
+    if (unbounded) throw new DeviceError(400, 400004, unbounded);
+    body.payload = fields.payload;
+  }
   if (fields.csr !== undefined && fields.csr !== null) {
     const csr = fields.csr;
     if (

@@ -8,6 +8,7 @@ import { jsonLogger, type Logger } from "./logger.js";
 import { HttpMetrics } from "./metrics.js";
 import { loadApiSpec, requestValidator, type OpenApiDocument } from "./openapi.js";
 import { sendProblem } from "./problem.js";
+import { checkBodyDepth } from "./request-body.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
 import { ocspGetPath } from "./routes/ocsp-routes.js";
@@ -62,7 +63,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   const validatorFor = (route: RouteDef) => (route.ownValidator ? requestValidator(spec, [route]) : sharedValidator);
   for (const route of routes) {
     const body: RequestHandler[] = route.bodyLimit
-      ? [express.json({ limit: route.bodyLimit, type: "application/json", strict: true })]
+      ? [express.json({ limit: route.bodyLimit, type: "application/json", strict: true }), boundedDepth]
       : route.rawBody
         ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
         : [];
@@ -91,6 +92,12 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
     },
   };
 }
+
+/** JSON bodies express parsed keep the depth bound the lean path applies in parseJsonBody. */
+const boundedDepth: RequestHandler = (req, _res, next) => {
+  checkBodyDepth(req.body);
+  next();
+};
 
 /** A lean route's handler behind express's body parser and validator, for the requests the lean path leaves to express. */
 function expressHandler(route: RouteDef): RequestHandler {

@@ -30,6 +30,8 @@ export function requestError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as { type?: string; status?: number; limit?: number; expose?: boolean } | null;
   if (e && typeof e.type === "string" && typeof e.status === "number" && e.expose !== undefined) return bodyParserError(e);
+  // body-parser passes zlib's own error on, with a status but no type: the body's fault, not ours.
+  if (e && typeof e.status === "number" && e.status < 500 && isDecompressionError(err)) return bodyErrors.undecodable();
   if (e && typeof e.status === "number" && Array.isArray((err as ValidatorError).errors)) return validationError(err as ValidatorError);
   // The router decodes path parameters: a malformed %-escape is the client's mistake, not ours.
   if (err instanceof URIError) return new AppError("bad_request", "Cannot decode the request path: malformed percent-encoding");
@@ -42,7 +44,15 @@ export const bodyErrors = {
   tooLarge: (limit: number | undefined) =>
     new AppError("payload_too_large", `Request body is larger than the ${limit ?? "allowed"} bytes this endpoint accepts`, { limit }),
   unreadable: () => new AppError("bad_request", "Cannot read request body"),
+  undecodable: () =>
+    new AppError("bad_request", "Cannot decompress request body: it is not valid data for its Content-Encoding (gzip, deflate or br)"),
 };
+
+/** zlib's failures (Z_DATA_ERROR, Z_BUF_ERROR, …) and brotli's (ERR__ERROR_FORMAT_…, ERR_BROTLI_…). */
+function isDecompressionError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && /^(Z_|ERR__|ERR_BROTLI|ERR_ZLIB)/.test(code);
+}
 
 function bodyParserError(e: { type?: string; status?: number; limit?: number }): AppError {
   switch (e.type) {

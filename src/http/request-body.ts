@@ -1,5 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { finished } from "node:stream";
+import { JSON_MAX_DEPTH, jsonBoundsProblem } from "../core/json-bounds.js";
+import { AppError } from "../errors.js";
 import { bodyErrors } from "./problem.js";
 
 /**
@@ -50,9 +52,24 @@ export function parseJsonBody(body: Buffer): unknown {
   if (text.length === 0) return {};
   const first = FIRST_NON_WHITESPACE.exec(text)?.[1];
   if (first !== "{" && first !== "[") throw bodyErrors.invalidJson();
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw bodyErrors.invalidJson();
   }
+  checkBodyDepth(parsed);
+  return parsed;
+}
+
+/** A request body's own fields nest a few levels; its free-form ones are bounded by JSON_MAX_DEPTH. */
+export const BODY_MAX_DEPTH = JSON_MAX_DEPTH + 8;
+
+/**
+ * Refuses a parsed JSON body nested deeper than BODY_MAX_DEPTH before the validator or a
+ * handler walks it (both recurse). The body's size is bounded by the route's limit already.
+ */
+export function checkBodyDepth(body: unknown): void {
+  const problem = jsonBoundsProblem(body, "Request body", { maxDepth: BODY_MAX_DEPTH, maxBytes: Infinity });
+  if (problem) throw new AppError("bad_request", problem, { maxDepth: BODY_MAX_DEPTH });
 }

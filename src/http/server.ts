@@ -1,10 +1,13 @@
 import { parseDuration } from "../duration.js";
-import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { isIP } from "node:net";
 import type { Services } from "../app.js";
+import { AppError } from "../errors.js";
+import { sendBody } from "./exchange.js";
 import { createHttpApp, type HttpApp } from "./http-app.js";
+import { PROBLEM_CONTENT_TYPE, problemOf } from "./problem.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
 import { ensureServerCertificate, writeRootPem } from "./server-certificate.js";
@@ -26,6 +29,11 @@ export interface ServeOptions {
   metrics?: HttpMetrics;
   /** How long in-flight requests may take to finish after close() before connections are cut. */
   drainMs?: number;
+  /**
+   * Also serve the public, signed artefacts (CRLs, OCSP, CA certificates) over plain HTTP on
+   * this port (0 picks one), on `host`. `optional`: a port already in use is logged, not fatal.
+   */
+  publicHttp?: { port: number; optional?: boolean };
 }
 
 export interface RunningServer {
@@ -37,6 +45,8 @@ export interface RunningServer {
   server: Server | HttpsServer;
   /** The root CA PEM file clients can trust (self-issued TLS only). */
   rootPemFile?: string;
+  /** The plain-HTTP listener of the public artefacts, when it runs: e.g. http://localhost:8080. */
+  publicHttpUrl?: string;
   /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes connections. Does not close the services. */
   close(): Promise<void>;
 }
@@ -105,6 +115,30 @@ export async function startServer(services: Services, options: ServeOptions): Pr
   const scheme = options.tls === "none" ? "http" : "https";
   const url = `${scheme}://${urlHost(host)}:${port}`;
   logger.info("listening", { url, host, port, tls: scheme === "https" });
+  let plain: Server | undefined;
+  let publicHttpUrl: string | undefined;
+  if (options.publicHttp) {
+    plain = createHttpServer(publicArtefactsOnly(http.listener));
+    plain.requestTimeout = 30_000;
+    plain.headersTimeout = 10_000;
+    const bound = await listen(plain, options.publicHttp.port, host).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (!options.publicHttp!.optional || err.code !== "EADDRINUSE") {
+          server.close();
+          throw err;
+        }
+        logger.warn("plain-HTTP listener for CRLs, OCSP and CA certificates not started: port in use", {
+          port: options.publicHttp!.port,
+        });
+        return false;
+      },
+    );
+    if (bound) {
+      publicHttpUrl = `http://${urlHost(host)}:${(plain.address() as AddressInfo).port}`;
+      logger.info("serving CRLs, OCSP and CA certificates over plain HTTP", { url: publicHttpUrl });
+    } else plain = undefined;
+  }
   // Credential lifecycle upkeep: renewed certificates superseded on time.
   const stopLifecycle = services.lifecycle.background((what, err) => logger.warn(what, { message: (err as Error)?.message }));
   // The issuance log: a signed checkpoint at the configured interval, so a cut tail shows.
@@ -131,6 +165,8 @@ export async function startServer(services: Services, options: ServeOptions): Pr
       }, options.drainMs ?? 10_000);
       // Keep-alive connections become idle as their last response ends: close them as they do.
       const idle = setInterval(() => server.closeIdleConnections(), 50);
+      plain?.close();
+      plain?.closeAllConnections();
       server.close(() => {
         clearTimeout(cut);
         clearInterval(idle);
@@ -139,7 +175,45 @@ export async function startServer(services: Services, options: ServeOptions): Pr
       });
       server.closeIdleConnections();
     }));
-  return { url, host, port, http, server, rootPemFile, close };
+  return { url, host, port, http, server, rootPemFile, publicHttpUrl, close };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * What the plain-HTTP listener answers: the signed, public artefacts relying parties fetch
+ * without TLS (whose own revocation check would need them) — CRLs, OCSP, CA certificates —
+ * and nothing of the API, which answers 404 there. Credentials are dropped: these routes are
+ * public, and a token sent in clear must not act.
+ */
+const PUBLIC_ARTEFACTS: Array<{ methods: string[]; path: RegExp }> = [
+  { methods: ["GET", "HEAD"], path: /^\/v1\/ca\/[^/]+\/(?:crl|cert\.der)$/ },
+  { methods: ["GET", "HEAD"], path: /^\/v1\/(?:crl|crl\.pem|ca\/root\.der|ca\/root\.pem|ca\/issuer\.der|ca\/chain)$/ },
+  { methods: ["GET", "HEAD"], path: /^\/ocsp\/.+$/ },
+  { methods: ["POST"], path: /^\/ocsp$/ },
+];
+
+function publicArtefactsOnly(listener: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? "").split("?")[0]!;
+    if (PUBLIC_ARTEFACTS.some((a) => a.methods.includes(req.method ?? "") && a.path.test(path))) {
+      delete req.headers.authorization;
+      return listener(req, res);
+    }
+    const problem = problemOf(
+      new AppError("not_found", "Only CRLs, OCSP and CA certificates are served over plain HTTP: use https for the API"),
+      undefined,
+    );
+    sendBody(res, 404, `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, JSON.stringify(problem));
+  };
 }
 
 /** The names the self-issued certificate covers: loopback, the listen host and publicUrl's host. */

@@ -41,7 +41,7 @@ function canonicalText(seq: number, prevHash: string, at: string, input: AuditIn
   return (
     `["dpki-audit-v1",${json(seq)},${json(at)},${json(input.actor)},${json(input.action)},${json(input.subject ?? null)},` +
     `${json(input.serial ?? null)},${json(input.profile ?? null)},${json(input.policyHash ?? null)},` +
-    `${json(sortKeys(input.details ?? {}))},${json(prevHash)}]`
+    `${canonicalJson(input.details ?? {})},${json(prevHash)}]`
   );
 }
 
@@ -56,17 +56,65 @@ const sha256Hex: (text: string) => string =
     ? (text) => crypto.hash("sha256", text, "hex")
     : (text) => crypto.createHash("sha256").update(text).digest("hex");
 
-/** The canonical order: nested objects' keys sorted. */
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === "object" && !(value instanceof Date)) {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
-    );
+/**
+ * `JSON.stringify(sortKeys(value))` — nested objects' keys sorted — written with an explicit
+ * stack instead of recursion, so no stored value, however deep, runs out of call stack and
+ * leaves the log unverifiable. Byte for byte what the recursive form wrote: keys in the order a
+ * plain object built from the sorted keys enumerates them (integer-like keys first, ascending),
+ * members whose value JSON omits left out, such array elements written as null.
+ */
+export function canonicalJson(value: unknown): string {
+  const out: string[] = [];
+  type Frame = { array: unknown[]; index: number } | { object: Record<string, unknown>; keys: string[]; index: number; wrote: boolean };
+  const stack: Frame[] = [];
+  /** Writes a leaf, or opens a container and leaves it on the stack. */
+  const begin = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      out.push("[");
+      stack.push({ array: v, index: 0 });
+    } else if (v !== null && typeof v === "object" && !(v instanceof Date)) {
+      const sorted = Object.keys(v).sort();
+      // Property order of the object sortKeys used to build: the engine puts integer keys first.
+      const keys = Object.keys(Object.fromEntries(sorted.map((k) => [k, 0])));
+      out.push("{");
+      stack.push({ object: v as Record<string, unknown>, keys, index: 0, wrote: false });
+    } else {
+      out.push(json(v));
+    }
+  };
+  begin(value);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if ("array" in top) {
+      if (top.index >= top.array.length) {
+        out.push("]");
+        stack.pop();
+        continue;
+      }
+      if (top.index > 0) out.push(",");
+      const item = top.array[top.index++];
+      if (omitted(item)) out.push("null");
+      else begin(item);
+    } else {
+      if (top.index >= top.keys.length) {
+        out.push("}");
+        stack.pop();
+        continue;
+      }
+      const key = top.keys[top.index++]!;
+      const item = top.object[key];
+      if (omitted(item)) continue;
+      out.push(top.wrote ? "," : "", JSON.stringify(key), ":");
+      top.wrote = true;
+      begin(item);
+    }
   }
-  return value;
+  return out.join("");
+}
+
+/** Values JSON.stringify leaves out of an object (and writes as null in an array). */
+function omitted(v: unknown): boolean {
+  return v === undefined || typeof v === "function" || typeof v === "symbol";
 }
 
 export type ChainVerdict =

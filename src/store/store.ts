@@ -38,6 +38,8 @@ export interface PageRequest {
  */
 export interface Store {
   close(): Promise<void>;
+  /** Reads the database enough to tell it is usable; throws store_damaged when it is not. */
+  probe(): Promise<void>;
 
   // CAs
   listCas(): Promise<CaRecord[]>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalEntry, chainHash, GENESIS_HASH, hashEntry } from "../../src/store/audit-chain.js";
+import { canonicalEntry, canonicalJson, chainHash, GENESIS_HASH, hashEntry } from "../../src/store/audit-chain.js";
 import type { AuditInput } from "../../src/store/records.js";
 
 const at = new Date("2026-03-01T12:34:56.789Z");
@@ -88,6 +88,33 @@ describe("audit chain encoding", () => {
       const input: AuditInput = { at, actor: "a", action: "x", subject: "s", details };
       expect(canonicalEntry(7, GENESIS_HASH, input)).toBe(definition(7, GENESIS_HASH, input));
     }
+  });
+
+  it("encodes random nested details as the definition does", () => {
+    let seed = 7;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const keys = ["b", "a", "10", "9", "", "é", "z1", "-1"];
+    const value = (depth: number): unknown => {
+      const kind = depth > 5 ? rand(4) : rand(7);
+      if (kind === 0) return rand(1000) / 7;
+      if (kind === 1) return ["s", null, true, undefined][rand(4)];
+      if (kind === 2) return `t${rand(50)}"\n`;
+      if (kind === 3) return null;
+      if (kind < 6) return Object.fromEntries(Array.from({ length: rand(5) }, () => [keys[rand(keys.length)]!, value(depth + 1)]));
+      return Array.from({ length: rand(5) }, () => value(depth + 1));
+    };
+    for (let i = 0; i < 300; i++) {
+      const input: AuditInput = { at, actor: "a", action: "x", details: { v: value(0) } };
+      expect(canonicalEntry(i + 1, GENESIS_HASH, input)).toBe(definition(i + 1, GENESIS_HASH, input));
+    }
+  });
+
+  it("encodes details of any depth without running out of stack", () => {
+    let deep: unknown = [1];
+    for (let i = 0; i < 200_000; i++) deep = i % 2 ? { b: deep, a: i } : [deep];
+    const text = canonicalJson({ deep });
+    expect(text.startsWith('{"deep":{"a":199999,"b":[{"a":199997,')).toBe(true);
+    expect(text.length).toBeGreaterThan(1_000_000);
   });
 
   it("gives the store the hash, time and details it keeps", () => {

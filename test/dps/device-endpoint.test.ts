@@ -111,6 +111,13 @@ describe("device endpoint", async () => {
       "exceeds",
     ],
     [
+      "a payload nested deeper than 32 levels",
+      () => ({ path: path(), body: `{"payload":${"[".repeat(33)}${"]".repeat(33)}}`, headers: { authorization: token() } }),
+      400,
+      400004,
+      "Cannot accept payload: it is nested deeper than 32 levels (the limit)",
+    ],
+    [
       "text/plain",
       () => ({ path: path(), body: "{}", headers: { authorization: token(), "content-type": "text/plain" } }),
       415,

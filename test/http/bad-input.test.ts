@@ -1,3 +1,4 @@
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCsr, startTestServer, stateCounts, type Reply, type TestServer } from "./harness.js";
 
@@ -113,6 +114,68 @@ describe("bad input is answered with problem+json and changes nothing", () => {
       415,
       "unsupported_media_type",
     );
+  });
+
+  it("a body that does not decompress as its Content-Encoding says, also on the anonymous OCSP POST", async () => {
+    const json = Buffer.from(JSON.stringify({ csr, profile: "device" }));
+    const truncatedGzip = gzipSync(json).subarray(0, 20);
+    for (const [encoding, body] of [
+      ["gzip", Buffer.from("this is not gzip")],
+      ["gzip", truncatedGzip],
+      ["deflate", Buffer.from("this is not deflate")],
+      ["br", Buffer.from("this is not brotli at all")],
+    ] as const) {
+      const headers = { "content-type": "application/json", "content-encoding": encoding };
+      const r = await refused("POST", "/v1/certificates", { body, headers }, 400, "bad_request");
+      expect(r.json.detail).toMatch(/^Cannot decompress request body/);
+      await refused("POST", "/v1/tokens", { body, headers }, 400, "bad_request");
+      const ocsp = await refused(
+        "POST",
+        "/ocsp",
+        { token: undefined, body, headers: { "content-type": "application/ocsp-request", "content-encoding": encoding } },
+        400,
+        "bad_request",
+      );
+      expect(ocsp.json.detail).toMatch(/Content-Encoding/);
+    }
+    // The same bodies compressed properly are read.
+    const ok = await t.request("POST", "/v1/certificates", {
+      token: t.tokens.admin,
+      body: brotliCompressSync(Buffer.from(JSON.stringify({ csr: await makeCsr("brotli-dev"), profile: "device" }))),
+      headers: { "content-type": "application/json", "content-encoding": "br" },
+    });
+    expect(ok.status, ok.text).toBe(201);
+  });
+
+  it("free-form JSON nested too deep or too large, naming the limit", async () => {
+    const { admin } = t.tokens;
+    expect((await t.request("POST", "/v1/scopes", { token: admin, body: { idScope: "0ne00DEEP" } })).status).toBe(201);
+    expect(
+      (await t.request("POST", "/v1/scopes/0ne00DEEP/hubs", { token: admin, body: { name: "h", hostName: "h.example.net" } })).status,
+    ).toBe(201);
+    const nested = (depth: number): Record<string, unknown> => {
+      let v: Record<string, unknown> = {};
+      for (let i = 1; i < depth; i++) v = { a: v };
+      return v;
+    };
+    const enrollment = (registrationId: string, initialTwin: unknown) => ({
+      registrationId,
+      attestation: { type: "symmetricKey" },
+      allocation: { policy: "static", hubs: ["h"] },
+      initialTwin,
+    });
+    const path = "/v1/scopes/0ne00DEEP/enrollments";
+    let r = await refused("POST", path, { body: enrollment("deep-33", nested(33)) }, 400, "invalid_argument");
+    expect(r.json.detail).toBe("Cannot accept initialTwin: it is nested deeper than 32 levels (the limit)");
+    // Deeper than any field may be: refused for the whole body before anything walks it.
+    const deep = `{"registrationId":"deep","attestation":{"type":"symmetricKey"},"allocation":{"policy":"static","hubs":["h"]},"initialTwin":${'{"a":'.repeat(5000)}{}${"}".repeat(5000)}}`;
+    r = await refused("POST", path, { body: deep }, 400, "bad_request");
+    expect(r.json.detail).toMatch(/nested deeper than 40 levels/);
+    const wide = { tags: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, "v".repeat(20)])) };
+    r = await refused("POST", path, { body: enrollment("wide", wide) }, 400, "invalid_argument");
+    expect(r.json.detail).toMatch(/^Cannot accept initialTwin: \d+ bytes of JSON, more than the limit of 32768 bytes/);
+    const ok = await t.request("POST", path, { token: admin, body: enrollment("deep-32", nested(32)) });
+    expect(ok.status, ok.text).toBe(201);
   });
 
   it("path tricks in ids", async () => {

@@ -1,6 +1,7 @@
 import { request as httpsRequest } from "node:https";
 import { rootCertificates } from "node:tls";
 import type { EnrollmentRecord, HubRecord } from "../../store/dps-records.js";
+import { jsonBoundsProblem } from "../json-bounds.js";
 import {
   ALLOCATION_ERROR_CODES,
   AllocationError,
@@ -129,6 +130,9 @@ function resultFrom(answer: unknown, hubs: HubRecord[]): AllocationResult {
   if (initialTwin !== undefined && initialTwin !== null && (typeof initialTwin !== "object" || Array.isArray(initialTwin))) {
     throw failed("initialTwin in the answer is not an object");
   }
+  const unbounded =
+    jsonBoundsProblem(initialTwin ?? null, "initialTwin in the answer") ?? jsonBoundsProblem(payload ?? null, "payload in the answer");
+  if (unbounded) throw failed(unbounded);
   return {
     hub,
     ...(initialTwin !== undefined ? { initialTwin: initialTwin as Record<string, unknown> | null } : {}),

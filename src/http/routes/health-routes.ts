@@ -20,7 +20,9 @@ export function healthRoutes(deps: RouteDeps, isDraining: () => boolean): RouteD
       handler: async (_req, res) => {
         if (isDraining()) throw new AppError("unavailable", "Shutting down");
         try {
-          // Reads the CA table (the store answers) and loads the issuing CA's certificate and key.
+          // Reads the database itself each time (a cached issuer would hide a damaged file), then
+          // loads the issuing CA's certificate and key.
+          await deps.services.store.probe();
           await deps.services.ca.activeIssuer();
         } catch (err) {
           const e = toAppError(err);

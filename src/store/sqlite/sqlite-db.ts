@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
-import { chmodSync, existsSync } from "node:fs";
-import { AppError } from "../../errors.js";
+import { chmodSync, closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
+import { AppError, databaseDamageOf, noteDatabaseFile, storeDamaged } from "../../errors.js";
 import { GENESIS_HASH, hashEntry } from "../audit-chain.js";
 import type { AuditEntry, AuditInput } from "../records.js";
 import { MIGRATIONS } from "./migrations.js";
@@ -29,7 +29,7 @@ export class SqliteDb {
    * committed or not: the next one re-reads the head under its lock, after any rollback and
    * any other connection's appends.
    */
-  private head: { seq: number; hash: string } | undefined;
+  private head: { seq: number; hash: string; at: string } | undefined;
   private writeDepth = 0;
 
   constructor(
@@ -37,39 +37,52 @@ export class SqliteDb {
     options: SqliteDbOptions = {},
   ) {
     const isNew = file !== ":memory:" && !existsSync(file);
-    this.db = new Database(file);
-    if (isNew) chmodSync(file, 0o600);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
-    this.db.pragma("busy_timeout = 10000");
-    this.db.pragma("foreign_keys = ON");
-    // Every commit rewrites the last page of each table and index and their parents; a
-    // checkpoint every 10000 WAL pages (40 MiB) instead of 1000 copies each of those into the
-    // database file ten times less often: a quarter to 40% less read and written per
-    // certificate. The price is a longer pause at each checkpoint (80 ms rather than 20 ms at
-    // 300k certificates) and a WAL file that stays 40 MiB.
-    this.db.pragma("wal_autocheckpoint = 10000");
-    // 16 MiB, better-sqlite3's default, on purpose: at the end of a transaction that split
-    // index pages out of order (random sha256 keys make nearly every certificate batch do so)
-    // SQLite walks its whole page cache, so a larger cache made batches slower, and it adds to
-    // RSS as the database grows. No mmap either: random lookups were barely faster and RSS
-    // grew by the mapped size.
-    this.db.pragma("cache_size = -16000");
-    this.writeTransaction = this.db.transaction((fn: () => unknown) => {
-      this.writeDepth++;
-      try {
-        return fn();
-      } finally {
-        this.writeDepth--;
-        this.head = undefined;
+    if (!isNew && file !== ":memory:") checkNotTruncated(file);
+    noteDatabaseFile(file);
+    try {
+      this.db = new Database(file);
+      if (isNew) chmodSync(file, 0o600);
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+      this.db.pragma("busy_timeout = 10000");
+      this.db.pragma("foreign_keys = ON");
+      // Every commit rewrites the last page of each table and index and their parents; a
+      // checkpoint every 10000 WAL pages (40 MiB) instead of 1000 copies each of those into the
+      // database file ten times less often: a quarter to 40% less read and written per
+      // certificate. The price is a longer pause at each checkpoint (80 ms rather than 20 ms at
+      // 300k certificates) and a WAL file that stays 40 MiB.
+      this.db.pragma("wal_autocheckpoint = 10000");
+      // 16 MiB, better-sqlite3's default, on purpose: at the end of a transaction that split
+      // index pages out of order (random sha256 keys make nearly every certificate batch do so)
+      // SQLite walks its whole page cache, so a larger cache made batches slower, and it adds to
+      // RSS as the database grows. No mmap either: random lookups were barely faster and RSS
+      // grew by the mapped size.
+      this.db.pragma("cache_size = -16000");
+      this.writeTransaction = this.db.transaction((fn: () => unknown) => {
+        this.writeDepth++;
+        try {
+          return fn();
+        } finally {
+          this.writeDepth--;
+          this.head = undefined;
+        }
+      });
+      this.migrate();
+      this.auditHead = this.db.prepare("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1");
+      this.insertAudit = this.db.prepare(
+        `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      // Reads the log's last page: a damaged file fails here, at start, not in the middle of a command.
+      this.auditHead.get();
+    } catch (err) {
+      const damage = databaseDamageOf(err);
+      if (damage) {
+        (this as { db?: Database.Database }).db?.close();
+        throw storeDamaged(damage, file);
       }
-    });
-    this.migrate();
-    this.auditHead = this.db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    this.insertAudit = this.db.prepare(
-      `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+      throw err;
+    }
   }
 
   private readonly generations = new Map<string, number>();
@@ -91,15 +104,23 @@ export class SqliteDb {
     return this.writeTransaction.immediate(fn) as T;
   }
 
-  /** Appends a log entry linked to the current head. Call only inside `write`. */
+  /**
+   * Appends a log entry linked to the current head. Call only inside `write`. The entry's time
+   * is settled here, under the write lock that orders the log: callers stamp `at` before they
+   * take it, so a writer that stamped earlier but committed later (another thread or process)
+   * gets its predecessor's time instead — the log's times never go back as its seq goes up.
+   */
   appendAudit(input: AuditInput): AuditEntry {
-    const head = this.head ?? (this.auditHead.get() as { seq: number; hash: string } | undefined);
+    const head = this.head ?? (this.auditHead.get() as { seq: number; hash: string; at: string } | undefined);
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? GENESIS_HASH;
+    // ISO-8601 UTC strings of one length order as their times do.
+    const at = head && input.at.toISOString() < head.at ? new Date(head.at) : input.at;
+    if (at !== input.at) input = { ...input, at };
     const hashed = hashEntry(seq, prevHash, input);
     const entry: AuditEntry = {
       seq,
-      at: input.at,
+      at,
       actor: input.actor,
       action: input.action,
       subject: input.subject ?? null,
@@ -123,7 +144,7 @@ export class SqliteDb {
       prevHash,
       hashed.hash,
     );
-    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash };
+    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash, at: hashed.at };
     for (const listener of this.auditListeners) listener(entry);
     return entry;
   }
@@ -138,6 +159,23 @@ export class SqliteDb {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Reads what every command needs (the file's length against its header, the schema, the
+   * log's head, the CA table) and throws store_damaged naming the file when it cannot: what
+   * readiness asks on every probe, so it stays cheap where PRAGMA quick_check reads every page.
+   */
+  probe(): void {
+    try {
+      if (this.file !== ":memory:") checkNotTruncated(this.file);
+      this.db.prepare("SELECT count(*) FROM sqlite_master").get();
+      this.auditHead.get();
+      this.db.prepare("SELECT count(*) FROM cas").get();
+    } catch (err) {
+      const damage = databaseDamageOf(err);
+      throw damage ? storeDamaged(damage, this.file) : err;
+    }
   }
 
   /**
@@ -161,6 +199,34 @@ export class SqliteDb {
         this.db.prepare("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)").run(m.name, new Date().toISOString());
       });
     }
+  }
+}
+
+/**
+ * A truncated file opens and even reads its schema; the pages past its end then fail one query
+ * at a time. The header (bytes 16-17: page size, 28-31: pages at the last checkpoint) says how
+ * long the file is: comparing costs one read, where PRAGMA quick_check reads every page.
+ */
+function checkNotTruncated(file: string): void {
+  const fd = openSync(file, "r");
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return;
+    const header = Buffer.alloc(100);
+    const read = readSync(fd, header, 0, 100, 0);
+    if (read < 100 || header.toString("latin1", 0, 16) !== "SQLite format 3\0") {
+      throw storeDamaged("SQLITE_NOTADB", file, "it is not an SQLite database");
+    }
+    const raw = header.readUInt16BE(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    const pages = header.readUInt32BE(28);
+    // The size in the header counts only when written by the same change as the header (SQLite file format §1.3.7).
+    const sizeValid = header.readUInt32BE(24) === header.readUInt32BE(92);
+    if (sizeValid && pages > 0 && size < pages * pageSize) {
+      throw storeDamaged("SQLITE_CORRUPT", file, `it is truncated (${size} bytes, its header says ${pages * pageSize})`);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

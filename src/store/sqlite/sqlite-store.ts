@@ -57,6 +57,10 @@ export class SqliteStore implements Store {
     };
   }
 
+  async probe(): Promise<void> {
+    this.sqlite.probe();
+  }
+
   async close(): Promise<void> {
     await this.writer?.close();
     this.sqlite.close();
