@@ -104,6 +104,7 @@ function record(
     notAfter: params.notAfter,
     profile: "device",
     requester: "bench",
+    scope: null,
     status: "good",
     revokedAt: null,
     revocationReason: null,

@@ -33,7 +33,13 @@ export class LocalLifecycleOperations implements LifecycleOperations {
     return this.lifecycle.rotation.status();
   }
 
+  /** CA-wide operations reach every scope's devices: not for a scoped caller. */
+  private unscoped(what: string): void {
+    if (this.scope !== null) throw new AppError("forbidden", `${what} affects every scope: it needs an unscoped token`);
+  }
+
   async caRotate(input: RotateInput) {
+    this.unscoped("A CA rotation");
     if (input.algorithm !== undefined && !isKeyAlgorithm(input.algorithm)) {
       throw new AppError("invalid_argument", `Unknown key algorithm "${input.algorithm}" (one of: ${KEY_ALGORITHMS.join(", ")})`);
     }
@@ -45,6 +51,7 @@ export class LocalLifecycleOperations implements LifecycleOperations {
   }
 
   async caRevoke(caId: string, reason: string) {
+    this.unscoped("Revoking a CA");
     return this.lifecycle.rotation.revoke(caId, reason, this.actor);
   }
 
@@ -94,6 +101,7 @@ export class LocalLifecycleOperations implements LifecycleOperations {
       csr: csrInput(input.csr),
       proof: input.proof === undefined ? undefined : base64(input.proof, "proof"),
       actor: this.actor,
+      scope: this.scope,
     });
     return {
       certificate: result.issued.certificate,

@@ -23,7 +23,14 @@ export class LocalOperations implements Operations {
   constructor(
     private readonly services: Services,
     private readonly actor: string,
+    /** A scoped API token's ID scope: it sees and touches only that scope's certificates, log entries and tokens. */
+    private readonly scope: string | null = null,
   ) {}
+
+  /** Whole-log and CA-wide operations cover every scope: refused to a scoped caller. */
+  private unscoped(what: string): void {
+    if (this.scope !== null) throw new AppError("forbidden", `${what} covers every scope: it needs an unscoped token`);
+  }
 
   async caList() {
     return this.services.ca.list();
@@ -67,8 +74,8 @@ export class LocalOperations implements Operations {
   }
 
   async getCertificate(id: string) {
-    const record = await this.services.certificates.find(id);
-    const view = await this.services.certificates.get(record.serial);
+    const record = await this.services.certificates.find(id, this.scope);
+    const view = await this.services.certificates.get(record.serial, this.scope);
     return { ...view, pem: pemEncode("CERTIFICATE", record.der) };
   }
 
@@ -80,11 +87,12 @@ export class LocalOperations implements Operations {
       expiringWithinMs: query.expiringWithin ? parseDuration(query.expiringWithin) : undefined,
       after: query.after,
       limit: query.limit,
+      scope: this.scope,
     });
   }
 
   async revoke(id: string, reason: string) {
-    return this.services.certificates.revoke(id, reason, this.actor);
+    return this.services.certificates.revoke(id, reason, this.actor, this.scope);
   }
 
   async crl() {
@@ -99,17 +107,25 @@ export class LocalOperations implements Operations {
       if (!serial) throw new AppError("invalid_argument", `"${query.serial}" is not a hex serial number`);
     }
     return this.services.audit.list(
-      { since: query.since ? parseTime(query.since) : undefined, serial, action: query.action, actor: query.actor },
+      {
+        since: query.since ? parseTime(query.since) : undefined,
+        serial,
+        action: query.action,
+        actor: query.actor,
+        scope: this.scope ?? undefined,
+      },
       query.after,
       query.limit,
     );
   }
 
   async auditVerify() {
+    this.unscoped("Verifying the log");
     return this.services.audit.verify();
   }
 
   async auditCheckpoint(): Promise<LogCheckpointView> {
+    this.unscoped("A log checkpoint");
     const log = this.services.log;
     const c = await log.checkpoint();
     return {
@@ -123,6 +139,7 @@ export class LocalOperations implements Operations {
   }
 
   async auditProve(target: { serial?: string; seq?: number }): Promise<LogProofView> {
+    this.unscoped("A log proof");
     let proved;
     if (target.serial !== undefined) {
       const serial = normaliseSerialHex(target.serial);
@@ -156,14 +173,23 @@ export class LocalOperations implements Operations {
 
   async tokenCreate(input: TokenCreateInput) {
     const { expires, ...rest } = input;
-    return this.services.tokens.create({ ...rest, expiresInMs: expires ? parseDuration(expires) : undefined }, this.actor);
+    // A scoped admin mints tokens for its own scope only.
+    if (this.scope !== null && input.scope !== undefined && input.scope.toLowerCase() !== this.scope.toLowerCase()) {
+      throw new AppError("forbidden", `A token of scope ${this.scope} can create tokens of that scope only`);
+    }
+    const scope = this.scope ?? rest.scope;
+    return this.services.tokens.create({ ...rest, scope, expiresInMs: expires ? parseDuration(expires) : undefined }, this.actor);
   }
 
   async tokenList() {
-    return this.services.tokens.list();
+    const all = await this.services.tokens.list();
+    return this.scope === null ? all : all.filter((t) => t.scope?.toLowerCase() === this.scope!.toLowerCase());
   }
 
   async tokenRevoke(id: string) {
+    if (this.scope !== null && !(await this.tokenList()).some((t) => t.id === id || t.name === id)) {
+      throw new AppError("not_found", `No token ${id}`);
+    }
     return this.services.tokens.revoke(id, this.actor);
   }
 
@@ -173,6 +199,7 @@ export class LocalOperations implements Operations {
       profile: input.profile,
       validityMs: input.validity ? parseDuration(input.validity) : undefined,
       actor: this.actor,
+      scope: this.scope,
     };
   }
 }

@@ -15,6 +15,8 @@ export interface ListCertificatesQuery {
   expiringWithinMs?: number;
   after?: string | null;
   limit?: number;
+  /** Only certificates of this ID scope. */
+  scope?: string | null;
 }
 
 /** Looking certificates up, listing them, and revoking them. */
@@ -28,7 +30,11 @@ export class CertificateService {
   ) {}
 
   /** Finds a certificate by serial (hex, colons allowed) or SHA-256 thumbprint (64 hex). */
-  async find(id: string): Promise<CertificateRecord> {
+  /**
+   * A certificate by serial or thumbprint. With `scope`, only one of that ID scope: any other
+   * answers not_found exactly as a missing one, so a scoped caller learns nothing of it.
+   */
+  async find(id: string, scope: string | null = null): Promise<CertificateRecord> {
     const text = id.trim().toLowerCase().replace(/:/g, "");
     let cert: CertificateRecord | null = null;
     if (/^[0-9a-f]{64}$/.test(text)) cert = await this.store.getCertificate({ sha256: text });
@@ -37,12 +43,14 @@ export class CertificateService {
       if (!serial) throw new AppError("invalid_argument", `"${id}" is neither a hex serial number nor a SHA-256 thumbprint`);
       cert = await this.store.getCertificate({ serial });
     }
-    if (!cert) throw new AppError("not_found", `No certificate with serial or thumbprint ${id}`);
+    if (!cert || (scope !== null && cert.scope?.toLowerCase() !== scope.toLowerCase())) {
+      throw new AppError("not_found", `No certificate with serial or thumbprint ${id}`);
+    }
     return cert;
   }
 
-  async get(id: string): Promise<CertificateView> {
-    return certificateView(await this.find(id), this.clock.now());
+  async get(id: string, scope: string | null = null): Promise<CertificateView> {
+    return certificateView(await this.find(id, scope), this.clock.now());
   }
 
   async list(query: ListCertificatesQuery): Promise<Page<CertificateView>> {
@@ -52,20 +60,21 @@ export class CertificateService {
       status: query.status,
       subject: query.subject,
       profile: query.profile,
+      scope: query.scope ?? undefined,
       expiringBefore: query.expiringWithinMs !== undefined ? new Date(now.getTime() + query.expiringWithinMs) : undefined,
     };
     const page = await this.store.listCertificates(filter, { after: query.after, limit }, now);
     return { items: page.items.map((c) => certificateView(c, now)), nextCursor: page.nextCursor };
   }
 
-  async revoke(id: string, reason: string, actor: string): Promise<CertificateView> {
+  async revoke(id: string, reason: string, actor: string, scope: string | null = null): Promise<CertificateView> {
     if (!isRevocationReason(reason)) {
       throw new AppError(
         "invalid_argument",
         `Unknown revocation reason "${reason}" (one of: ${Object.keys(REVOCATION_REASONS).join(", ")})`,
       );
     }
-    const cert = await this.find(id);
+    const cert = await this.find(id, scope);
     const now = this.clock.now();
     const revoked = await this.store.revokeCertificate(
       cert.serial,

@@ -200,6 +200,7 @@ export class DpsService {
         csr: Buffer.from(body.csr, "base64"),
         profile: enrollment.profile,
         actor: `dps:${device.idScope}/${device.registrationId}`,
+        scope: device.idScope,
         commonNameMustEqual: device.registrationId,
         details: { registrationId: device.registrationId, idScope: device.idScope, enrollment: enrollmentRef(enrollment), operationId },
       });

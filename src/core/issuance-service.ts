@@ -19,6 +19,8 @@ export interface IssueRequest {
   commonNameMustEqual?: string;
   /** Extra facts for the log entry (e.g. the registration that caused the issuance). */
   details?: Record<string, unknown>;
+  /** The ID scope the certificate belongs to: its device's, or the scoped token's that asked. */
+  scope?: string | null;
 }
 
 export interface IssuedCertificate {
@@ -72,6 +74,7 @@ export class IssuanceService {
         notAfter: leaf.notAfter,
         profile: profile.name,
         requester: request.actor,
+        scope: request.scope ?? null,
         status: "good",
         revokedAt: null,
         revocationReason: null,

@@ -26,6 +26,8 @@ export interface RenewRequest {
   /** The new CSR: PEM text or DER. */
   csr: string | Uint8Array;
   actor: string;
+  /** A scoped caller's ID scope: certificates of other scopes are not found. */
+  scope?: string | null;
   /**
    * Proof of possession of the old key when the new CSR uses a new key: a signature by the old
    * private key over the new CSR's DER (ECDSA/RSA with SHA-256, Ed25519 plain). Needed only for
@@ -69,7 +71,7 @@ export class RenewalService {
   ) {}
 
   async renew(request: RenewRequest): Promise<RenewalResult> {
-    const old = await this.deps.certificates.find(request.id);
+    const old = await this.deps.certificates.find(request.id, request.scope ?? null);
     const now = this.deps.clock.now();
     const state = await this.deps.status.of(old, now);
     if (state.status === "revoked") {
@@ -111,6 +113,8 @@ export class RenewalService {
       csr: csr.der,
       profile: old.profile,
       actor: request.actor,
+      // A renewal stays in its predecessor's scope, whoever asks for it.
+      scope: old.scope,
       commonNameMustEqual: old.commonName ?? undefined,
       details: { renewalOf: old.serial, ...(expired ? { expiredRenewal: true } : {}), ...request.details },
     });

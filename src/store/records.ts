@@ -32,6 +32,8 @@ export interface CertificateRecord {
   notAfter: Date;
   profile: string;
   requester: string;
+  /** The DPS ID scope the certificate belongs to (its device's, or the issuing token's); null for none. */
+  scope: string | null;
   status: CertificateStatus;
   revokedAt: Date | null;
   revocationReason: RevocationReason | null;

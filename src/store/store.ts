@@ -10,6 +10,8 @@ export interface CertificateFilter {
   issuerCaId?: string;
   /** Good certificates whose notAfter falls before this instant. */
   expiringBefore?: Date;
+  /** Only certificates of this ID scope (case-insensitive). */
+  scope?: string;
 }
 
 export interface AuditFilter {
@@ -17,6 +19,11 @@ export interface AuditFilter {
   serial?: string;
   action?: string;
   actor?: string;
+  /**
+   * Only entries of this ID scope: those naming it (`details.idScope`) and those about its
+   * certificates. CA-level entries belong to no scope.
+   */
+  scope?: string;
 }
 
 export interface Page<T> {

@@ -5,7 +5,7 @@ import { AppError } from "../../errors.js";
 import type { RenewInput, RotateInput } from "../../lifecycle-operations.js";
 import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";
 import type { CrlRecord } from "../../store/records.js";
-import { actorOf, ALL_ROLES, type RouteDef } from "../route.js";
+import { actorOf, ALL_ROLES, principalOf, type RouteDef } from "../route.js";
 import type { RouteDeps } from "./context.js";
 
 const OPERATORS = ["admin", "operator"] as const;
@@ -15,7 +15,7 @@ const OPERATORS = ["admin", "operator"] as const;
  * certificate, so they keep working after a rollover), the trust bundle, and certificate renewal.
  */
 export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
-  const ops = (res: Response) => new LocalLifecycleOperations(deps.services, actorOf(res));
+  const ops = (res: Response) => new LocalLifecycleOperations(deps.services, actorOf(res), principalOf(res)?.scope ?? null);
   const intermediate = async (caId: string) => {
     const ca = (await deps.services.store.listCas()).find((c) => c.id === caId);
     if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);

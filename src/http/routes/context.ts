@@ -20,7 +20,7 @@ export function opsFor(deps: RouteDeps, res: Response): LocalOperations {
 }
 
 export function opsAs(deps: RouteDeps, principal: Principal | undefined): LocalOperations {
-  return new LocalOperations(deps.services, callerActor(principal));
+  return new LocalOperations(deps.services, callerActor(principal), principal?.scope ?? null);
 }
 
 /** A query parameter as one string (the OpenAPI validator already refused arrays and unknown names). */

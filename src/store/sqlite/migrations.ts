@@ -323,4 +323,21 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    name: "0012-certificate-scope",
+    sql: `
+  -- The ID scope a certificate belongs to, so a scoped token sees only its own (README, tokens).
+  ALTER TABLE certificates ADD COLUMN scope TEXT;
+  -- Certificates issued at a device's registration name it in their requester: dps:<scope>/<id>.
+  UPDATE certificates SET scope = substr(requester, 5, instr(substr(requester, 5), '/') - 1)
+    WHERE requester LIKE 'dps:%/%';
+  -- Renewals stay in their predecessor's scope (one pass per renewal generation is enough for
+  -- lineages this migration meets; new renewals inherit the scope when issued).
+  UPDATE certificates SET scope = (
+      SELECT old.scope FROM certificate_supersessions s JOIN certificates old ON old.serial = s.old_serial
+      WHERE s.new_serial = certificates.serial)
+    WHERE scope IS NULL AND serial IN (SELECT new_serial FROM certificate_supersessions);
+  CREATE INDEX certificates_scope ON certificates (scope COLLATE NOCASE);
+  `,
+  },
 ];

@@ -37,8 +37,8 @@ export class SqliteStore implements Store {
       retireIntermediates: db.prepare("UPDATE cas SET status = 'retired' WHERE kind = 'intermediate' AND id <> ?"),
       activateCa: db.prepare("UPDATE cas SET status = 'active' WHERE id = ?"),
       insertCert: db.prepare(
-        `INSERT INTO certificates (serial, sha256, issuer_ca_id, subject, common_name, sans, not_before, not_after, profile, requester, status, revoked_at, revocation_reason, der, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO certificates (serial, sha256, issuer_ca_id, subject, common_name, sans, not_before, not_after, profile, requester, scope, status, revoked_at, revocation_reason, der, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       certBySerial: db.prepare("SELECT * FROM certificates WHERE serial = ?"),
       certBySha: db.prepare("SELECT * FROM certificates WHERE sha256 = ?"),
@@ -122,6 +122,7 @@ export class SqliteStore implements Store {
       iso(cert.notAfter),
       cert.profile,
       cert.requester,
+      cert.scope ?? null,
       cert.status,
       cert.revokedAt ? iso(cert.revokedAt) : null,
       cert.revocationReason,
@@ -144,6 +145,7 @@ export class SqliteStore implements Store {
     if (filter.subject) (where.push("instr(lower(subject), lower(?)) > 0"), args.push(filter.subject));
     if (filter.profile) (where.push("profile = ?"), args.push(filter.profile));
     if (filter.issuerCaId) (where.push("issuer_ca_id = ?"), args.push(filter.issuerCaId));
+    if (filter.scope) (where.push("scope = ? COLLATE NOCASE"), args.push(filter.scope));
     if (filter.expiringBefore) {
       where.push("status = 'good'", "not_after > ?", "not_after <= ?");
       args.push(iso(now), iso(filter.expiringBefore));
@@ -242,6 +244,12 @@ export class SqliteStore implements Store {
     if (filter.serial) (where.push("serial = ?"), args.push(filter.serial));
     if (filter.action) (where.push("action = ?"), args.push(filter.action));
     if (filter.actor) (where.push("actor = ?"), args.push(filter.actor));
+    if (filter.scope) {
+      where.push(
+        "(json_extract(details, '$.idScope') = ? COLLATE NOCASE OR serial IN (SELECT serial FROM certificates WHERE scope = ? COLLATE NOCASE))",
+      );
+      args.push(filter.scope, filter.scope);
+    }
     if (page.after) (where.push("seq > ?"), args.push(decodeCursor(page.after)));
     const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, page.limit + 1) as Row[];
@@ -300,6 +308,7 @@ export function certFromRow(row: Row): CertificateRecord {
     notAfter: new Date(row.not_after as string),
     profile: row.profile as string,
     requester: row.requester as string,
+    scope: (row.scope as string | null) ?? null,
     status: row.status as CertificateRecord["status"],
     revokedAt: row.revoked_at ? new Date(row.revoked_at as string) : null,
     revocationReason: (row.revocation_reason as RevocationReason | null) ?? null,
