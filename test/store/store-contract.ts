@@ -38,6 +38,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
     notAfter: new Date("2027-01-01T00:00:00Z"),
     profile: "device",
     requester: "tester",
+    scope: null,
     status: "good",
     revokedAt: null,
     revocationReason: null,

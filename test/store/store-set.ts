@@ -92,6 +92,7 @@ export const certRecord = (overrides: Partial<CertificateRecord> = {}): Certific
   notAfter: new Date("2027-01-01T00:00:00Z"),
   profile: "device",
   requester: "tester",
+  scope: null,
   status: "good",
   revokedAt: null,
   revocationReason: null,
