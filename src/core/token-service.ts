@@ -158,10 +158,13 @@ export class TokenService {
     if (!ok) {
       throw new AppError(
         "quota_exceeded",
-        `Daily quota of ${principal.quotaPerDay} certificates reached for this token (${used} used today, UTC)`,
+        used >= principal.quotaPerDay
+          ? `Daily quota of this token used up: ${used} of ${principal.quotaPerDay} certificates issued today (UTC)`
+          : `Daily quota of this token too small for ${n} certificates: ${used} of ${principal.quotaPerDay} issued today (UTC), ${principal.quotaPerDay - used} left`,
         {
           quotaPerDay: principal.quotaPerDay,
           used,
+          requested: n,
         },
       );
     }
