@@ -57,6 +57,7 @@ export function dpsLifecycleHooks(lifecycle: LifecycleServices, clock: Clock): D
   return {
     effectiveStatus: (cert, now) => lifecycle.status.of(cert, now ?? clock.now()),
     expiredRenewalWindowMs: lifecycle.renewals.expiredWindowMs,
+    checkRenewal: (sha256) => lifecycle.renewals.checkDeviceRenewal(sha256),
     renewed: (event) => lifecycle.renewals.deviceRenewed(event),
   };
 }
