@@ -226,8 +226,33 @@ function verifyScheme(csr: ParsedCsr): VerifyScheme {
       if (params) throw new PkiError("bad_encoding", "Cannot parse CSR: Ed25519 signature algorithm with parameters");
       return { keyKind: "ed25519", digest: null };
     default:
-      return unsupported(`signature algorithm ${csr.signatureAlgorithm}`);
+      return refusedAlgorithm(csr.signatureAlgorithm);
   }
+}
+
+/** Signature algorithms dpki refuses that requesters still produce, by name, so a refusal names what was sent. */
+const REFUSED_SIGNATURES: Record<string, string> = {
+  "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+  "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+  "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+  "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+  "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+  "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+  "1.3.14.3.2.29": "sha1WithRSASignature",
+  "1.2.840.10040.4.3": "dsa-with-SHA1",
+  "2.16.840.1.101.3.4.3.1": "dsa-with-SHA224",
+  "2.16.840.1.101.3.4.3.2": "dsa-with-SHA256",
+  "1.3.101.113": "Ed448",
+};
+
+function refusedAlgorithm(oid: string): never {
+  const name = REFUSED_SIGNATURES[oid];
+  throw new PkiError(
+    "unsupported_algorithm",
+    name
+      ? `Cannot verify CSR: ${name} (${oid}) is not accepted; use SHA-256 or stronger`
+      : `Cannot verify CSR: signature algorithm ${oid} is not accepted; use ECDSA or RSA with SHA-256 or stronger, or Ed25519`,
+  );
 }
 
 /**
@@ -237,7 +262,7 @@ function verifyScheme(csr: ParsedCsr): VerifyScheme {
  */
 function pssScheme(params: Uint8Array | undefined, unsupported: (detail: string) => never): VerifyScheme {
   const reader = new DerReader(WHAT);
-  if (!params) return unsupported("RSASSA-PSS without parameters (SHA-1 defaults)");
+  if (!params) return unsupported("RSASSA-PSS without parameters (SHA-1 defaults) is not accepted; use SHA-256 or stronger");
   let hash: string | undefined;
   let mgfHash: string | undefined;
   let saltLength = 20;
@@ -267,7 +292,7 @@ function pssScheme(params: Uint8Array | undefined, unsupported: (detail: string)
     }
   }
   const digest = hash && HASHES[hash];
-  if (!digest) return unsupported(`RSASSA-PSS with hash ${hash ?? "SHA-1 (default)"}`);
+  if (!digest) return unsupported(`RSASSA-PSS with hash ${hash ?? "SHA-1 (default)"} is not accepted; use SHA-256 or stronger`);
   if (mgfHash !== hash) return unsupported("RSASSA-PSS with an MGF1 hash different from the message hash");
   return { keyKind: "rsa", digest, pssSaltLength: saltLength };
 }

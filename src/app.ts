@@ -153,6 +153,7 @@ export function openServices(options: OpenOptions = {}): Services {
     lifecycle: {
       effectiveStatus: (cert, now) => status.of(cert, now ?? clock.now()),
       expiredRenewalWindowMs: renewals.expiredWindowMs,
+      checkRenewal: (sha256) => renewals!.checkDeviceRenewal(sha256),
       renewed: (event) => renewals!.deviceRenewed(event),
     },
   });

@@ -1,8 +1,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { readdirSync, statSync, mkdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, mkdirSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
+import { certificateMatchesCsr } from "../../ca/certificate-match.js";
 import type { CertificateView } from "../../src/core/certificate-view.js";
 import { AppError } from "../../src/errors.js";
 import type { CertificateQuery, IssueInput } from "../../src/operations.js";
@@ -99,12 +100,22 @@ Examples:
 
   cert
     .command("sign-batch")
-    .argument("<paths...>", "CSR files, or directories whose *.csr / *.pem / *.der files are read")
+    .argument("<paths...>", `CSR files, or directories whose ${CSR_GLOBS} files are read (not *.crt.pem)`)
     .description("Sign many CSRs for a factory line: one certificate per CSR, failures reported per file")
     .requiredOption("--profile <name>", "certificate profile")
     .requiredOption("--out <dir>", "directory for the certificates (<name>.crt.pem)")
     .option("--validity <duration>", "lifetime, e.g. 90d (default: the profile's)")
-    .addHelpText("after", "\nExits 0 when every CSR was signed, 65 when any failed (the others are still written).")
+    .option("--force", "re-issue CSRs whose certificate file already exists and matches")
+    .addHelpText(
+      "after",
+      `
+Reads ${CSR_GLOBS} (PEM or DER) from the directories given; *.crt.pem files (its own output)
+are never read as CSRs. A re-run is safe: a CSR whose <name>.crt.pem already exists, holds the
+CSR's public key, is inside its validity period and was signed by this CA is skipped (and
+counted as skipped); --force re-issues it (e.g. after revoking it).
+
+Exits 0 when every CSR was signed or skipped, 65 when any failed (the others are still written).`,
+    )
     .action(
       withContext(
         async ({ ops, out }, opts, paths: string[]) => {
@@ -112,20 +123,32 @@ Examples:
           if (files.length === 0) throw new AppError("invalid_argument", `No CSR files found in ${paths.join(", ")}`);
           const outDir = opts.out as string;
           mkdirSync(outDir, { recursive: true });
+          const issuers = opts.force ? [] : ((await ops.caChainPem()).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []);
+          const now = new Date();
           const inputs: IssueInput[] = [];
           const unreadable = new Map<number, string>();
+          const skipped = new Map<number, string>();
           files.forEach((file, i) => {
             try {
+              const bytes = readInput(file);
+              const target = join(outDir, certFileName(file));
+              if (!opts.force && existsSync(target)) {
+                const existing = readFileSync(target, "latin1");
+                if (certificateMatchesCsr(existing, bytes, issuers, now)) {
+                  skipped.set(i, target);
+                  return;
+                }
+              }
               inputs.push({
-                csr: csrText(readInput(file)),
+                csr: csrText(bytes),
                 profile: opts.profile as string,
                 validity: opts.validity as string | undefined,
               });
             } catch (err) {
               unreadable.set(i, (err as Error).message);
-              inputs.push({ csr: "", profile: opts.profile as string });
             }
           });
+          const toIssue = files.map((_, i) => i).filter((i) => !unreadable.has(i) && !skipped.has(i));
           const bar =
             process.stderr.isTTY && !out.json
               ? new cliProgress.SingleBar(
@@ -133,22 +156,27 @@ Examples:
                   cliProgress.Presets.shades_classic,
                 )
               : null;
-          bar?.start(files.length, 0);
-          const results = await ops.issueBatch(inputs, (done) => bar?.update(done));
+          bar?.start(toIssue.length, 0);
+          const results = toIssue.length ? await ops.issueBatch(inputs, (done) => bar?.update(done)) : [];
           bar?.stop();
+          const resultOf = new Map(toIssue.map((fileIndex, k) => [fileIndex, results[k]!]));
           const report = files.map((file, i) => {
-            const r = results[i]!;
             if (unreadable.has(i)) return { file, ok: false as const, error: { code: "not_found", message: unreadable.get(i)! } };
+            if (skipped.has(i)) return { file, ok: true as const, skipped: true, out: skipped.get(i)! };
+            const r = resultOf.get(i)!;
             if (!r.ok) return { file, ok: false as const, error: r.error };
             const target = join(outDir, certFileName(file));
             writeOutput(target, r.pem);
             return { file, ok: true as const, serial: r.certificate.serial, out: target };
           });
           const failed = report.filter((r) => !r.ok);
-          out.print({ signed: report.length - failed.length, failed: failed.length, results: report }, () => {
+          const signed = report.length - failed.length - skipped.size;
+          out.print({ signed, skipped: skipped.size, failed: failed.length, results: report }, () => {
             const lines = failed.map((f) => `FAILED ${f.file}: ${"error" in f ? f.error.message : ""}`);
             lines.push(
-              `Signed ${report.length - failed.length} of ${report.length} CSRs into ${outDir}${failed.length ? `; ${failed.length} failed` : ""}`,
+              `Signed ${signed} of ${report.length} CSRs into ${outDir}` +
+                (skipped.size ? `; ${skipped.size} skipped (already signed; --force re-issues)` : "") +
+                (failed.length ? `; ${failed.length} failed` : ""),
             );
             return lines.join("\n") + "\n";
           });
@@ -192,6 +220,8 @@ function certDetails(c: CertificateView): string {
 }
 
 const CSR_EXTENSIONS = new Set([".csr", ".pem", ".der", ".req"]);
+const CSR_GLOBS = [...CSR_EXTENSIONS].map((e) => `*${e}`).join(", ");
+const OUTPUT_SUFFIX = ".crt.pem";
 
 function expandCsrPaths(paths: string[]): string[] {
   const files: string[] = [];
@@ -204,7 +234,10 @@ function expandCsrPaths(paths: string[]): string[] {
       continue;
     }
     if (isDir) {
-      for (const name of readdirSync(p).sort()) if (CSR_EXTENSIONS.has(extname(name).toLowerCase())) files.push(join(p, name));
+      for (const name of readdirSync(p).sort()) {
+        // Its own output may share the directory: a re-run must not read certificates as CSRs.
+        if (CSR_EXTENSIONS.has(extname(name).toLowerCase()) && !name.toLowerCase().endsWith(OUTPUT_SUFFIX)) files.push(join(p, name));
+      }
     } else files.push(p);
   }
   return files;

@@ -76,6 +76,8 @@ export interface DpsLifecycleHooks {
   ): Promise<{ status: "good" } | { status: "revoked"; revokedAt: Date; reason?: string }>;
   /** How long after expiry a dpki certificate may still be presented to renew it (null: never). */
   expiredRenewalWindowMs: number | null;
+  /** Refuses (conflict) before anything is issued when the presented certificate was already renewed. */
+  checkRenewal(oldSha256: string): Promise<void>;
   /** A device renewed its certificate at registration: the old one is superseded after the grace period. */
   renewed(event: DeviceRenewal): Promise<void>;
 }
@@ -196,6 +198,8 @@ export class DpsService {
 
     let issued: { serial: string; chain: string[]; profile: string } | null = null;
     if (body.csr !== undefined) {
+      const presented = device.attestation.used;
+      if (presented.renewal && presented.thumbprint) await this.options.lifecycle?.checkRenewal(presented.thumbprint);
       const cert = await this.options.issuance.issue({
         csr: Buffer.from(body.csr, "base64"),
         profile: enrollment.profile,

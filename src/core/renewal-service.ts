@@ -81,6 +81,7 @@ export class RenewalService {
       );
     }
 
+    await this.refuseSecondSuccessor(old);
     const csr = parseCsr(request.csr);
     checkSameIdentity(old, csr.subject, csr.subjectAltNames);
 
@@ -144,6 +145,21 @@ export class RenewalService {
       previous: { serial: old.serial, sha256: old.sha256, supersededAt: supersedeAt.toISOString() },
       expiredRenewal: expired,
     };
+  }
+
+  /**
+   * A certificate has at most one successor: renewing it again would leave two good certificates
+   * for one identity, one of them never superseded. The caller renews the successor instead.
+   * Checked before anything is issued, on every entry point (CLI, API, device endpoint).
+   */
+  async refuseSecondSuccessor(old: Pick<CertificateRecord, "serial">): Promise<void> {
+    const pending = await this.deps.lifecycle.pendingSupersession(old.serial);
+    if (pending) throw alreadyRenewed(old.serial, pending.newSerial);
+  }
+
+  /** The device endpoint's check before it issues to a device presenting `sha256` to renew it. */
+  async checkDeviceRenewal(sha256: string): Promise<void> {
+    await this.refuseSecondSuccessor(await this.deps.certificates.find(sha256));
   }
 
   /**
@@ -216,6 +232,14 @@ export class RenewalService {
       if (due.length < 500) return done;
     }
   }
+}
+
+export function alreadyRenewed(oldSerial: string, newSerial: string): AppError {
+  return new AppError(
+    "conflict",
+    `Certificate ${oldSerial} was already renewed: its successor is ${newSerial}; renew that one instead`,
+    { successor: newSerial },
+  );
 }
 
 /** The new CSR must ask for exactly the old certificate's subject and subjectAltNames. */

@@ -156,14 +156,13 @@ export class TokenService {
     const day = this.clock.now().toISOString().slice(0, 10);
     const { ok, used } = await this.store.consumeQuota(principal.tokenId, day, n, principal.quotaPerDay);
     if (!ok) {
-      throw new AppError(
-        "quota_exceeded",
-        `Daily quota of ${principal.quotaPerDay} certificates reached for this token (${used} used today, UTC)`,
-        {
-          quotaPerDay: principal.quotaPerDay,
-          used,
-        },
-      );
+      throw used >= principal.quotaPerDay
+        ? quotaUsedUp(used, principal.quotaPerDay)
+        : new AppError(
+            "quota_exceeded",
+            `Daily quota of this token too small for ${n} certificates: ${used} of ${principal.quotaPerDay} issued today (UTC), ${principal.quotaPerDay - used} left`,
+            { quotaPerDay: principal.quotaPerDay, used, requested: n },
+          );
     }
     let released = false;
     return async (count = n) => {
@@ -171,6 +170,32 @@ export class TokenService {
       released = true;
       await this.store.releaseQuota(principal.tokenId, day, count);
     };
+  }
+
+  /**
+   * Reserves as many of `n` issuances as a factory token's daily quota still allows (a batch
+   * issues what fits and refuses the rest per item). `refusal` is the error for the items left out.
+   */
+  async consumeQuotaUpTo(
+    principal: Principal,
+    n: number,
+  ): Promise<{ granted: number; refusal: AppError | null; release: (count: number) => Promise<void> }> {
+    let want = n;
+    // A concurrent request may take what was left between the two reservations: try again with less.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const release = await this.consumeQuota(principal, want);
+        if (want === n) return { granted: n, refusal: null, release };
+        const used = principal.quotaPerDay ?? 0;
+        return { granted: want, refusal: quotaUsedUp(used, used), release };
+      } catch (err) {
+        if (!(err instanceof AppError) || err.code !== "quota_exceeded") throw err;
+        const { used, quotaPerDay } = err.detail as { used: number; quotaPerDay: number };
+        want = Math.min(n, quotaPerDay - used);
+        if (want <= 0) return { granted: 0, refusal: quotaUsedUp(used, quotaPerDay), release: async () => {} };
+      }
+    }
+    return { granted: 0, refusal: quotaUsedUp(principal.quotaPerDay ?? 0, principal.quotaPerDay ?? 0), release: async () => {} };
   }
 
   private touch(id: string, now: Date): void {
@@ -262,4 +287,11 @@ function unauthorized(message: string): AppError {
 
 function invalid(message: string): AppError {
   return new AppError("invalid_argument", message);
+}
+
+function quotaUsedUp(used: number, quotaPerDay: number): AppError {
+  return new AppError("quota_exceeded", `Daily quota of this token used up: ${used} of ${quotaPerDay} certificates issued today (UTC)`, {
+    quotaPerDay,
+    used,
+  });
 }

@@ -288,4 +288,19 @@ describe("parseCsr + verifyCsr refusals", () => {
     Buffer.from("06082a8648ce3d040101", "hex").copy(tampered, tampered.lastIndexOf(sha256Oid));
     await expect(verifyCsr(parseCsr(tampered))).rejects.toMatchObject({ code: "unsupported_algorithm" });
   });
+  it("names a refused SHA-1 signature algorithm and what to use instead", async () => {
+    const scratch = scratchDir();
+    try {
+      const sha1 = opensslBytes([
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", scratch.path("sha1.key"), "-subj", "/CN=dev-sha1", "-sha1", "-outform", "DER",
+      ]);
+      await expect(verifyCsr(parseCsr(sha1))).rejects.toMatchObject({
+        code: "unsupported_algorithm",
+        message: "Cannot verify CSR: ecdsa-with-SHA1 (1.2.840.10045.4.1) is not accepted; use SHA-256 or stronger",
+      });
+    } finally {
+      scratch.cleanup();
+    }
+  });
 });

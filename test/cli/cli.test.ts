@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { dpki } from "../helpers/cli.js";
@@ -295,6 +295,43 @@ describe("dpki cert sign-batch", () => {
     const r = run(["cert", "sign-batch", ...files, "--profile", "device", "--out", join(work, "factory-ok-out")]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/Signed 3 of 3 CSRs/);
+  });
+});
+
+describe("dpki cert sign-batch re-runs", () => {
+  it("skips CSRs already signed, re-issues a stale file and with --force, never reads its own output", () => {
+    const dir = join(work, "factory-rerun");
+    mkdirSync(dir);
+    for (let i = 0; i < 3; i++) opensslCsr(dir, `re-${i}`, { subject: `/CN=re-${i}` });
+    opensslCsr(dir, "re-req", { subject: "/CN=re-req" });
+    renameSync(join(dir, "re-req.csr"), join(dir, "re-req.req"));
+    // Output into the input directory: the second run must not take the *.crt.pem files for CSRs.
+    const first = run(["cert", "sign-batch", dir, "--profile", "device", "--out", dir, "--json"]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ signed: 4, skipped: 0, failed: 0 });
+    const kept = readFileSync(join(dir, "re-1.crt.pem"), "utf8");
+
+    // A file holding another key's certificate (e.g. a CSR regenerated after the run) is stale.
+    opensslCsr(dir, "re-2", { subject: "/CN=re-2" });
+    const second = run(["cert", "sign-batch", dir, "--profile", "device", "--out", dir, "--json"]);
+    expect(second.status, second.stderr).toBe(0);
+    const report = JSON.parse(second.stdout);
+    expect(report).toMatchObject({ signed: 1, skipped: 3, failed: 0 });
+    expect(report.results.find((x: { file: string }) => x.file.endsWith("re-2.csr"))).toMatchObject({ ok: true, serial: expect.any(String) });
+    expect(readFileSync(join(dir, "re-1.crt.pem"), "utf8")).toBe(kept);
+    expect(run(["cert", "sign-batch", dir, "--profile", "device", "--out", dir]).stdout).toMatch(
+      /Signed 0 of 4 CSRs into .*; 4 skipped \(already signed; --force re-issues\)/,
+    );
+
+    const forced = run(["cert", "sign-batch", dir, "--profile", "device", "--out", dir, "--force", "--json"]);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ signed: 4, skipped: 0 });
+    expect(readFileSync(join(dir, "re-1.crt.pem"), "utf8")).not.toBe(kept);
+  });
+
+  it("lists every file type it reads in --help", () => {
+    const help = run(["cert", "sign-batch", "--help"]).stdout;
+    for (const glob of ["*.csr", "*.pem", "*.der", "*.req"]) expect(help).toContain(glob);
+    expect(help).toContain("--force");
   });
 });
 

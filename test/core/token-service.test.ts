@@ -75,6 +75,21 @@ describe("TokenService", () => {
     clock.advance(-86_400_000);
   });
 
+  it("says the real used count and limit when a quota refuses", async () => {
+    const { secret } = await service.create({ role: "factory", profiles: ["device"], quotaPerDay: 5 }, "a");
+    const p = await service.authenticate(secret);
+    // A request bigger than what is left, on a fresh day: nothing is used yet.
+    await expect(service.consumeQuota(p, 8)).rejects.toMatchObject({
+      code: "quota_exceeded",
+      message: "Daily quota of this token too small for 8 certificates: 0 of 5 issued today (UTC), 5 left",
+      detail: { quotaPerDay: 5, used: 0, requested: 8 },
+    });
+    await service.consumeQuota(p, 5);
+    await expect(service.consumeQuota(p, 1)).rejects.toMatchObject({
+      message: "Daily quota of this token used up: 5 of 5 certificates issued today (UTC)",
+    });
+  });
+
   it("logs creation and revocation in the audit chain, without the secret", async () => {
     const { secret, token } = await service.create({ role: "admin", name: "root-admin" }, "cli:alice");
     await service.revoke("root-admin", "cli:bob");

@@ -130,22 +130,40 @@ describe("roles", () => {
     expect(after.json.detail).toBe("Invalid token: revoked");
   });
 
+  it("applies a factory token's profiles and quota per batch item: the allowed are issued, the others refused in their result", async () => {
+    const { secret } = await t.services.tokens.create({ role: "factory", name: "line-b", profiles: ["device"], quotaPerDay: 2 }, "test");
+    const mixed = await t.request("POST", "/v1/certificates/batch", {
+      token: secret,
+      body: {
+        items: [
+          { csr: csrs[1], profile: "device" },
+          { csr: csrs[2], profile: "gateway" },
+          { csr: csrs[3], profile: "device" },
+          { csr: csrs[4], profile: "device" },
+        ],
+      },
+    });
+    expect(mixed.status).toBe(200);
+    const results = mixed.json.results as Array<{ ok: boolean; error?: { code: string; message: string } }>;
+    expect(results.map((r) => r.ok)).toEqual([true, false, true, false]);
+    expect(results[1]!.error).toMatchObject({ code: "forbidden", message: expect.stringContaining("not under gateway") });
+    expect(results[3]!.error).toEqual({
+      code: "quota_exceeded",
+      message: "Daily quota of this token used up: 2 of 2 certificates issued today (UTC)",
+    });
+    expect(Number(mixed.headers["retry-after"])).toBeGreaterThan(0);
+    // Nothing left today: every item is refused in its result, the request itself still answers 200.
+    const after = await t.request("POST", "/v1/certificates/batch", { token: secret, body: { items: [{ csr: csrs[5], profile: "device" }] } });
+    expect(after.status).toBe(200);
+    expect(after.json.results[0]).toMatchObject({ ok: false, error: { code: "quota_exceeded" } });
+  });
+
   it("keeps a factory token to its profiles and its daily quota", async () => {
     const { secret } = await t.services.tokens.create({ role: "factory", name: "line-q", profiles: ["device"], quotaPerDay: 3 }, "test");
     const before = await stateCounts(t.services);
     const outside = await t.request("POST", "/v1/certificates", { token: secret, body: { csr: csrs[0], profile: "gateway" } });
     expect(outside.status).toBe(403);
     expect(outside.json.context.allowedProfiles).toEqual(["device"]);
-    const mixed = await t.request("POST", "/v1/certificates/batch", {
-      token: secret,
-      body: {
-        items: [
-          { csr: csrs[1], profile: "device" },
-          { csr: csrs[2], profile: "server" },
-        ],
-      },
-    });
-    expect(mixed.status).toBe(403);
     expect(await stateCounts(t.services)).toEqual(before);
 
     // A refused CSR gives its quota back; then 3 issuances fill the day.

@@ -107,6 +107,16 @@ describe("renewal through the device endpoint", () => {
     expect(log.json.items[0].details).toMatchObject({ renewedBy: second.serial, via: "dps", registrationId: "meter-1" });
   });
 
+  it("refuses a second renewal of a certificate that already has a successor, before issuing anything", async () => {
+    const issuedBefore = (await t.request("GET", "/v1/audit?action=cert.issue&limit=1000", { token: t.tokens.auditor })).json.items.length;
+    const { csr } = await deviceCsr("meter-1");
+    const again = await register(first, csr);
+    expect(again.status, again.text).toBe(409);
+    expect(again.json.message).toContain(`its successor is ${second.serial}`);
+    const issuedAfter = (await t.request("GET", "/v1/audit?action=cert.issue&limit=1000", { token: t.tokens.auditor })).json.items.length;
+    expect(issuedAfter).toBe(issuedBefore);
+  });
+
   it("refuses the old certificate after the grace period (hub API, OCSP, CRL) while the new one stays good", async () => {
     t.clock.offsetMs = 61 * 60_000;
     try {

@@ -223,6 +223,38 @@ describe("certificate renewal (POST /v1/certificates/{id}/renew, dpki cert renew
     }
   });
 
+  it("refuses to renew a certificate that already has a successor, naming it, on the API and the CLI", async () => {
+    const old = await issue("renew-6");
+    const next = await csr("renew-6-next", "/CN=renew-6", "DNS:renew-6.devices.example.net");
+    const first = await t.request("POST", `/v1/certificates/${old.serial}/renew`, { token: t.tokens.operator, body: { csr: next.pem } });
+    expect(first.status, first.text).toBe(201);
+    const successor = first.json.certificate.serial as string;
+    const before = await stateCounts(t.services);
+    const again = await t.request("POST", `/v1/certificates/${old.serial}/renew`, { token: t.tokens.operator, body: { csr: next.pem } });
+    expect(again.status).toBe(409);
+    expect(again.json).toMatchObject({ code: "conflict", context: { successor } });
+    expect(again.json.detail).toContain(`its successor is ${successor}`);
+    const cli = await dpkiAsync([
+      "--server",
+      t.url,
+      "--token",
+      t.tokens.operator,
+      "--ca-file",
+      t.rootPemFile,
+      "cert",
+      "renew",
+      old.serial,
+      "--csr",
+      next.csr,
+    ]);
+    expect(cli.status).toBe(75);
+    expect(cli.stderr).toContain(`its successor is ${successor}`);
+    expect(await stateCounts(t.services)).toEqual(before);
+    // The successor itself renews as usual.
+    const third = await t.request("POST", `/v1/certificates/${successor}/renew`, { token: t.tokens.operator, body: { csr: next.pem } });
+    expect(third.status, third.text).toBe(201);
+  });
+
   it("works from the CLI against the server, proving possession with --old-key locally", async () => {
     const old = await issue("renew-5");
     const next = await csr("renew-5-next", "/CN=renew-5", "DNS:renew-5.devices.example.net");

@@ -1,7 +1,7 @@
 import { pemEncode } from "../../../ca/pem.js";
 import type { Principal } from "../../core/token-service.js";
 import { AppError } from "../../errors.js";
-import type { CertificateQuery, IssueInput } from "../../operations.js";
+import type { BatchResultView, CertificateQuery, IssueInput } from "../../operations.js";
 import type { RouteDef } from "../route.js";
 import { opsAs, opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
@@ -42,25 +42,32 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       ownValidator: true,
       lean: async ({ body, principal }) => {
         const items = (body as { items: IssueInput[] }).items;
-        allowProfiles(
-          principal,
-          items.map((i) => i.profile),
-        );
-        const release = await deps.services.tokens.consumeQuota(principal!, items.length);
-        let results;
+        // Profiles and the quota are checked per item: what is allowed is issued, the rest is refused in its own result.
+        const results: Array<BatchResultView | undefined> = items.map((item) => {
+          const refused = profileRefusal(principal, item.profile);
+          return refused ? { ok: false, error: { code: refused.code, message: refused.message } } : undefined;
+        });
+        const allowed = items.map((_, i) => i).filter((i) => results[i] === undefined);
+        const quota = await deps.services.tokens.consumeQuotaUpTo(principal!, allowed.length);
+        const granted = allowed.slice(0, quota.granted);
+        for (const i of allowed.slice(quota.granted))
+          results[i] = { ok: false, error: { code: quota.refusal!.code, message: quota.refusal!.message } };
+        let issued: BatchResultView[] = [];
         try {
-          results = await opsAs(deps, principal).issueBatch(items);
+          if (granted.length) issued = await opsAs(deps, principal).issueBatch(granted.map((i) => items[i]!));
         } catch (err) {
-          await release();
+          await quota.release(granted.length);
           throw err;
         }
-        const failed = results.filter((r) => !r.ok).length;
-        if (failed) await release(failed);
-        for (const r of results) {
+        granted.forEach((i, k) => (results[i] = issued[k]));
+        const failed = issued.filter((r) => !r.ok).length;
+        if (failed) await quota.release(failed);
+        for (const r of results as BatchResultView[]) {
           if (r.ok) metrics.issued.inc({ profile: r.certificate.profile });
           else metrics.issuanceFailures.inc({ code: r.error.code });
         }
-        return { status: 200, json: { results } };
+        const headers = quota.refusal && granted.length < allowed.length ? { "Retry-After": String(secondsToUtcMidnight()) } : undefined;
+        return { status: 200, json: { results }, ...(headers ? { headers } : {}) };
       },
     },
     {
@@ -117,13 +124,21 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
 
 /** A factory token issues only under the profiles it lists. */
 function allowProfiles(principal: Principal | undefined, profiles: string[]): void {
-  if (!principal || principal.role !== "factory") return;
-  const refused = [...new Set(profiles)].filter((p) => !principal.profiles.includes(p));
-  if (refused.length) {
-    throw new AppError(
-      "forbidden",
-      `This factory token may issue only under ${principal.profiles.join(", ")}; not under ${refused.join(", ")}`,
-      { allowedProfiles: [...principal.profiles] },
-    );
+  for (const profile of new Set(profiles)) {
+    const refused = profileRefusal(principal, profile);
+    if (refused) throw refused;
   }
+}
+
+function profileRefusal(principal: Principal | undefined, profile: string): AppError | null {
+  if (!principal || principal.role !== "factory" || principal.profiles.includes(profile)) return null;
+  return new AppError("forbidden", `This factory token may issue only under ${principal.profiles.join(", ")}; not under ${profile}`, {
+    allowedProfiles: [...principal.profiles],
+  });
+}
+
+/** When a used-up daily quota (UTC day) starts again. */
+function secondsToUtcMidnight(): number {
+  const now = new Date();
+  return Math.ceil((Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1) - now.getTime()) / 1000);
 }

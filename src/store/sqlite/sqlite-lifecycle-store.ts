@@ -288,6 +288,14 @@ export class SqliteLifecycleStore implements LifecycleStore {
       if (existing?.done_at) {
         throw new AppError("already_revoked", `Certificate ${record.oldSerial} was already superseded at ${existing.done_at}`);
       }
+      if (existing && existing.new_serial !== record.newSerial) {
+        // One successor per certificate, also when two renewals race past the service's check.
+        throw new AppError(
+          "conflict",
+          `Certificate ${record.oldSerial} was already renewed: its successor is ${existing.new_serial as string}; renew that one instead`,
+          { successor: existing.new_serial },
+        );
+      }
       this.stmts.upsertSupersession.run(
         record.oldSerial,
         record.newSerial,
