@@ -5,6 +5,7 @@ import type {
   KeyRotationResult,
   MintedTokenView,
   MintRequest,
+  RotationChange,
   RotationTarget,
 } from "../src/core/credential-service.js";
 import type { HubPolicyView, HubPolicyWithKeys } from "../src/core/hub-service.js";
@@ -64,14 +65,14 @@ export class RemoteLifecycleOperations implements LifecycleOperations {
     await this.api.call("DELETE", `${policies(idScope, hub)}/${seg(name)}`);
   }
 
-  keyRotate(target: RotationTarget) {
+  keyRotate(target: RotationTarget, change: RotationChange) {
     const path =
       target.kind === "hubPolicy"
         ? `${policies(target.idScope, target.hub)}/${seg(target.policy)}/rotate-keys`
         : target.kind === "group"
           ? `/v1/scopes/${seg(target.idScope)}/groups/${seg(target.groupId)}/rotate-keys`
           : `/v1/scopes/${seg(target.idScope)}/enrollments/${seg(target.registrationId)}/rotate-keys`;
-    return this.api.json<KeyRotationResult>("POST", path);
+    return this.api.json<KeyRotationResult>("POST", path, change);
   }
 
   enrollmentRevoke(idScope: string, kind: EnrollmentKind, id: string, reason?: string) {

@@ -21,6 +21,7 @@ export const ERROR_TABLE = {
   already_exists: { status: 409, exit: 73, title: "Already exists" },
   already_revoked: { status: 409, exit: 65, title: "Already revoked" },
   conflict: { status: 409, exit: 75, title: "Conflict" },
+  confirmation_required: { status: 409, exit: 64, title: "Confirmation required" },
   quota_exceeded: { status: 429, exit: 69, title: "Quota exceeded" },
   rate_limited: { status: 429, exit: 69, title: "Too many requests" },
   key_unavailable: { status: 503, exit: 78, title: "CA key unavailable" },

@@ -5,6 +5,7 @@ import type {
   KeyRotationResult,
   MintedTokenView,
   MintRequest,
+  RotationChange,
   RotationTarget,
 } from "./core/credential-service.js";
 import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-service.js";
@@ -63,8 +64,8 @@ export interface LifecycleOperations {
   hubPolicyUpdate(idScope: string, hub: string, name: string, input: { rights: string[] }): Promise<HubPolicyView>;
   hubPolicyDelete(idScope: string, hub: string, name: string): Promise<void>;
 
-  /** Secondary → primary, a new secondary (returned once). */
-  keyRotate(target: RotationTarget): Promise<KeyRotationResult>;
+  /** Regenerates the named key (returned once) or swaps primary and secondary. */
+  keyRotate(target: RotationTarget, change: RotationChange): Promise<KeyRotationResult>;
   /** Revokes an individual enrollment or a group with every credential under it. */
   enrollmentRevoke(idScope: string, kind: EnrollmentKind, id: string, reason?: string): Promise<EnrollmentRevocationResult>;
   /** A SAS token from stored keys (the keys themselves are never returned). */

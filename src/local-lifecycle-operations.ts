@@ -3,7 +3,7 @@ import { isKeyAlgorithm, KEY_ALGORITHMS } from "../ca/key-algorithm.js";
 import type { Services } from "./app.js";
 import { AppError } from "./errors.js";
 import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "./lifecycle-operations.js";
-import type { MintRequest, RotationTarget } from "./core/credential-service.js";
+import type { MintRequest, RotationChange, RotationTarget } from "./core/credential-service.js";
 import type { EnrollmentKind } from "./store/dps-records.js";
 import { parseDuration } from "./duration.js";
 
@@ -79,9 +79,9 @@ export class LocalLifecycleOperations implements LifecycleOperations {
     await this.lifecycle.hubs.deletePolicy(this.allowed(idScope), hub, name, this.actor);
   }
 
-  async keyRotate(target: RotationTarget) {
+  async keyRotate(target: RotationTarget, change: RotationChange) {
     this.allowed(target.idScope);
-    return this.lifecycle.credentials.rotate(target, this.actor);
+    return this.lifecycle.credentials.rotate(target, change, this.actor);
   }
 
   async enrollmentRevoke(idScope: string, kind: EnrollmentKind, id: string, reason?: string) {

@@ -1,7 +1,8 @@
+import { createInterface } from "node:readline/promises";
 import { Command, Option } from "commander";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
 import type { HubPolicyView } from "../../src/core/hub-service.js";
-import type { RotationTarget } from "../../src/core/credential-service.js";
+import type { KeyRotationResult, RotationTarget } from "../../src/core/credential-service.js";
 import { HUB_RIGHTS } from "../../src/store/lifecycle-store.js";
 import { AppError } from "../../src/errors.js";
 import { withLifecycle } from "../lifecycle-context.js";
@@ -105,50 +106,101 @@ Examples:
   return hub;
 }
 
-/** `dpki key rotate`: symmetric keys of an enrollment, a group or a hub policy. */
+/** `dpki key rotate|swap`: symmetric keys of an enrollment, a group or a hub policy (Azure's two-key model). */
 export function keyCommand(): Command {
   const key = new Command("key").description("Symmetric keys of enrollments, groups and hub policies");
-  scoped(key.command("rotate"))
-    .description("Rotate keys: the secondary becomes the primary, a new secondary is made (printed once)")
-    .option("--enrollment <registration-id>", "an individual enrollment")
-    .option("--group <group-id>", "an enrollment group")
-    .option("--hub <name>", "a hub (with --policy)")
-    .option("--policy <name>", "the hub's shared access policy")
+  const targeted = (cmd: Command) =>
+    scoped(cmd)
+      .option("--enrollment <registration-id>", "an individual enrollment")
+      .option("--group <group-id>", "an enrollment group")
+      .option("--hub <name>", "a hub (with --policy)")
+      .option("--policy <name>", "the hub's shared access policy");
+
+  targeted(key.command("rotate"))
+    .description("Regenerate one key (printed once); the other key keeps working")
+    .addOption(new Option("--key <which>", "the key to regenerate").choices(["primary", "secondary"]).makeOptionMandatory())
+    .option("--yes", "regenerate even if registrations still authenticate with that key (they are refused from then on)")
     .addHelpText(
       "after",
       `
-Tokens signed with either of the current keys stay valid, so devices move to the new secondary
-during the overlap; the next rotation drops today's primary. Each rotation is in the issuance
-log; old keys are never shown again.
+Both keys authenticate until one is regenerated. To move a fleet without locking it out:
+regenerate the secondary, give devices the new secondary, \`dpki key swap\` so it becomes the
+primary, and regenerate the (former primary, now) secondary once no registration uses it.
+Before regenerating a key that registrations last authenticated with (at their latest DPS
+registration), dpki says how many; it then asks on a terminal and otherwise needs --yes (exit 64
+without it). Each rotation is in the issuance log; old keys are never shown again.
 
 Examples:
-  dpki key rotate --group sensors
-  dpki key rotate --hub eu-1 --policy iothubowner --json`,
+  dpki key rotate --group sensors --key secondary
+  dpki key rotate --enrollment dev-1 --key primary --yes
+  dpki key rotate --hub eu-1 --policy iothubowner --key secondary --json`,
     )
     .action(
       withLifecycle(async ({ lifecycle, out, scope }, opts) => {
-        const chosen = [opts.enrollment, opts.group, opts.policy].filter((v) => v !== undefined).length;
-        if (chosen !== 1 || (opts.policy !== undefined) !== (opts.hub !== undefined)) {
-          throw new AppError("invalid_argument", "Name one of: --enrollment ID, --group ID, or --hub NAME --policy NAME");
+        const target = rotationTarget(opts, await scope());
+        const change = opts.key as "primary" | "secondary";
+        let result: KeyRotationResult;
+        try {
+          result = await lifecycle.keyRotate(target, { key: change, confirm: opts.yes === true });
+        } catch (err) {
+          if (!(err instanceof AppError) || err.code !== "confirmation_required") throw err;
+          if (!process.stdin.isTTY || !process.stderr.isTTY) {
+            throw new AppError("confirmation_required", `${err.message} (pass --yes)`, err.detail);
+          }
+          if (!(await ask(`${err.message}. Regenerate the ${change} key? [y/N] `))) {
+            throw new AppError("confirmation_required", "Not confirmed: nothing changed", err.detail);
+          }
+          result = await lifecycle.keyRotate(target, { key: change, confirm: true });
         }
-        const idScope = await scope();
-        const target: RotationTarget = opts.enrollment
-          ? { kind: "enrollment", idScope, registrationId: opts.enrollment as string }
-          : opts.group
-            ? { kind: "group", idScope, groupId: opts.group as string }
-            : { kind: "hubPolicy", idScope, hub: opts.hub as string, policy: opts.policy as string };
-        const result = await lifecycle.keyRotate(target);
         out.print(
           result,
           () =>
             formatRecord([
               ["rotated", describeTarget(target)],
-              ["new secondary key", result.secondaryKey],
-            ]) + "The former secondary is now the primary. The new secondary is shown this once.\n",
+              [`new ${change} key`, change === "primary" ? result.primaryKey : result.secondaryKey],
+              ["registrations refused", String(result.registrationsRefused)],
+            ]) + `The new ${change} key is shown this once; the ${change === "primary" ? "secondary" : "primary"} key keeps working.\n`,
         );
       }),
     );
+
+  targeted(key.command("swap"))
+    .description("Swap primary and secondary keys; both keep working")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  dpki key swap --group sensors`,
+    )
+    .action(
+      withLifecycle(async ({ lifecycle, out, scope }, opts) => {
+        const target = rotationTarget(opts, await scope());
+        const result = await lifecycle.keyRotate(target, { key: "swap" });
+        out.print(result, () => `Swapped the keys of ${describeTarget(target)}: the former secondary is now the primary\n`);
+      }),
+    );
   return key;
+}
+
+function rotationTarget(opts: Record<string, unknown>, idScope: string): RotationTarget {
+  const chosen = [opts.enrollment, opts.group, opts.policy].filter((v) => v !== undefined).length;
+  if (chosen !== 1 || (opts.policy !== undefined) !== (opts.hub !== undefined)) {
+    throw new AppError("invalid_argument", "Name one of: --enrollment ID, --group ID, or --hub NAME --policy NAME");
+  }
+  return opts.enrollment
+    ? { kind: "enrollment", idScope, registrationId: opts.enrollment as string }
+    : opts.group
+      ? { kind: "group", idScope, groupId: opts.group as string }
+      : { kind: "hubPolicy", idScope, hub: opts.hub as string, policy: opts.policy as string };
+}
+
+async function ask(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
 }
 
 /** `dpki enrollment revoke` / `dpki group revoke`: the revocation cascade. */

@@ -8,7 +8,7 @@ import { AppError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import type { HubService } from "./hub-service.js";
 import { certRevokedAudit } from "./certificate-service.js";
-import { createSasToken, deriveDeviceKey, encodeUriComponentStrict, makeSymmetricKey } from "./sas.js";
+import { changeKeys, createSasToken, deriveDeviceKey, encodeUriComponentStrict, KEY_CHANGES, keyFingerprint, type KeyChange } from "./sas.js";
 
 /** What a key rotation touches. */
 export type RotationTarget =
@@ -16,10 +16,20 @@ export type RotationTarget =
   | { kind: "group"; idScope: string; groupId: string }
   | { kind: "hubPolicy"; idScope: string; hub: string; policy: string };
 
+/** Which key to regenerate (or swap both); `confirm` accepts refusing the devices still using it. */
+export interface RotationChange {
+  key: KeyChange;
+  confirm?: boolean;
+}
+
 export interface KeyRotationResult {
   target: RotationTarget;
-  /** The new secondary key: shown this once. The promoted primary was the secondary before, so it is not repeated. */
-  secondaryKey: string;
+  key: KeyChange;
+  /** The regenerated key, shown this once (none after a swap: both keys were known before). */
+  primaryKey?: string;
+  secondaryKey?: string;
+  /** Registrations that last authenticated with the regenerated key: refused from now on. */
+  registrationsRefused: number;
   rotatedAt: string;
 }
 
@@ -76,10 +86,18 @@ export class CredentialService {
     },
   ) {}
 
-  async rotate(target: RotationTarget, actor: string): Promise<KeyRotationResult> {
+  /**
+   * Regenerates one named key while the other keeps working, or swaps them (Azure's two-key
+   * model). Regenerating a key that registrations last authenticated with refuses those devices,
+   * so it needs `confirm` when there are any; the count is in the refusal and the result.
+   */
+  async rotate(target: RotationTarget, change: RotationChange, actor: string): Promise<KeyRotationResult> {
+    if (!KEY_CHANGES.includes(change.key)) {
+      throw new AppError("invalid_argument", `Name the key to change: primary, secondary or swap (not "${String(change.key)}")`);
+    }
     if (target.kind === "hubPolicy") {
-      const rotated = await this.deps.hubs.rotatePolicyKeys(target.idScope, target.hub, target.policy, actor);
-      return { target, secondaryKey: rotated.keys.secondaryKey, rotatedAt: rotated.policy.rotatedAt! };
+      const rotated = await this.deps.hubs.rotatePolicyKeys(target.idScope, target.hub, target.policy, change.key, actor);
+      return { target, key: change.key, ...rotated.keys, registrationsRefused: 0, rotatedAt: rotated.policy.rotatedAt! };
     }
     const kind: EnrollmentKind = target.kind === "group" ? "group" : "individual";
     const id = target.kind === "group" ? target.groupId : target.registrationId;
@@ -93,11 +111,21 @@ export class CredentialService {
     if (await this.deps.lifecycle.enrollmentBlock(current.idScope, kind, current.id)) {
       throw new AppError("already_revoked", `${describe(current)} was revoked; its keys cannot be rotated`);
     }
+    const keys = current.attestation;
+    const refused = change.key === "swap" ? 0 : await this.registrationsUsing(current, change.key === "primary" ? 0 : 1, keys[`${change.key}Key`]);
+    if (refused > 0 && !change.confirm) {
+      throw new AppError(
+        "confirmation_required",
+        `${describe(current)}: ${refused} registration${refused === 1 ? "" : "s"} last authenticated with its ${change.key} key ` +
+          `and will be refused once it is regenerated; confirm to go ahead`,
+        { registrationsRefused: refused, key: change.key },
+      );
+    }
     const now = this.deps.clock.now();
-    const secondaryKey = makeSymmetricKey(kind === "group" ? 64 : 32);
+    const nextKeys = changeKeys(keys, change.key, kind === "group" ? 64 : 32);
     const next: EnrollmentRecord = {
       ...current,
-      attestation: { type: "symmetricKey", primaryKey: current.attestation.secondaryKey, secondaryKey },
+      attestation: nextKeys,
       etag: Buffer.from(`"${randomBytes(16).toString("hex")}"`).toString("base64"),
       updatedAt: now,
     };
@@ -106,9 +134,40 @@ export class CredentialService {
       actor,
       action: "key.rotate",
       subject: `${current.idScope}/${current.id}`,
-      details: { target: target.kind, idScope: current.idScope, kind, id: current.id },
+      details: { target: target.kind, idScope: current.idScope, kind, id: current.id, key: change.key, registrationsRefused: refused },
     });
-    return { target, secondaryKey, rotatedAt: now.toISOString() };
+    return {
+      target,
+      key: change.key,
+      ...(change.key === "primary" ? { primaryKey: nextKeys.primaryKey } : {}),
+      ...(change.key === "secondary" ? { secondaryKey: nextKeys.secondaryKey } : {}),
+      registrationsRefused: refused,
+      rotatedAt: now.toISOString(),
+    };
+  }
+
+  /**
+   * Registrations whose latest authentication used `key`. Registrations recorded before key
+   * fingerprints were kept are counted by slot.
+   */
+  private async registrationsUsing(enrollment: EnrollmentRecord, slot: number, key: string): Promise<number> {
+    const keyId = keyFingerprint(key);
+    let count = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.deps.dps.listRegistrations(
+        enrollment.idScope,
+        { enrollmentKind: enrollment.kind, enrollmentId: enrollment.id },
+        { limit: 500, after },
+      );
+      for (const reg of page.items) {
+        const used = reg.attestation;
+        if (used.method !== "symmetricKey") continue;
+        if (used.keyId !== undefined ? used.keyId === keyId : used.keyIndex === slot) count++;
+      }
+      after = page.nextCursor ?? undefined;
+    } while (after);
+    return count;
   }
 
   /** Revokes an individual enrollment or a group: blocked for good, disabled, and every certificate of its devices revoked. */

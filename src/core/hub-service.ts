@@ -14,7 +14,7 @@ import {
 import { decodeCursor, encodeCursor } from "../store/cursor.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
-import { deriveDeviceKey, makeSymmetricKey, parseSasToken, verifySasToken } from "./sas.js";
+import { changeKeys, deriveDeviceKey, makeSymmetricKey, parseSasToken, verifySasToken, type KeyChange } from "./sas.js";
 import type { CredentialStatus } from "./credential-status.js";
 import { X509Attestor } from "./attestation/x509.js";
 import { pageLimit } from "./page-limit.js";
@@ -48,7 +48,7 @@ export interface HubPolicyView {
 /** Returned once, when a policy is created (both keys) or its keys rotated (the new secondary). */
 export interface HubPolicyWithKeys {
   policy: HubPolicyView;
-  keys: { primaryKey?: string; secondaryKey: string };
+  keys: { primaryKey?: string; secondaryKey?: string };
 }
 
 export interface HubDeviceCertificate {
@@ -249,25 +249,20 @@ export class HubService {
     });
   }
 
-  /** Secondary → primary, a new secondary (returned once); tokens of either stay valid. Logged. */
-  async rotatePolicyKeys(idScope: string, hubName: string, name: string, actor: string): Promise<HubPolicyWithKeys> {
+  /** Regenerates one key (returned once; tokens of the other stay valid) or swaps them. Logged. */
+  async rotatePolicyKeys(idScope: string, hubName: string, name: string, change: KeyChange, actor: string): Promise<HubPolicyWithKeys> {
     const current = await this.policy(idScope, hubName, name);
     const now = this.deps.clock.now();
-    const next: HubPolicyRecord = {
-      ...current,
-      primaryKey: current.secondaryKey,
-      secondaryKey: makeSymmetricKey(32),
-      updatedAt: now,
-      rotatedAt: now,
-    };
+    const next: HubPolicyRecord = { ...changeKeys(current, change, 32), updatedAt: now, rotatedAt: now };
     await this.deps.lifecycle.replaceHubPolicy(next, {
       at: now,
       actor,
       action: "key.rotate",
       subject: `${current.idScope}/${current.hub}/${current.name}`,
-      details: { target: "hubPolicy", idScope: current.idScope, hub: current.hub, policy: current.name },
+      details: { target: "hubPolicy", idScope: current.idScope, hub: current.hub, policy: current.name, key: change },
     });
-    return { policy: policyView(next), keys: { secondaryKey: next.secondaryKey } };
+    const keys = change === "primary" ? { primaryKey: next.primaryKey } : change === "secondary" ? { secondaryKey: next.secondaryKey } : {};
+    return { policy: policyView(next), keys };
   }
 
   /** The policy record with its keys, for minting tokens (never shown). */

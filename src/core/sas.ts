@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { AppError } from "../errors.js";
 
 /**
@@ -77,6 +77,33 @@ export function createSasToken(opts: CreateSasTokenOptions): string {
 export function deriveDeviceKey(groupKey: string, registrationId: string): string {
   if (!registrationId) throw invalidArgument("registrationId", "Cannot derive device key: registrationId is empty");
   return sign(decodeKey(groupKey, "groupKey"), registrationId);
+}
+
+/** What a key rotation does to a primary/secondary pair, as Azure DPS offers it. */
+export type KeyChange = "primary" | "secondary" | "swap";
+
+export const KEY_CHANGES: readonly KeyChange[] = ["primary", "secondary", "swap"];
+
+/** Regenerates the named key (the other one keeps working) or swaps the two; returns the new pair. */
+export function changeKeys<T extends { primaryKey: string; secondaryKey: string }>(current: T, change: KeyChange, bytes: 32 | 64): T {
+  switch (change) {
+    case "primary":
+      return { ...current, primaryKey: makeSymmetricKey(bytes) };
+    case "secondary":
+      return { ...current, secondaryKey: makeSymmetricKey(bytes) };
+    case "swap":
+      return { ...current, primaryKey: current.secondaryKey, secondaryKey: current.primaryKey };
+    default:
+      throw invalidArgument("key", `Unknown key "${String(change)}": name primary, secondary or swap`);
+  }
+}
+
+/**
+ * A non-secret name of a stored key (first 16 hex of its SHA-256), recorded with each registration
+ * so a later rotation can count the devices that still use a key even after a swap moved it.
+ */
+export function keyFingerprint(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
 
 /** A fresh random symmetric key, base64 (32 bytes like IoT Hub device keys, 64 like DPS group keys). */

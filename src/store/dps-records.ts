@@ -99,6 +99,8 @@ export interface AttestationUsed {
   method: "symmetricKey" | "x509";
   /** 0 primary, 1 secondary key or certificate. */
   keyIndex?: number;
+  /** Fingerprint of the stored key that verified (symmetricKey; see keyFingerprint), to count its users before a rotation. */
+  keyId?: string;
   /** SHA-256 of the device certificate (x509). */
   thumbprint?: string;
   /** SHA-256 of the CA certificate the chain ended at (group x509). */

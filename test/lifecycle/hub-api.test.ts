@@ -107,7 +107,7 @@ describe("hub shared access policies", () => {
   });
 });
 
-describe("key rotation: rotate, old token still valid, rotate again, oldest refused", () => {
+describe("key rotation: one named key regenerated, the other keeps working, swap, confirmation before refusing devices", () => {
   it("for an individual enrollment, through DPS registration and the hub API alike", async () => {
     const op = t.tokens.operator;
     const created = await api("POST", `/v1/scopes/${SCOPE}/enrollments`, op, {
@@ -122,42 +122,96 @@ describe("key rotation: rotate, old token still valid, rotate again, oldest refu
     const withSecondary = deviceToken(HUB1, "rot-dev", s1);
     expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: true, reason: "ok" });
     expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withSecondary })).json.credential.keyIndex).toBe(1);
+    const rotate = (body?: unknown) => api("POST", `/v1/scopes/${SCOPE}/enrollments/rot-dev/rotate-keys`, op, body);
 
-    const first = await api("POST", `/v1/scopes/${SCOPE}/enrollments/rot-dev/rotate-keys`, op);
+    expect((await rotate()).status).toBe(400); // which key is never guessed
+    const first = await rotate({ key: "secondary" });
     expect(first.status, first.text).toBe(200);
     expect(first.headers["cache-control"]).toBe("no-store");
+    expect(first.json).toMatchObject({ key: "secondary", registrationsRefused: 0 });
+    expect(first.json.primaryKey).toBeUndefined();
     const s2 = first.json.secondaryKey as string;
     expect([p1, s1]).not.toContain(s2);
-    // The secondary became the primary: its tokens (old ones included) stay valid; the new secondary works too.
-    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withSecondary })).json).toMatchObject({
-      allow: true,
-      credential: { keyIndex: 0 },
-    });
+    // The primary is untouched: its tokens (old ones included) stay valid; the new secondary works too.
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: true, credential: { keyIndex: 0 } });
     expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: deviceToken(HUB1, "rot-dev", s2) })).json).toMatchObject({
       allow: true,
       credential: { keyIndex: 1 },
     });
-    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: false, reason: "signature" });
-    await register("rot-dev", s1); // DPS takes the promoted key as well
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withSecondary })).json).toMatchObject({ allow: false, reason: "signature" });
+    await register("rot-dev", p1);
 
-    const second = await api("POST", `/v1/scopes/${SCOPE}/enrollments/rot-dev/rotate-keys`, op);
-    expect(second.status).toBe(200);
-    const oldest = await auth("hub-1", { deviceId: "rot-dev", sasToken: withSecondary });
-    expect(oldest.json).toMatchObject({ allow: false, reason: "signature", cacheTtlSeconds: 0 });
-    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: deviceToken(HUB1, "rot-dev", s2) })).json.allow).toBe(true);
+    // Regenerating the primary would refuse the device that last registered with it: confirm first.
+    const unconfirmed = await rotate({ key: "primary" });
+    expect(unconfirmed.status).toBe(409);
+    expect(unconfirmed.json).toMatchObject({ code: "confirmation_required", context: { registrationsRefused: 1, key: "primary" } });
+    expect(unconfirmed.json.detail).toMatch(/^Individual enrollment rot-dev.*: 1 registration last authenticated with its primary key/);
+    await register("rot-dev", p1); // nothing changed
+
+    // Swap: both keep working; the device's key is now the secondary, and is still counted as in use.
+    const swapped = await rotate({ key: "swap" });
+    expect(swapped.status, swapped.text).toBe(200);
+    expect(swapped.json.primaryKey ?? swapped.json.secondaryKey).toBeUndefined();
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: true, credential: { keyIndex: 1 } });
+    expect((await rotate({ key: "secondary" })).json.context).toEqual({ registrationsRefused: 1, key: "secondary" });
+
+    // Once the device registers with the new primary, the old key goes without confirmation.
+    await register("rot-dev", s2);
+    const retired = await rotate({ key: "secondary" });
+    expect(retired.status, retired.text).toBe(200);
+    expect(retired.json.registrationsRefused).toBe(0);
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: false, reason: "signature" });
     const refused = await deviceCall(listener, {
       path: `/${SCOPE}/registrations/rot-dev/register?api-version=2019-03-31`,
       body: JSON.stringify({ registrationId: "rot-dev" }),
-      headers: { authorization: dpsToken(SCOPE, "rot-dev", s1) },
+      headers: { authorization: dpsToken(SCOPE, "rot-dev", p1) },
     });
     expect(refused.status).toBe(401);
 
     // Logged, and the keys are never shown again.
     const log = await api("GET", "/v1/audit?action=key.rotate", t.tokens.auditor);
-    expect(log.json.items.filter((e: { subject: string }) => e.subject === `${SCOPE}/rot-dev`)).toHaveLength(2);
+    const entries = log.json.items.filter((e: { subject: string }) => e.subject === `${SCOPE}/rot-dev`);
+    expect(entries.map((e: { details: { key: string } }) => e.details.key)).toEqual(["secondary", "swap", "secondary"]);
     const shown = await api("GET", `/v1/scopes/${SCOPE}/enrollments/rot-dev`, op);
     expect(JSON.stringify(shown.json)).not.toContain(s2);
-    expect(JSON.stringify(log.json)).not.toContain(s2);
+    for (const key of [p1, s1, s2, retired.json.secondaryKey]) expect(JSON.stringify(log.json)).not.toContain(key);
+  });
+
+  it("for a group, from the CLI: a device on the old primary keeps registering until the primary is regenerated with --yes", async () => {
+    const cli = (...args: string[]) =>
+      dpkiAsync(["--server", t.url, "--token", t.tokens.operator, "--ca-file", t.rootPemFile, ...args], { env: { DPKI_SCOPE: SCOPE } });
+    const group = await api("POST", `/v1/scopes/${SCOPE}/groups`, t.tokens.operator, {
+      groupId: "rot-fleet",
+      attestation: { type: "symmetricKey" },
+      allocation: { policy: "static", hubs: ["hub-1"] },
+    });
+    expect(group.status, group.text).toBe(201);
+    const deviceKey = (id: string) => deriveDeviceKey(group.json.keys.primaryKey, id);
+    await register("fleet-1", deviceKey("fleet-1"));
+    await register("fleet-2", deviceKey("fleet-2"));
+
+    const secondary = await cli("key", "rotate", "--group", "rot-fleet", "--key", "secondary");
+    expect(secondary.status, secondary.stderr).toBe(0);
+    expect(secondary.stdout).toMatch(/new secondary key/);
+    await register("fleet-1", deviceKey("fleet-1")); // the old primary still works
+
+    const unconfirmed = await cli("key", "rotate", "--group", "rot-fleet", "--key", "primary");
+    expect(unconfirmed.status).toBe(64);
+    expect(unconfirmed.stderr).toMatch(/Enrollment group rot-fleet.*: 2 registrations last authenticated with its primary key.*\(pass --yes\)/);
+    await register("fleet-2", deviceKey("fleet-2"));
+
+    const confirmed = await cli("--json", "key", "rotate", "--group", "rot-fleet", "--key", "primary", "--yes");
+    expect(confirmed.status, confirmed.stderr).toBe(0);
+    expect(JSON.parse(confirmed.stdout)).toMatchObject({ key: "primary", registrationsRefused: 2 });
+    const refused = await deviceCall(listener, {
+      path: `/${SCOPE}/registrations/fleet-1/register?api-version=2019-03-31`,
+      body: JSON.stringify({ registrationId: "fleet-1" }),
+      headers: { authorization: dpsToken(SCOPE, "fleet-1", deviceKey("fleet-1")) },
+    });
+    expect(refused.status).toBe(401);
+    await register("fleet-4", deriveDeviceKey(JSON.parse(confirmed.stdout).primaryKey, "fleet-4"));
+    expect((await cli("key", "swap", "--group", "rot-fleet")).status).toBe(0);
+    await register("fleet-4", deriveDeviceKey(JSON.parse(confirmed.stdout).primaryKey, "fleet-4"));
   });
 
   it("for a hub policy, from the CLI (dpki hub policy add, dpki key rotate, dpki sas mint) against the server", async () => {
@@ -179,7 +233,7 @@ describe("key rotation: rotate, old token still valid, rotate again, oldest refu
     const oldToken = policyToken(keys.secondaryKey);
     expect((await auth("hub-2", { deviceId: "gw-dev", sasToken: oldToken }, hub2Token)).json.allow).toBe(true);
 
-    const r1 = await cli("key", "rotate", "--hub", "hub-2", "--policy", "device-gw");
+    const r1 = await cli("key", "swap", "--hub", "hub-2", "--policy", "device-gw");
     expect(r1.status, r1.stderr).toBe(0);
     expect(JSON.parse(r1.stdout).target).toEqual({ kind: "hubPolicy", idScope: SCOPE, hub: "hub-2", policy: "device-gw" });
     expect((await auth("hub-2", { deviceId: "gw-dev", sasToken: oldToken }, hub2Token)).json.allow).toBe(true);
@@ -188,7 +242,7 @@ describe("key rotation: rotate, old token still valid, rotate again, oldest refu
     expect(JSON.parse(minted.stdout)).toMatchObject({ keyName: "device-gw", resource: encodeUriComponentStrict(`${HUB2}/devices/gw-dev`) });
     expect((await auth("hub-2", { deviceId: "gw-dev", sasToken: JSON.parse(minted.stdout).token }, hub2Token)).json.allow).toBe(true);
 
-    expect((await cli("key", "rotate", "--hub", "hub-2", "--policy", "device-gw")).status).toBe(0);
+    expect((await cli("key", "rotate", "--hub", "hub-2", "--policy", "device-gw", "--key", "primary")).status).toBe(0);
     expect((await auth("hub-2", { deviceId: "gw-dev", sasToken: oldToken }, hub2Token)).json).toMatchObject({
       allow: false,
       reason: "signature",
@@ -424,7 +478,7 @@ describe("revocation cascades", () => {
     expect(again.json.status).toBe("disabled");
     expect((await api("GET", `/v1/scopes/${SCOPE}/groups/doomed`, op)).json.provisioningStatus).toBe("disabled");
     expect((await api("POST", `/v1/scopes/${SCOPE}/groups/doomed/revoke`, op, {})).status).toBe(409);
-    expect((await api("POST", `/v1/scopes/${SCOPE}/groups/doomed/rotate-keys`, op)).status).toBe(409);
+    expect((await api("POST", `/v1/scopes/${SCOPE}/groups/doomed/rotate-keys`, op, { key: "secondary" })).status).toBe(409);
     const feed = await api("GET", "/v1/hubs/hub-1/changes?limit=1000", t.tokens.hub);
     const kinds = feed.json.items
       .filter((c: { registrationId: string }) => c.registrationId === "doomed-1")

@@ -1,4 +1,4 @@
-import { deriveDeviceKey, parseSasToken, verifySasToken, type SasVerification } from "../sas.js";
+import { deriveDeviceKey, keyFingerprint, parseSasToken, verifySasToken, type SasVerification } from "../sas.js";
 import type { EnrollmentRecord } from "../../store/dps-records.js";
 import { AppError } from "../../errors.js";
 import { AttestationError, type Attestation, type AttestationContext, type Attestor } from "./attestor.js";
@@ -36,15 +36,16 @@ export class SymmetricKeyAttestor implements Attestor {
       if (individual.attestation.type !== "symmetricKey") {
         throw new AttestationError("wrong_method", `Individual enrollment ${individual.id} takes X.509 attestation, not a SAS token`);
       }
-      const result = this.verify(token, context, [individual.attestation.primaryKey, individual.attestation.secondaryKey]);
+      const keys = [individual.attestation.primaryKey, individual.attestation.secondaryKey];
+      const result = this.verify(token, context, keys);
       if (!result.ok) throw refusal(result);
-      return { enrollment: individual, used: { method: "symmetricKey", keyIndex: result.keyIndex } };
+      return { enrollment: individual, used: used(keys, result.keyIndex) };
     }
 
     let firstRefusal: SasVerification | null = null;
     for (const group of await context.enrollments.groups("symmetricKey")) {
       const match = this.verifyGroup(token, context, group);
-      if (match.ok) return { enrollment: group, used: { method: "symmetricKey", keyIndex: match.keyIndex } };
+      if (match.ok) return { enrollment: group, used: used(storedKeys(group), match.keyIndex) };
       // A signature made with this group's key but refused for another reason (expired, wrong
       // resource) is the answer; a mere signature mismatch means "try the next group".
       if (match.reason !== "signature") throw refusal(match);
@@ -70,6 +71,14 @@ export class SymmetricKeyAttestor implements Attestor {
       caseInsensitiveResource: true,
     });
   }
+}
+
+function storedKeys(e: EnrollmentRecord): string[] {
+  return e.attestation.type === "symmetricKey" ? [e.attestation.primaryKey, e.attestation.secondaryKey] : [];
+}
+
+function used(storedKeys: string[], keyIndex: number): Attestation["used"] {
+  return { method: "symmetricKey", keyIndex, keyId: keyFingerprint(storedKeys[keyIndex]!) };
 }
 
 function refusal(result: SasVerification & { ok: false }): AttestationError {

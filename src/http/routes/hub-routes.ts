@@ -1,6 +1,6 @@
 import type { Request, Response } from "express";
 import type { DeviceAuthRequest } from "../../core/hub-service.js";
-import type { MintRequest } from "../../core/credential-service.js";
+import type { MintRequest, RotationChange } from "../../core/credential-service.js";
 import type { Principal } from "../../core/token-service.js";
 import type { MintInput } from "../../lifecycle-operations.js";
 import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";
@@ -30,8 +30,12 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
     method: "post",
     path,
     access: MANAGERS,
+    bodyLimit: 1024,
     handler: async (req, res) => {
-      res.set("Cache-Control", "no-store").json(await ops(res).keyRotate(target(req)));
+      const body = (req.body ?? {}) as { key?: unknown; confirm?: unknown };
+      if (body.confirm !== undefined && typeof body.confirm !== "boolean") throw new AppError("invalid_argument", "confirm must be true or false");
+      const change = { key: body.key as RotationChange["key"], confirm: body.confirm === true };
+      res.set("Cache-Control", "no-store").json(await ops(res).keyRotate(target(req), change));
     },
   });
   const revokeRoute = (path: string, kind: "individual" | "group", param: string): RouteDef => ({
