@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
 import type { DeviceRequest } from "../../src/core/dps-service.js";
 import { newOperationId } from "../../src/core/dps-service.js";
-import { deriveDeviceKey } from "../../src/core/sas.js";
+import { deriveDeviceKey, keyFingerprint } from "../../src/core/sas.js";
 import { stateCounts, TEST_PASSPHRASE } from "../helpers/services.js";
 import { openServices } from "../../src/app.js";
 import { ACTOR, dpsFixture, dpsToken } from "./helpers.js";
@@ -62,7 +62,8 @@ describe("enrollments, groups and attestation rules", async () => {
   it("secondary keys work and are recorded as such", async () => {
     const e = await admin.createEnrollment(idScope, "individual", "second-1", { attestation: { type: "symmetricKey" } }, ACTOR);
     const device = await admitted(request("second-1", { key: e.keys!.secondaryKey }));
-    expect(device.attestation.used).toEqual({ method: "symmetricKey", keyIndex: 1 });
+    // keyId names the stored key (not its slot), so a later swap does not lose who uses which key.
+    expect(device.attestation.used).toEqual({ method: "symmetricKey", keyIndex: 1, keyId: keyFingerprint(e.keys!.secondaryKey) });
   });
 
   it("scopes are isolated: an enrollment of one scope does not exist in another", async () => {
