@@ -98,7 +98,7 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
     process.stderr.write(
       `\ndpki is listening on ${running.url}\n` +
         (running.rootPemFile
-          ? `  root CA:     ${running.rootPemFile}   (curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
+          ? `  trust:       ${running.rootPemFile}   (the roots in service, as \`dpki ca root\` prints them: curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
           : "") +
         `  admin token: npx dpki token create --role admin${hint}\n` +
         `  remote CLI:  DPKI_SERVER=${running.url} DPKI_TOKEN=<token> npx dpki cert list\n` +
