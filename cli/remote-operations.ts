@@ -1,5 +1,5 @@
 import { pemDecode } from "../ca/pem.js";
-import type { CaView } from "../src/core/ca-service.js";
+import type { CaStatusView } from "../src/core/ca-rotation-service.js";
 import type { AuditEntryView } from "../src/core/audit-service.js";
 import type { ChainVerdict } from "../src/store/audit-chain.js";
 import type { CertificateView } from "../src/core/certificate-view.js";
@@ -42,7 +42,7 @@ export class RemoteOperations implements Operations {
   }
 
   caList() {
-    return this.api.json<CaView[]>("GET", "/v1/ca");
+    return this.api.json<CaStatusView[]>("GET", "/v1/ca");
   }
 
   async caChainPem() {

@@ -24,7 +24,7 @@ export class LocalOperations implements Operations {
   ) {}
 
   async caList() {
-    return this.services.ca.list();
+    return this.services.lifecycle.rotation.status();
   }
 
   async caChainPem() {

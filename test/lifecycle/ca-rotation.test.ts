@@ -139,6 +139,11 @@ describe("issuing CA rollover (dpki ca rotate, POST /v1/ca/rotate)", () => {
       [int1, "serving"],
       [int2, "active"],
     ]);
+    // One vocabulary: GET /v1/ca (`dpki ca list`) says what /v1/ca/status says.
+    const list = await t.request("GET", "/v1/ca", { token: t.tokens.auditor });
+    expect(list.json.map((c: { id: string; state: string }) => [c.id, c.state])).toEqual(
+      status.json.map((c: { id: string; state: string }) => [c.id, c.state]),
+    );
   });
 
   it("can bring a new root, cross-signed by the old one, so devices trusting either root accept new certificates", async () => {

@@ -143,6 +143,10 @@ it("walks from `dpki ca rotate --new-root` to `dpki ca retire` with devices on e
   const states = JSON.parse(ok("ca", "status", "--json")) as Array<{ id: string; state: string }>;
   expect(states.find((c) => c.id === oldRootId)!.state).toBe("retired");
   expect(states.find((c) => c.id === oldIntId)!.state).toBe("revoked");
+  // One vocabulary: `ca list` says what `ca status` says.
+  const list = ok("ca", "list");
+  expect(list).toMatch(new RegExp(`${oldRootId}\\s+root\\s+retired`));
+  expect(list).toMatch(new RegExp(`${oldIntId}\\s+intermediate\\s+revoked`));
 
   // Served chains drop the cross certificate: only the new root is needed now.
   ok("cert", "issue", "--csr", "meter-1.csr", "--profile", "device", "--chain", "--out", "meter-1b.pem");
