@@ -117,10 +117,12 @@ export function openServices(options: OpenOptions = {}): Services {
   );
   rotation.onChange.push(() => ocsp.invalidate());
   // root.pem follows the roots in service; a failed write is not the rotation's failure (serve and `dpki ca root --out` rewrite it).
-  rotation.onChange.push(() => writeRootPem(dataDir.root, rotation).then(
-    () => undefined,
-    () => undefined,
-  ));
+  rotation.onChange.push(() =>
+    writeRootPem(dataDir.root, rotation).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   const hubs = new HubService(
     { store, dps: dpsStore, lifecycle: lifecycleStore, status, clock },
     { authCacheTtlMs: parseDuration(config.hubAuthCacheTtl), skewMs: parseDuration(config.clockSkew) },

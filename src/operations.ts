@@ -22,7 +22,8 @@ export interface Operations {
   getCertificate(id: string): Promise<CertificateWithPem>;
   listCertificates(query: CertificateQuery): Promise<Page<CertificateView>>;
   revoke(id: string, reason: string): Promise<CertificateView>;
-  crl(): Promise<{ info: CrlInfo; der: Uint8Array }>;
+  /** The current CRL of the active issuer, or of the issuing CA `caId` (a retired one keeps its CRL). */
+  crl(caId?: string): Promise<{ info: CrlInfo; der: Uint8Array }>;
   auditLog(query: AuditQuery): Promise<Page<AuditEntryView>>;
   auditVerify(): Promise<ChainVerdict>;
   profiles(): Promise<ProfileView[]>;

@@ -86,7 +86,10 @@ certificate from its chain within seconds.`,
     .action(
       withLifecycle(async ({ lifecycle, out }, _opts, caId: string) => {
         const ca = await lifecycle.caRetire(caId);
-        out.print(ca, () => `Retired root ${ca.id} (${ca.subject}): distribute the new root.pem (\`dpki ca root\`); devices may drop this root\n`);
+        out.print(
+          ca,
+          () => `Retired root ${ca.id} (${ca.subject}): distribute the new root.pem (\`dpki ca root\`); devices may drop this root\n`,
+        );
       }),
     );
 

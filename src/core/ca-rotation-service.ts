@@ -257,13 +257,17 @@ export class CaRotationService {
     const states = await this.status();
     const root = states.find((c) => c.id === caId);
     if (!root) throw new AppError("not_found", `No CA with id ${caId}`);
-    if (root.kind !== "root") throw new AppError("invalid_argument", `${caId} is an intermediate: only roots are retired (intermediates retire on rotation)`);
+    if (root.kind !== "root")
+      throw new AppError("invalid_argument", `${caId} is an intermediate: only roots are retired (intermediates retire on rotation)`);
     if (root.state !== "active") throw new AppError("conflict", `${caId} is ${root.state}, not a root in service`);
     const below = states.filter((c) => c.parentId === caId && (c.state === "active" || c.state === "serving"));
     const active = below.find((c) => c.state === "active");
     if (active) throw new AppError("conflict", `${caId} is the root of the active issuer ${active.id}: rotate with --new-root first`);
     if (below.length > 0) {
-      const until = below.map((c) => c.lastCertificateExpiry).sort().at(-1);
+      const until = below
+        .map((c) => c.lastCertificateExpiry)
+        .sort()
+        .at(-1);
       throw new AppError(
         "conflict",
         `${caId} still has serving intermediates (${below.map((c) => c.id).join(", ")}) with certificates valid until ${until}: revoke them (\`dpki ca revoke\`) or wait`,

@@ -78,7 +78,10 @@ function verify(caFile: string, chainFile: string): string {
 it("walks from `dpki ca rotate --new-root` to `dpki ca retire` with devices on either root", { timeout: 180_000 }, async () => {
   ok("init");
   const port = await freePort();
-  server = spawn(process.execPath, [BIN, "serve", "--port", String(port)], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  server = spawn(process.execPath, [BIN, "serve", "--port", String(port)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   await new Promise<void>((ready, failed) => {
     let err = "";
     server!.stdout!.resume();
@@ -125,7 +128,10 @@ it("walks from `dpki ca rotate --new-root` to `dpki ca retire` with devices on e
   const token = JSON.parse(ok("token", "create", "--role", "auditor", "--name", "walkthrough", "--json")).secret as string;
   const remote = run("--server", `https://localhost:${port}`, "--token", token, "ca", "status");
   expect(remote.status, remote.stderr).toBe(0);
-  const sClient = openssl(["s_client", "-connect", `localhost:${port}`, "-CAfile", file("old-root.pem"), "-verify_return_error", "-brief"], "");
+  const sClient = openssl(
+    ["s_client", "-connect", `localhost:${port}`, "-CAfile", file("old-root.pem"), "-verify_return_error", "-brief"],
+    "",
+  );
   expect(sClient.stdout + sClient.stderr).toMatch(/Verification: OK/);
 
   // 3. The old root cannot be retired while its intermediate still answers for certificates.
