@@ -37,8 +37,12 @@ export class RemoteLifecycleOperations implements LifecycleOperations {
     return this.api.json<CaRevocationResult>("POST", `/v1/ca/${seg(caId)}/revoke`, { reason });
   }
 
+  caRetire(caId: string) {
+    return this.api.json<CaStatusView>("POST", `/v1/ca/${seg(caId)}/retire`, {});
+  }
+
   async caTrustBundlePem() {
-    return (await this.api.call("GET", "/v1/ca/trust-bundle", { accept: "application/pem-certificate-chain" })).toString("utf8");
+    return (await this.api.call("GET", "/v1/ca/root.pem", { accept: "application/pem-certificate-chain" })).toString("utf8");
   }
 
   certRenew(id: string, input: RenewInput) {

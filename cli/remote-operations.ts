@@ -1,5 +1,5 @@
 import { pemDecode } from "../ca/pem.js";
-import type { CaView } from "../src/core/ca-service.js";
+import type { CaStatusView } from "../src/core/ca-rotation-service.js";
 import type { AuditEntryView } from "../src/core/audit-service.js";
 import type { ChainVerdict } from "../src/store/audit-chain.js";
 import type { CertificateView } from "../src/core/certificate-view.js";
@@ -7,7 +7,7 @@ import type { CrlInfo } from "../src/core/crl-service.js";
 import type { TokenView } from "../src/core/token-service.js";
 import { parseDuration } from "../src/duration.js";
 import type { AppError } from "../src/errors.js";
-import { ApiClient, queryString, type RemoteOptions } from "./api-client.js";
+import { ApiClient, queryString, seg, type RemoteOptions } from "./api-client.js";
 import type {
   AuditQuery,
   BatchResultView,
@@ -44,7 +44,7 @@ export class RemoteOperations implements Operations {
   }
 
   caList() {
-    return this.api.json<CaView[]>("GET", "/v1/ca");
+    return this.api.json<CaStatusView[]>("GET", "/v1/ca");
   }
 
   async caChainPem() {
@@ -84,8 +84,9 @@ export class RemoteOperations implements Operations {
     return this.api.json<CertificateView>("POST", `/v1/certificates/${encodeURIComponent(id.trim())}/revoke`, { reason });
   }
 
-  async crl(): Promise<{ info: CrlInfo; der: Uint8Array }> {
-    const { pem, ...info } = await this.api.json<CrlInfo & { pem: string }>("GET", "/v1/crl");
+  async crl(caId?: string): Promise<{ info: CrlInfo; der: Uint8Array }> {
+    const path = caId === undefined ? "/v1/crl" : `/v1/ca/${seg(caId)}/crl`;
+    const { pem, ...info } = await this.api.json<CrlInfo & { pem: string }>("GET", path);
     return { info, der: pemDecode(pem, { labels: ["X509 CRL"], what: "CRL" }).der };
   }
 

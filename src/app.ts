@@ -29,6 +29,7 @@ import { publicationUrls, type LifecycleServices } from "./lifecycle.js";
 import { pemEncode } from "../ca/pem.js";
 import { SqliteLifecycleStore } from "./store/sqlite/sqlite-lifecycle-store.js";
 import { CaRotationService } from "./core/ca-rotation-service.js";
+import { writeRootPem } from "./root-pem.js";
 import { CredentialStatus } from "./core/credential-status.js";
 import { OcspService } from "./core/ocsp-service.js";
 import { RenewalService } from "./core/renewal-service.js";
@@ -90,14 +91,16 @@ export function openServices(options: OpenOptions = {}): Services {
   );
   // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
   const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
-  const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl));
+  const lifecycleStore = new SqliteLifecycleStore(sqlite, secrets);
+  const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl), () =>
+    lifecycleStore.listCrossCertificates(),
+  );
   const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
   const dpsStore = new SqliteDpsStore(sqlite, secrets);
-  const lifecycleStore = new SqliteLifecycleStore(sqlite, secrets);
   const rotation = new CaRotationService(store, lifecycleStore, keys, ca, clock);
   let renewals: RenewalService | undefined;
   // A status check that meets a renewed certificate past its grace has the sweeper persist the revocation.
@@ -119,6 +122,13 @@ export function openServices(options: OpenOptions = {}): Services {
     },
   );
   rotation.onChange.push(() => ocsp.invalidate());
+  // root.pem follows the roots in service; a failed write is not the rotation's failure (serve and `dpki ca root --out` rewrite it).
+  rotation.onChange.push(() =>
+    writeRootPem(dataDir.root, rotation).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   const hubs = new HubService(
     { store, dps: dpsStore, lifecycle: lifecycleStore, status, clock },
     { authCacheTtlMs: parseDuration(config.hubAuthCacheTtl), skewMs: parseDuration(config.clockSkew) },

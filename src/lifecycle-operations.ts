@@ -37,7 +37,7 @@ export interface MintInput {
 export interface RenewedView {
   certificate: CertificateView;
   pem: string;
-  /** Issuer first, root last. */
+  /** The issuing CA and any cross certificates to older roots in service (no self-signed root). */
   chainPem: string;
   /** The certificate renewed, and when it stops being good (revoked as superseded). */
   previous: { serial: string; sha256: string; supersededAt: string };
@@ -53,7 +53,9 @@ export interface LifecycleOperations {
   caStatus(): Promise<CaStatusView[]>;
   caRotate(input: RotateInput): Promise<RotationResult>;
   caRevoke(caId: string, reason: string): Promise<CaRevocationResult>;
-  /** PEM of the roots in service (the active issuer's first). */
+  /** Takes a root out of service (out of root.pem); refused while it still anchors an active or serving intermediate. */
+  caRetire(caId: string): Promise<CaStatusView>;
+  /** PEM of the roots in service (the active issuer's first): root.pem. */
   caTrustBundlePem(): Promise<string>;
   certRenew(id: string, input: RenewInput): Promise<RenewedView>;
 

@@ -55,6 +55,10 @@ export class LocalLifecycleOperations implements LifecycleOperations {
     return this.lifecycle.rotation.revoke(caId, reason, this.actor);
   }
 
+  async caRetire(caId: string) {
+    return this.lifecycle.rotation.retireRoot(caId, this.actor);
+  }
+
   async caTrustBundlePem() {
     return (await this.lifecycle.rotation.trustBundle()).map((der) => pemEncode("CERTIFICATE", der)).join("");
   }

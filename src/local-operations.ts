@@ -33,7 +33,7 @@ export class LocalOperations implements Operations {
   }
 
   async caList() {
-    return this.services.ca.list();
+    return this.services.lifecycle.rotation.status();
   }
 
   async caChainPem() {
@@ -95,8 +95,13 @@ export class LocalOperations implements Operations {
     return this.services.certificates.revoke(id, reason, this.actor, this.scope);
   }
 
-  async crl() {
-    const crl = await this.services.crl.current(this.actor);
+  async crl(caId?: string) {
+    if (caId !== undefined) {
+      const ca = (await this.services.store.listCas()).find((c) => c.id === caId);
+      if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);
+      if (ca.kind !== "intermediate") throw new AppError("not_found", `${caId} is a root: only issuing CAs publish a CRL`);
+    }
+    const crl = await this.services.crl.current(this.actor, caId);
     return { info: crlInfo(crl), der: crl.der };
   }
 

@@ -1,5 +1,5 @@
 import type { CertificateView } from "./core/certificate-view.js";
-import type { CaView } from "./core/ca-service.js";
+import type { CaStatusView } from "./core/ca-rotation-service.js";
 import type { CrlInfo } from "./core/crl-service.js";
 import type { AuditEntryView } from "./core/audit-service.js";
 import type { ChainVerdict } from "./store/audit-chain.js";
@@ -13,15 +13,17 @@ import type { TokenRole } from "./store/token-store.js";
  * the same command prints the same output either way.
  */
 export interface Operations {
-  caList(): Promise<CaView[]>;
-  /** PEM of the active issuer then the root. */
+  /** Every CA with its lifecycle state, the one vocabulary of `ca list`, `ca status` and the API. */
+  caList(): Promise<CaStatusView[]>;
+  /** PEM of the issuers in service and their cross certificates (no self-signed root). */
   caChainPem(): Promise<string>;
   issue(input: IssueInput): Promise<IssuedView>;
   issueBatch(items: IssueInput[], onProgress?: (done: number, total: number) => void): Promise<BatchResultView[]>;
   getCertificate(id: string): Promise<CertificateWithPem>;
   listCertificates(query: CertificateQuery): Promise<Page<CertificateView>>;
   revoke(id: string, reason: string): Promise<CertificateView>;
-  crl(): Promise<{ info: CrlInfo; der: Uint8Array }>;
+  /** The current CRL of the active issuer, or of the issuing CA `caId` (a retired one keeps its CRL). */
+  crl(caId?: string): Promise<{ info: CrlInfo; der: Uint8Array }>;
   auditLog(query: AuditQuery): Promise<Page<AuditEntryView>>;
   auditVerify(): Promise<ChainVerdict>;
   /** A signed checkpoint of the whole log (signing a new one when entries were added). */

@@ -83,7 +83,8 @@ export function caTable(cas: CaView[]): string {
   return formatTable(cas, [
     { header: "id", value: (c) => c.id },
     { header: "kind", value: (c) => c.kind },
-    { header: "status", value: (c) => c.status },
+    // The lifecycle state where known (as `ca status` says it), else the signing status of a fresh CA.
+    { header: "state", value: (c) => ("state" in c ? (c as CaView & { state: string }).state : c.status) },
     { header: "algorithm", value: (c) => c.keyAlgorithm },
     { header: "not after", value: (c) => shortDate(c.notAfter) },
     { header: "subject", value: (c) => c.subject },

@@ -9,7 +9,7 @@ import { csrText, readInput, writeOutput } from "../io.js";
 import { withLifecycle } from "../lifecycle-context.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 
-/** Adds `rotate`, `status`, `revoke` and `trust-bundle` to `dpki ca`. */
+/** Adds `rotate`, `status`, `revoke`, `retire` and `root` (alias `trust-bundle`) to `dpki ca`. */
 export function addCaLifecycleCommands(ca: Command): Command {
   ca.command("rotate")
     .description("Roll the issuing CA over: a new intermediate signs from now on, the old one keeps answering for its certificates")
@@ -21,9 +21,10 @@ export function addCaLifecycleCommands(ca: Command): Command {
       "after",
       `
 The previous intermediate is retired, not revoked: it keeps signing its CRL and OCSP answers
-until its last certificate expires, and \`dpki ca chain\` / GET /v1/ca/chain and
-/v1/ca/trust-bundle list both while that overlap lasts. A running server picks the new issuer
-up within seconds.
+until its last certificate expires, and \`dpki ca chain\` / GET /v1/ca/chain list both while
+that overlap lasts. With --new-root, root.pem (\`dpki ca root\`) lists both roots and served
+chains carry the cross certificate until \`dpki ca retire <old-root>\`. A running server picks
+the new issuer up within seconds.
 
 Examples:
   dpki ca rotate
@@ -71,9 +72,31 @@ Examples:
       }),
     );
 
-  ca.command("trust-bundle")
-    .description("Print the roots in service (PEM), the active issuer's first: what devices should trust")
-    .option("--out <file>", "write to a file")
+  ca.command("retire")
+    .argument("<root-id>", "a root that no longer anchors an active or serving intermediate (see `dpki ca status`)")
+    .description("Take a root out of service: it leaves root.pem and served chains, and devices may drop it")
+    .addHelpText(
+      "after",
+      `
+Refused (exit 75, HTTP 409) for the active issuer's root and while an intermediate
+under it still signs or answers for certificates: revoke it (\`dpki ca revoke\`) or let its
+certificates expire first. <data-dir>/root.pem is rewritten; a running server drops the cross
+certificate from its chain within seconds.`,
+    )
+    .action(
+      withLifecycle(async ({ lifecycle, out }, _opts, caId: string) => {
+        const ca = await lifecycle.caRetire(caId);
+        out.print(
+          ca,
+          () => `Retired root ${ca.id} (${ca.subject}): distribute the new root.pem (\`dpki ca root\`); devices may drop this root\n`,
+        );
+      }),
+    );
+
+  ca.command("root")
+    .alias("trust-bundle")
+    .description("Print the roots in service (PEM), the active issuer's first: root.pem, the file devices and clients trust")
+    .option("--out <file>", "write to a file (e.g. root.pem)")
     .action(
       withLifecycle(async ({ lifecycle, out }, opts) => {
         const pem = await lifecycle.caTrustBundlePem();

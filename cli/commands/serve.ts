@@ -115,7 +115,7 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
     process.stderr.write(
       `\ndpki is listening on ${running.url}\n` +
         (running.rootPemFile
-          ? `  root CA:     ${running.rootPemFile}   (curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
+          ? `  trust:       ${running.rootPemFile}   (the roots in service, as \`dpki ca root\` prints them: curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
           : "") +
         (running.publicHttpUrl ? `  CRL, OCSP:   ${running.publicHttpUrl} (plain HTTP, public artefacts only)\n` : "") +
         `  admin token: npx dpki token create --role admin${hint}\n` +

@@ -14,7 +14,7 @@ import type { CrossCertificateRecord, LifecycleStore } from "../store/lifecycle-
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 import { certRevokedAudit } from "./certificate-service.js";
-import { caCreatedAudit, caSubject, caView, type CaService, type CaView } from "./ca-service.js";
+import { caCreatedAudit, caSubject, caView, rootInService, servedChain, type CaService, type CaView } from "./ca-service.js";
 
 export interface RotateOptions {
   /** Also create a new root, cross-signed by the current one, and put the new intermediate under it. */
@@ -41,7 +41,11 @@ export interface RotationResult {
 export type CaLifecycleState = "active" | "serving" | "retired" | "expired" | "revoked";
 
 export interface CaStatusView extends CaView {
-  /** active: signs new certificates; serving: retired but still answering for certificates it issued; retired: nothing left to answer for. */
+  /**
+   * active: signs new certificates (a root: in the trust bundle); serving: an intermediate no
+   * longer signing but still answering for certificates it issued; retired: nothing left to
+   * answer for (a root: taken out of the trust bundle by `dpki ca retire`).
+   */
   state: CaLifecycleState;
   /** Latest notAfter among its certificates, revoked ones included (intermediates): it serves until then. */
   lastCertificateExpiry: string | null;
@@ -63,7 +67,7 @@ export interface CaRevocationResult {
  */
 export class CaRotationService {
   /** Called after a rotation or a CA revocation in this process (caches of the CA set drop their copy). */
-  onChange: Array<() => void> = [];
+  onChange: Array<() => void | Promise<void>> = [];
 
   constructor(
     private readonly store: Store,
@@ -154,7 +158,7 @@ export class CaRotationService {
 
     await this.lifecycle.rotateCa({ cas: newCas, crossCertificates, activate: inter.id, audit });
     this.ca.refreshActive();
-    for (const listener of this.onChange) listener();
+    for (const listener of this.onChange) await listener();
 
     const cross = crossCertificates[0];
     return {
@@ -215,9 +219,9 @@ export class CaRotationService {
   }
 
   /**
-   * Everything a relying party needs to build a path for any certificate in service: the active
-   * intermediate first, then retired intermediates still serving (newest first), cross
-   * certificates, and the roots (the active issuer's root first).
+   * What a relying party needs above a leaf for any certificate in service: the active
+   * intermediate and its cross certificates first, then retired intermediates still serving
+   * (newest first) with theirs. No self-signed root: roots come from the trust bundle (root.pem).
    */
   async chainBundle(): Promise<Uint8Array[]> {
     const now = this.clock.now();
@@ -225,22 +229,62 @@ export class CaRotationService {
     const serving = newestFirst(await this.servingIntermediates());
     const active = serving.find((c) => c.status === "active");
     if (!active) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
-    const intermediates = [active, ...serving.filter((c) => c !== active)];
-    const roots = this.rootsFor(intermediates, cas);
-    const cross = (await this.lifecycle.listCrossCertificates()).filter(
-      // While the old root is valid, devices that trust only it need the cross certificate to reach the new root.
-      (x) => x.notAfter > now && roots.some((r) => r.id === x.caId),
-    );
-    return dedupe([...intermediates.map((c) => c.certDer), ...cross.map((x) => x.certDer), ...roots.map((r) => r.certDer)]);
+    const crosses = await this.lifecycle.listCrossCertificates();
+    return dedupe([active, ...serving.filter((c) => c !== active)].flatMap((c) => servedChain(c, cas, crosses, now)));
   }
 
-  /** The trust anchors in service: the active issuer's root first, then older roots still needed. */
+  /**
+   * The trust anchors in service, what an operator distributes as root.pem: the active issuer's
+   * root first, then every other root not retired (newest first). Devices may drop a root once
+   * it is retired (`dpki ca retire`).
+   */
   async trustBundle(): Promise<Uint8Array[]> {
+    const now = this.clock.now();
     const cas = await this.store.listCas();
-    const serving = newestFirst(await this.servingIntermediates());
-    const active = serving.find((c) => c.status === "active");
+    const active = cas.find((c) => c.kind === "intermediate" && c.status === "active");
     if (!active) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
-    return dedupe(this.rootsFor([active, ...serving.filter((c) => c !== active)], cas).map((r) => r.certDer));
+    const roots = newestFirst(cas.filter((c) => rootInService(c, now)));
+    const first = roots.find((r) => r.id === active.parentId);
+    return dedupe([...(first ? [first] : []), ...roots.filter((r) => r !== first)].map((r) => r.certDer));
+  }
+
+  /**
+   * Takes a root out of service: it leaves the trust bundle (root.pem), its cross certificates
+   * leave served chains, and devices may drop it. Refused for the active issuer's root and while
+   * an intermediate under it still signs or answers for certificates (revoke it or let them expire).
+   */
+  async retireRoot(caId: string, actor: string): Promise<CaStatusView> {
+    const states = await this.status();
+    const root = states.find((c) => c.id === caId);
+    if (!root) throw new AppError("not_found", `No CA with id ${caId}`);
+    if (root.kind !== "root")
+      throw new AppError("invalid_argument", `${caId} is an intermediate: only roots are retired (intermediates retire on rotation)`);
+    if (root.state !== "active") throw new AppError("conflict", `${caId} is ${root.state}, not a root in service`);
+    const below = states.filter((c) => c.parentId === caId && (c.state === "active" || c.state === "serving"));
+    const active = below.find((c) => c.state === "active");
+    if (active) throw new AppError("conflict", `${caId} is the root of the active issuer ${active.id}: rotate with --new-root first`);
+    if (below.length > 0) {
+      const until = below
+        .map((c) => c.lastCertificateExpiry)
+        .sort()
+        .at(-1);
+      throw new AppError(
+        "conflict",
+        `${caId} still has serving intermediates (${below.map((c) => c.id).join(", ")}) with certificates valid until ${until}: revoke them (\`dpki ca revoke\`) or wait`,
+      );
+    }
+    const ca = (await this.store.listCas()).find((c) => c.id === caId)!;
+    await this.lifecycle.retireRoot(caId, {
+      at: this.clock.now(),
+      actor,
+      action: "ca.retire",
+      subject: ca.subject,
+      serial: caSerial(ca),
+      details: { caId, sha256: certificateThumbprint(ca.certDer) },
+    });
+    this.ca.refreshActive();
+    for (const listener of this.onChange) await listener();
+    return (await this.status()).find((c) => c.id === caId)!;
   }
 
   /**
@@ -272,26 +316,17 @@ export class CaRotationService {
       },
       (cert) => certRevokedAudit(cert, reason, actor, now, { cascade: `ca:${caId}` }),
     );
-    for (const listener of this.onChange) listener();
+    for (const listener of this.onChange) await listener();
     const status = (await this.status()).find((c) => c.id === caId)!;
     return { ca: status, certificatesRevoked: revoked };
-  }
-
-  private rootsFor(intermediates: CaRecord[], cas: CaRecord[]): CaRecord[] {
-    const roots: CaRecord[] = [];
-    for (const inter of intermediates) {
-      const root = cas.find((c) => c.id === inter.parentId);
-      if (root && !roots.includes(root)) roots.push(root);
-    }
-    return roots;
   }
 }
 
 function stateOf(ca: CaRecord, lastCertificateExpiry: Date | null, revoked: boolean, now: Date): CaLifecycleState {
   if (revoked) return "revoked";
   if (ca.notAfter <= now) return "expired";
-  if (ca.kind === "root") return "active";
   if (ca.status === "active") return "active";
+  if (ca.kind === "root") return "retired";
   return lastCertificateExpiry && lastCertificateExpiry > now ? "serving" : "retired";
 }
 

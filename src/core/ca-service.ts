@@ -11,6 +11,7 @@ import { OID } from "../../ca/oids.js";
 import type { CertificateParams } from "../../ca/x509-types.js";
 import type { Store } from "../store/store.js";
 import type { AuditInput, CaRecord } from "../store/records.js";
+import type { CrossCertificateRecord } from "../store/lifecycle-store.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 
@@ -32,7 +33,11 @@ export interface Issuer {
   /** DER of the issuer's subject, byte-identical as certificates must carry it. */
   name: Uint8Array;
   keyId: Uint8Array;
-  /** DER certificates from the issuer up to the root (issuer first). */
+  /**
+   * What a server or device presents above a leaf: the issuer, then the cross certificates that
+   * lead from its root to older roots still in service. Never a self-signed root: trust comes
+   * from root.pem, not from the chain.
+   */
   chain: Uint8Array[];
   urls: PublicationUrls;
 }
@@ -63,6 +68,8 @@ export class CaService {
     private readonly clock: Clock,
     /** Where relying parties reach each issuer's CRL, OCSP responder and certificate (per CA, so retired issuers stay reachable after a rollover). */
     private readonly urls: PublicationUrls | ((ca: CaRecord) => PublicationUrls),
+    /** Cross certificates between roots (after a rollover to a new root); none when absent. */
+    private readonly crossCertificates: () => Promise<CrossCertificateRecord[]> = async () => [],
   ) {}
 
   /** Creates the root and its first issuing intermediate. Refuses when a CA already exists. */
@@ -134,8 +141,11 @@ export class CaService {
     return (await this.store.listCas()).map(caView);
   }
 
+  /** The root above the active issuer. */
   async root(): Promise<CaRecord> {
-    const root = (await this.store.listCas()).find((c) => c.kind === "root");
+    const cas = await this.store.listCas();
+    const active = cas.find((c) => c.kind === "intermediate" && c.status === "active");
+    const root = cas.find((c) => c.id === active?.parentId) ?? cas.find((c) => c.kind === "root");
     if (!root) throw notInitialised();
     return root;
   }
@@ -147,7 +157,11 @@ export class CaService {
       const issuer = this.store.listCas().then((cas) => {
         const active = cas.find((c) => c.kind === "intermediate" && c.status === "active");
         if (!active) throw notInitialised();
-        return this.issuer(active.id);
+        // The chain is re-read with the issuer: a root retired by another process drops its cross certificate.
+        return Promise.all([this.issuer(active.id), this.crossCertificates()]).then(([issuer, crosses]) => ({
+          ...issuer,
+          chain: servedChain(active, cas, crosses, this.clock.now()),
+        }));
       });
       this.active = { issuer, checkedAt: now };
       issuer.catch(() => (this.active = undefined));
@@ -176,8 +190,7 @@ export class CaService {
     const ca = cas.find((c) => c.id === caId);
     if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);
     const signer = await this.keys.signer(ca.keyRef);
-    const chain: Uint8Array[] = [];
-    for (let c: CaRecord | undefined = ca; c; c = cas.find((p) => p.id === c!.parentId)) chain.push(c.certDer);
+    const chain = servedChain(ca, cas, await this.crossCertificates(), this.clock.now());
     return {
       ca,
       signer,
@@ -187,6 +200,33 @@ export class CaService {
       urls: typeof this.urls === "function" ? this.urls(ca) : this.urls,
     };
   }
+}
+
+/** A root devices may still trust: not retired by the operator, not expired. */
+export function rootInService(ca: CaRecord, now: Date): boolean {
+  return ca.kind === "root" && ca.status === "active" && ca.notAfter > now;
+}
+
+/**
+ * The issuer, then the cross certificates from its root to every older root still in service
+ * (newest first), so a device holding only an older root still builds a path. No self-signed root.
+ */
+export function servedChain(issuer: CaRecord, cas: CaRecord[], crosses: CrossCertificateRecord[], now: Date): Uint8Array[] {
+  const chain = [issuer.certDer];
+  const reached = new Set<string>();
+  const todo = issuer.kind === "root" ? [issuer.id] : issuer.parentId ? [issuer.parentId] : [];
+  while (todo.length > 0) {
+    const rootId = todo.shift()!;
+    if (reached.has(rootId)) continue;
+    reached.add(rootId);
+    for (const x of crosses) {
+      const signer = cas.find((c) => c.id === x.issuerCaId);
+      if (x.caId !== rootId || x.notAfter <= now || !signer || !rootInService(signer, now)) continue;
+      chain.push(x.certDer);
+      todo.push(signer.id);
+    }
+  }
+  return chain;
 }
 
 export function caView(ca: CaRecord): CaView {

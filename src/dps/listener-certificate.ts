@@ -19,7 +19,7 @@ export async function issueListenerCertificate(issuance: IssuanceService, names:
   const { privateKey, issued } = await issueServerCertificate(issuance, names, { actor, purpose: "dps device listener" });
   return {
     key: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
-    cert: [issued.der, ...issued.chain.slice(0, -1)].map((der) => pemEncode("CERTIFICATE", der)).join(""),
+    cert: [issued.der, ...issued.chain].map((der) => pemEncode("CERTIFICATE", der)).join(""),
     serial: issued.certificate.serial,
   };
 }

@@ -6,10 +6,11 @@ import { decryptPrivateKey, encryptPrivateKey } from "../../ca/private-key.js";
 import type { Services } from "../app.js";
 import { AppError, toAppError } from "../errors.js";
 import { serverTlsFiles } from "./tls-files.js";
+import { writeRootPem as writeRootPemFile } from "../root-pem.js";
 import { issueServerCertificate } from "../core/server-certificate-request.js";
 
 export interface ServerCertificate {
-  /** The server certificate then the issuing CA (what a TLS server sends). */
+  /** The server certificate, the issuing CA and its cross certificates to older roots in service (what a TLS server sends). */
   certPem: string;
   /** Unencrypted PKCS#8 PEM, in memory only. */
   keyPem: string;
@@ -40,14 +41,14 @@ export { serverTlsFiles };
 export async function ensureServerCertificate(services: Services, options: ServerCertificateOptions): Promise<ServerCertificate> {
   const files = serverTlsFiles(services.dataDir.root);
   const issuer = await services.ca.activeIssuer();
-  const existing = await reusable(services, files, options, issuer.ca.certDer);
+  const existing = await reusable(services, files, options, issuer);
   if (existing) return existing;
 
   const { privateKey, issued } = await issueServerCertificate(services.issuance, options.names, {
     actor: "system:serve",
     purpose: "dpki server TLS certificate",
   });
-  const certPem = pemEncode("CERTIFICATE", issued.der) + pemEncode("CERTIFICATE", issued.chain[0]!);
+  const certPem = [issued.der, ...issued.chain].map((der) => pemEncode("CERTIFICATE", der)).join("");
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   writeAtomic(files.key, encryptPrivateKey(privateKey, options.passphrase, { iterations: options.iterations }), 0o600);
   writeAtomic(files.cert, certPem, 0o644);
@@ -60,25 +61,23 @@ export async function ensureServerCertificate(services: Services, options: Serve
   };
 }
 
-/** Writes <data-dir>/root.pem, the trust anchor for `curl --cacert` and the CLI's --server mode. */
-export async function writeRootPem(services: Services): Promise<string> {
-  const file = serverTlsFiles(services.dataDir.root).root;
-  const pem = pemEncode("CERTIFICATE", (await services.ca.root()).certDer);
-  if (!existsSync(file) || readFileSync(file, "utf8") !== pem) writeAtomic(file, pem, 0o644);
-  return file;
+/** Writes <data-dir>/root.pem, the roots in service (see src/root-pem.ts). */
+export function writeRootPem(services: Pick<Services, "dataDir" | "lifecycle">): Promise<string> {
+  return writeRootPemFile(services.dataDir.root, services.lifecycle.rotation);
 }
 
 async function reusable(
   services: Services,
   files: ReturnType<typeof serverTlsFiles>,
   options: ServerCertificateOptions,
-  issuerDer: Uint8Array,
+  active: { ca: { certDer: Uint8Array }; chain: Uint8Array[] },
 ): Promise<ServerCertificate | null> {
   if (!existsSync(files.cert) || !existsSync(files.key)) return null;
   try {
-    const certPem = readFileSync(files.cert, "utf8");
-    const cert = new X509Certificate(certPem);
-    const issuer = new X509Certificate(issuerDer);
+    const cert = new X509Certificate(readFileSync(files.cert, "utf8"));
+    const issuer = new X509Certificate(active.ca.certDer);
+    // The chain is today's, not the file's: cross certificates come and go with the roots in service.
+    const certPem = [cert.raw, ...active.chain].map((der) => pemEncode("CERTIFICATE", der)).join("");
     const now = services.clock.now().getTime();
     const from = Date.parse(cert.validFrom);
     const to = Date.parse(cert.validTo);

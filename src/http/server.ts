@@ -10,6 +10,7 @@ import { createHttpApp, type HttpApp } from "./http-app.js";
 import { PROBLEM_CONTENT_TYPE, problemOf } from "./problem.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
+import { pemEncode } from "../../ca/pem.js";
 import { ensureServerCertificate, writeRootPem } from "./server-certificate.js";
 
 export type TlsSource =
@@ -52,6 +53,8 @@ export interface RunningServer {
 }
 
 const RENEW_CHECK_MS = 12 * 3_600_000;
+/** How often a self-issued TLS server looks for a rollover (new issuer, cross certificate added or dropped). */
+const CHAIN_CHECK_MS = 3_000;
 
 /** Starts the management API on one listener. The caller owns `services` and closes them after close(). */
 export async function startServer(services: Services, options: ServeOptions): Promise<RunningServer> {
@@ -77,17 +80,34 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     });
     const https = createHttpsServer({ cert: tlsCert.certPem, key: tlsCert.keyPem, minVersion: "TLSv1.2" }, http.listener);
     server = https;
-    // A long-running server renews its certificate in place once a third of its lifetime is left.
+    let served = { certPem: tlsCert.certPem, issuer: (await services.ca.activeIssuer()).ca.id };
+    let checking = false;
+    // A long-running server renews its certificate once a third of its lifetime is left, and follows a
+    // rollover (by any process) within seconds: a new issuer or a changed chain is served, and root.pem rewritten.
+    const check = async (renew: boolean) => {
+      await writeRootPem(services);
+      const issuer = await services.ca.activeIssuer();
+      const chainPem = issuer.chain.map((der) => pemEncode("CERTIFICATE", der)).join("");
+      if (!renew && issuer.ca.id === served.issuer && served.certPem.endsWith(chainPem)) return;
+      const next = await ensureServerCertificate(services, { names, passphrase: self.passphrase, iterations: self.iterations });
+      if (next.certPem === served.certPem) return;
+      https.setSecureContext({ cert: next.certPem, key: next.keyPem, minVersion: "TLSv1.2" });
+      served = { certPem: next.certPem, issuer: issuer.ca.id };
+      logger.info(next.issued ? "renewed server certificate" : "serving a new certificate chain", {
+        serial: next.serial,
+        notAfter: next.notAfter.toISOString(),
+      });
+    };
+    let lastRenewCheck = Date.now();
     renewTimer = setInterval(() => {
-      ensureServerCertificate(services, { names, passphrase: self.passphrase, iterations: self.iterations }).then(
-        (renewed) => {
-          if (!renewed.issued) return;
-          https.setSecureContext({ cert: renewed.certPem, key: renewed.keyPem, minVersion: "TLSv1.2" });
-          logger.info("renewed server certificate", { serial: renewed.serial, notAfter: renewed.notAfter.toISOString() });
-        },
-        (err: unknown) => logger.error("cannot renew server certificate", { message: (err as Error).message }),
-      );
-    }, RENEW_CHECK_MS);
+      if (checking) return;
+      checking = true;
+      const renew = Date.now() - lastRenewCheck >= RENEW_CHECK_MS;
+      if (renew) lastRenewCheck = Date.now();
+      check(renew)
+        .catch((err: unknown) => logger.error("cannot renew server certificate", { message: (err as Error).message }))
+        .finally(() => (checking = false));
+    }, CHAIN_CHECK_MS);
     renewTimer.unref();
   } else {
     server = createHttpsServer(

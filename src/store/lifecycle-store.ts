@@ -124,6 +124,8 @@ export interface LifecycleStore {
   /** Inserts the new CAs and cross certificates and makes `activate` the only active intermediate, in one transaction. */
   rotateCa(rotation: CaRotation): Promise<void>;
   listCrossCertificates(): Promise<CrossCertificateRecord[]>;
+  /** Marks a root retired (no longer a trust anchor in service) with its log entry, in one transaction. */
+  retireRoot(caId: string, audit: AuditInput): Promise<void>;
   /** The latest notAfter among an issuer's certificates (revoked ones too: they must be answered for until they expire), or null. */
   lastCertificateExpiry(issuerCaId: string): Promise<Date | null>;
 

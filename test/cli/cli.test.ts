@@ -37,11 +37,13 @@ beforeAll(() => {
   const init = run(["init", "--org", "Acme Devices", "--public-url", "http://pki.acme.test"]);
   expect(init.stderr).toBe("");
   expect(init.status).toBe(0);
+  // The chain holds the issuing CA only; the root comes from `dpki ca root`, never from a chain.
   const chain = pemBlocks(run(["ca", "chain"]).stdout);
+  expect(chain).toHaveLength(1);
   inter = join(work, "inter.pem");
   root = join(work, "root.pem");
   writeFileSync(inter, chain[0]!);
-  writeFileSync(root, chain[1]!);
+  expect(run(["ca", "root", "--out", root]).status).toBe(0);
 });
 
 describe("dpki init", () => {
@@ -122,7 +124,7 @@ describe("dpki cert", () => {
     const csr = opensslCsr(work, "stdin", { subject: "/CN=stdin-device" });
     const pem = run(["cert", "issue", "--csr", "-", "--profile", "device", "--chain"], {}, readFileSync(csr));
     expect(pem.status).toBe(0);
-    expect(pemBlocks(pem.stdout)).toHaveLength(3);
+    expect(pemBlocks(pem.stdout)).toHaveLength(2);
     const der = openssl(["req", "-in", csr, "-outform", "DER"]);
     const derFile = join(work, "stdin.der");
     writeFileSync(derFile, Buffer.from(der.stdout, "latin1"));

@@ -72,8 +72,24 @@ describe("openapi.yaml is the contract", () => {
 
   it("its examples are what the server really answers (shape check of live responses)", async () => {
     const cas = await t.request("GET", "/v1/ca", { token: t.tokens.auditor });
+    // Each CA with its lifecycle state (the CaStatus schema, as /v1/ca/status).
     expect(Object.keys(cas.json[0]).sort()).toEqual(
-      ["id", "kind", "parentId", "status", "subject", "keyAlgorithm", "serial", "sha256", "notBefore", "notAfter"].sort(),
+      [
+        "id",
+        "kind",
+        "parentId",
+        "status",
+        "subject",
+        "keyAlgorithm",
+        "serial",
+        "sha256",
+        "notBefore",
+        "notAfter",
+        "state",
+        "lastCertificateExpiry",
+        "revokedAt",
+        "revocationReason",
+      ].sort(),
     );
     const tokens = await t.request("GET", "/v1/tokens", { token: t.tokens.admin });
     const spec = loadApiSpec() as unknown as { components: { schemas: Record<string, { required: string[] }> } };

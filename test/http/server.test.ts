@@ -46,7 +46,8 @@ describe("dpki serve", () => {
     expect(pem.status, pem.stderr).toBe(0);
     const chain = await t.request("GET", "/v1/ca/chain");
     expect(chain.headers["content-type"]).toMatch(/^application\/pem-certificate-chain/);
-    expect(chain.text.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    // The issuing CA only: the root comes from root.pem, never from a served chain.
+    expect(chain.text.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
   });
 
   it("answers conditional CRL requests with 304 until the CRL changes", async () => {

@@ -100,7 +100,6 @@ describe("issuing CA rollover (dpki ca rotate, POST /v1/ca/rotate)", () => {
     expect(chainPems.map((p) => new X509Certificate(p).subject.split("\n").pop())).toEqual([
       "CN=Test Issuing CA 2",
       "CN=Test Issuing CA 1",
-      "CN=Test Root CA",
     ]);
     const crl1 = await save("int1.crl", `/v1/ca/${int1}/crl`);
     const crl2 = await save("int2.crl", `/v1/ca/${int2}/crl`);
@@ -140,6 +139,11 @@ describe("issuing CA rollover (dpki ca rotate, POST /v1/ca/rotate)", () => {
       [int1, "serving"],
       [int2, "active"],
     ]);
+    // One vocabulary: GET /v1/ca (`dpki ca list`) says what /v1/ca/status says.
+    const list = await t.request("GET", "/v1/ca", { token: t.tokens.auditor });
+    expect(list.json.map((c: { id: string; state: string }) => [c.id, c.state])).toEqual(
+      status.json.map((c: { id: string; state: string }) => [c.id, c.state]),
+    );
   });
 
   it("can bring a new root, cross-signed by the old one, so devices trusting either root accept new certificates", async () => {
@@ -156,14 +160,24 @@ describe("issuing CA rollover (dpki ca rotate, POST /v1/ca/rotate)", () => {
     expect(bundlePems.map((p) => new X509Certificate(p).subject.split("\n").pop())).toEqual(["CN=Test Root CA 2", "CN=Test Root CA"]);
     const newRootFile = join(dir, "root2.pem");
     writeFileSync(newRootFile, bundlePems[0]!);
+    const oldRootFile = join(dir, "root1.pem");
+    writeFileSync(oldRootFile, t.rootPem);
+    // <data-dir>/root.pem follows: both roots, the new one first.
+    expect((await import("node:fs")).readFileSync(t.rootPemFile, "utf8")).toBe(bundlePems.join(""));
+    // The chain: issuers and the cross certificate, no self-signed root.
+    const chainCerts = pemBlocks((await import("node:fs")).readFileSync(chain, "utf8")).map((p) => new X509Certificate(p));
+    expect(chainCerts.some((c) => c.subject === c.issuer)).toBe(false);
+    expect(chainCerts[0]!.subject).toContain("CN=Test Issuing CA 3");
+    expect(chainCerts[1]!.subject).toContain("CN=Test Root CA 2");
+    expect(chainCerts[1]!.issuer).toContain("CN=Test Root CA\n".trim());
 
     // Old anchor only: leaf → Issuing CA 3 → (cross) Root CA 2 → Root CA.
-    const viaOld = await opensslAsync(["verify", "-CAfile", t.rootPemFile, "-untrusted", chain, third.file]);
+    const viaOld = await opensslAsync(["verify", "-CAfile", oldRootFile, "-untrusted", chain, third.file]);
     expect(viaOld.stdout + viaOld.stderr).toContain(": OK");
     const viaNew = await opensslAsync(["verify", "-CAfile", newRootFile, "-untrusted", chain, third.file]);
     expect(viaNew.stdout + viaNew.stderr).toContain(": OK");
     // Older certificates still verify against the old root.
-    const older = await opensslAsync(["verify", "-CAfile", t.rootPemFile, "-untrusted", chain, second.file]);
+    const older = await opensslAsync(["verify", "-CAfile", oldRootFile, "-untrusted", chain, second.file]);
     expect(older.stdout + older.stderr).toContain(": OK");
 
     // A client trusting only the old root checks the new issuer's OCSP answers through the cross certificate.

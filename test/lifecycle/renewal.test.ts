@@ -281,6 +281,6 @@ describe("certificate renewal (POST /v1/certificates/{id}/renew, dpki cert renew
     expect(r.stdout).toMatch(new RegExp(`Renewed ${old.serial} as [0-9a-f]+ \\(CN=renew-5\\)`));
     const pem = readFileSync(out, "utf8");
     expect(new X509Certificate(pem).subject).toBe("CN=renew-5");
-    expect(pem.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    expect(pem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
   });
 });

@@ -49,6 +49,15 @@ export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
     },
     {
       method: "post",
+      path: "/v1/ca/:caId/retire",
+      access: OPERATORS,
+      bodyLimit: 4 * 1024,
+      handler: async (req, res) => {
+        res.json(await ops(res).caRetire(req.params.caId as string));
+      },
+    },
+    {
+      method: "post",
       path: "/v1/ca/:caId/revoke",
       access: OPERATORS,
       bodyLimit: 4 * 1024,

@@ -44,7 +44,9 @@ export function caRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/ca/root.pem",
       access: "public",
       handler: async (_req, res) => {
-        res.type("application/x-pem-file").send(pemEncode("CERTIFICATE", (await ca.root()).certDer));
+        // Every root in service, the active issuer's first: the file an operator distributes (as <data-dir>/root.pem).
+        const roots = await deps.services.lifecycle.rotation.trustBundle();
+        res.type("application/x-pem-file").send(roots.map((der) => pemEncode("CERTIFICATE", der)).join(""));
       },
     },
   ];

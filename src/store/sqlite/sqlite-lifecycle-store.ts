@@ -59,6 +59,7 @@ export class SqliteLifecycleStore implements LifecycleStore {
       caById: db.prepare("SELECT id, kind FROM cas WHERE id = ?"),
       retireIntermediates: db.prepare("UPDATE cas SET status = 'retired' WHERE kind = 'intermediate' AND id <> ?"),
       activateCa: db.prepare("UPDATE cas SET status = 'active' WHERE id = ?"),
+      retireRoot: db.prepare("UPDATE cas SET status = 'retired' WHERE id = ? AND kind = 'root' AND status = 'active'"),
       insertCross: db.prepare(
         `INSERT INTO ca_cross_certificates (ca_id, issuer_ca_id, serial, cert_der, not_before, not_after, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -192,6 +193,13 @@ export class SqliteLifecycleStore implements LifecycleStore {
       if (isUniqueViolation(err)) throw new AppError("conflict", "CA id or serial already in use");
       throw err;
     }
+  }
+
+  async retireRoot(caId: string, audit: AuditInput): Promise<void> {
+    this.sqlite.write(() => {
+      if (this.stmts.retireRoot.run(caId).changes !== 1) throw new AppError("conflict", `${caId} is not a root in service`);
+      this.sqlite.appendAudit(audit);
+    });
   }
 
   async listCrossCertificates(): Promise<CrossCertificateRecord[]> {
