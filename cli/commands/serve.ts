@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
-import { openServices, type Services } from "../../src/app.js";
+import { missingDataDir, openServices, type Services } from "../../src/app.js";
 import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
 import type { TlsSource } from "../../src/http/server.js";
@@ -73,7 +73,7 @@ export function serveSettings(opts: Record<string, unknown>): ServeSettings {
 /** Serves until SIGTERM/SIGINT, then drains and closes the store. */
 export async function runServer(dataDir: DataDir, passphraseFile: string | undefined, settings: ServeSettings): Promise<void> {
   if (!isInitialised(dataDir)) {
-    throw new AppError("not_initialized", `No CA in ${dataDir.root}: run \`dpki init\` (or \`dpki quickstart\` for a development CA)`);
+    throw missingDataDir(dataDir);
   }
   if (Boolean(settings.tlsCert) !== Boolean(settings.tlsKey)) {
     throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");

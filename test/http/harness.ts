@@ -59,7 +59,7 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "dpki-http-"));
   const clock: ShiftClock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
-  const services = openServices({ dataDir: join(dir, "data"), passphrase: PASSPHRASE, keyIterations: ITERATIONS, clock });
+  const services = openServices({ dataDir: join(dir, "data"), passphrase: PASSPHRASE, keyIterations: ITERATIONS, create: true, clock });
   const fresh = (await services.ca.list()).length === 0;
   if (fresh) await services.ca.init({ algorithm: "P-256", organization: "Test", actor: "test" });
   const logs: string[] = [];

@@ -1,0 +1,39 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { dpki } from "../helpers/cli.js";
+import { tempDir } from "../helpers/temp-dir.js";
+
+const work = tempDir();
+const home = join(work, "ca");
+const PASS = "correct horse battery staple";
+const env = { DPKI_HOME: home, DPKI_PASSPHRASE: PASS, DPKI_SERVER: undefined };
+const run = (args: string[], extra: Record<string, string | undefined> = {}, input?: string) =>
+  dpki(args, { env: { ...env, ...extra }, input });
+
+beforeAll(() => {
+  const init = run(["init", "--org", "Acme"]);
+  expect(init.stderr).toBe("");
+  expect(init.status).toBe(0);
+});
+
+describe("a data directory that is not there", () => {
+  for (const args of [["cert", "list"], ["audit", "verify"], ["token", "list"], ["serve", "--port", "0"], ["dps", "serve", "--port", "0"]]) {
+    it(`${args.join(" ")} exits 66 naming the path and creates nothing`, () => {
+      const missing = join(work, "typo");
+      const r = run(["--data-dir", missing, ...args]);
+      expect(r.status).toBe(66);
+      expect(r.stderr).toContain(`No dpki data directory at ${missing}`);
+      expect(existsSync(missing)).toBe(false);
+    });
+  }
+
+  it("an existing but empty DPKI_HOME is refused the same way", () => {
+    const empty = join(work, "empty");
+    mkdirSync(empty);
+    const r = run(["cert", "list"], { DPKI_HOME: empty });
+    expect(r.status).toBe(66);
+    expect(r.stderr).toContain(empty);
+    expect(existsSync(join(empty, "dpki.db"))).toBe(false);
+  });
+});
