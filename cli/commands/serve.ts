@@ -93,7 +93,14 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
     // Loaded here, not at the top: other commands should not pay for express and the validator.
     const { startServer } = await import("../../src/http/server.js");
     const running = await startServer(services, { host: settings.host, port: settings.port, tls });
-    const devices = settings.dpsPort === undefined ? undefined : await startDevices(services, settings);
+    // The API already listens: a device port that cannot be bound must not leave it running.
+    const devices =
+      settings.dpsPort === undefined
+        ? undefined
+        : await startDevices(services, settings).catch(async (err: unknown) => {
+            await running.close();
+            throw err;
+          });
     const hint = dataDir.root === dataDirAt(undefined).root ? "" : ` --data-dir ${relative(process.cwd(), dataDir.root) || "."}`;
     process.stderr.write(
       `\ndpki is listening on ${running.url}\n` +

@@ -8,6 +8,7 @@ import { normaliseAddress } from "../core/cidr.js";
 import { isRegistrationId } from "../core/dps-allowlist.js";
 import { newOperationId, type DeviceRequest, type DpsService, type RegisterBody, type RegistrationOutcome } from "../core/dps-service.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
+import { listen } from "../http/listen.js";
 
 export interface DeviceListenerOptions {
   registrations: DpsService;
@@ -112,13 +113,7 @@ export class DeviceListener {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(this.options.port ?? 443, this.options.host ?? "0.0.0.0", () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(this.server, this.options.port ?? 443, this.options.host ?? "0.0.0.0");
     return this.server.address() as AddressInfo;
   }
 

@@ -7,6 +7,7 @@ import { createHttpApp, type HttpApp } from "./http-app.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
 import { ensureServerCertificate, writeRootPem } from "./server-certificate.js";
+import { listen } from "./listen.js";
 
 export type TlsSource =
   /** A certificate (with chain) and key given by the operator, PEM. */
@@ -93,13 +94,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     socket.once("close", () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8443, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port ?? 8443, host);
   const port = (server.address() as AddressInfo).port;
   const scheme = options.tls === "none" ? "http" : "https";
   const url = `${scheme}://${urlHost(host)}:${port}`;

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { createServer, type Server } from "node:net";
 import { dpki } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
@@ -35,5 +36,30 @@ describe("a data directory that is not there", () => {
     expect(r.status).toBe(66);
     expect(r.stderr).toContain(empty);
     expect(existsSync(join(empty, "dpki.db"))).toBe(false);
+  });
+});
+
+describe("a port already in use", () => {
+  let busy: Server;
+  let port: number;
+  beforeAll(async () => {
+    busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+    port = (busy.address() as { port: number }).port;
+    return () => new Promise<void>((r) => busy.close(() => r()));
+  });
+
+  for (const args of [["serve"], ["dps", "serve", "--host", "127.0.0.1"], ["quickstart", "--dps-port", "0"]]) {
+    it(`${args[0]}${args[1] === "serve" ? " serve" : ""} names the address and exits 69`, () => {
+      const r = run([...args, "--port", String(port)]);
+      expect(r.stderr).toContain(`Address 127.0.0.1:${port} is already in use`);
+      expect(r.status).toBe(69);
+    });
+  }
+
+  it("quickstart names the device port too, and does not stay up on the API port", () => {
+    const r = run(["quickstart", "--port", "0", "--dps-port", String(port)]);
+    expect(r.stderr).toContain(`Address 127.0.0.1:${port} is already in use`);
+    expect(r.status).toBe(69);
   });
 });
