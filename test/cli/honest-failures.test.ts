@@ -2,6 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type Server } from "node:net";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { dpki } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
 
@@ -61,5 +64,37 @@ describe("a port already in use", () => {
     const r = run(["quickstart", "--port", "0", "--dps-port", String(port)]);
     expect(r.stderr).toContain(`Address 127.0.0.1:${port} is already in use`);
     expect(r.status).toBe(69);
+  });
+});
+
+const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
+
+/** Runs dpki with its standard output closed by the reader at once, as `| head` does. */
+function intoClosedPipe(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => done({ status, stderr }));
+  });
+}
+
+describe("a reader that stops early", () => {
+  for (const args of [["--help"], ["cert", "list"], ["ca", "list"]]) {
+    it(`dpki ${args.join(" ")} | head exits quietly`, async () => {
+      const r = await intoClosedPipe(args);
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+    });
+  }
+});
+
+describe("dpki --version", () => {
+  it("prints the package version", () => {
+    const version = (JSON.parse(readFileSync(resolve(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
+    const r = run(["--version"]);
+    expect(r.stdout.trim()).toBe(version);
+    expect(r.status).toBe(0);
   });
 });
