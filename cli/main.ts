@@ -40,7 +40,8 @@ export function buildProgram(): Command {
       "after",
       `
 Exit codes: 0 ok, 64 usage, 65 bad input or refused, 66 not found, 69 unavailable,
-70 internal, 73 already exists, 77 not allowed, 78 configuration (e.g. no passphrase).
+70 internal, 73 already exists, 75 conflict (e.g. revoking the active issuer),
+77 not allowed, 78 configuration (e.g. no passphrase).
 
 Start here:
   dpki init --dev                      create a development CA in ./.dpki

@@ -98,3 +98,34 @@ describe("dpki --version", () => {
     expect(r.status).toBe(0);
   });
 });
+
+describe("dpki ca revoke", () => {
+  it("requires --yes without a terminal, refuses the active issuer with 75, and revokes a retired one", () => {
+    expect(run(["ca", "rotate"]).status).toBe(0);
+    const status = () => JSON.parse(run(["ca", "status", "--json"]).stdout) as { id: string; kind: string; state: string }[];
+    const intermediates = status().filter((c) => c.kind === "intermediate");
+    const active = intermediates.find((c) => c.state === "active")!;
+    const old = intermediates.find((c) => c.state !== "active")!;
+
+    const unconfirmed = run(["ca", "revoke", old.id]);
+    expect(unconfirmed.stderr).toMatch(/not confirmed.*pass --yes/);
+    expect(unconfirmed.status).toBe(64);
+    expect(status().find((c) => c.id === old.id)!.state).toBe(old.state);
+
+    const activeRevoke = run(["ca", "revoke", active.id, "--yes"]);
+    expect(activeRevoke.stderr).toMatch(/is the active issuer/);
+    expect(activeRevoke.status).toBe(75);
+
+    const revoked = run(["ca", "revoke", old.id, "--yes"]);
+    expect(revoked.stderr).toBe("");
+    expect(revoked.status).toBe(0);
+    expect(status().find((c) => c.id === old.id)!.state).toBe("revoked");
+  });
+
+  it("the README's exit-code table lists every exit code the CLI can return", async () => {
+    const { ERROR_TABLE } = await import("../../src/errors.js");
+    const readme = readFileSync(resolve(import.meta.dirname, "..", "..", "README.md"), "utf8");
+    const table = readme.match(/Exit codes \(sysexits\):[\s\S]*?\n\n/)![0];
+    for (const code of new Set([0, 64, ...Object.values(ERROR_TABLE).map((e) => e.exit)])) expect(table).toContain(`\`${code}\``);
+  });
+});
