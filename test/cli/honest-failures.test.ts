@@ -129,3 +129,15 @@ describe("dpki ca revoke", () => {
     for (const code of new Set([0, 64, ...Object.values(ERROR_TABLE).map((e) => e.exit)])) expect(table).toContain(`\`${code}\``);
   });
 });
+
+describe("options a command would ignore", () => {
+  for (const args of [["init", "--dev", "--server", "https://pki.example"], ["serve", "--token", "t"], ["dps", "serve", "--ca-file", "x.pem"]]) {
+    it(`${args.join(" ")} is a usage error that changes nothing`, () => {
+      const fresh = join(work, `ignored-${args[0]}-${args[1]}`);
+      const r = run(["--data-dir", fresh, ...args]);
+      expect(r.stderr).toMatch(/^dpki: Option --(server|token|ca-file) does not apply to `dpki (init|serve|dps serve)`/);
+      expect(r.status).toBe(64);
+      expect(existsSync(fresh)).toBe(false);
+    });
+  }
+});
