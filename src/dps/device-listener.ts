@@ -8,7 +8,7 @@ import { normaliseAddress } from "../core/cidr.js";
 import { isRegistrationId } from "../core/dps-allowlist.js";
 import { newOperationId, type DeviceRequest, type DpsService, type RegisterBody, type RegistrationOutcome } from "../core/dps-service.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
-import { listen } from "../http/listen.js";
+import { answerPlainHttp, listen } from "../http/listen.js";
 
 export interface DeviceListenerOptions {
   registrations: DpsService;
@@ -105,6 +105,7 @@ export class DeviceListener {
       },
       (req, res) => void this.handle(req, res),
     );
+    answerPlainHttp(this.server);
     this.server.on("tlsClientError", () => {
       // A failed handshake (scanner, wrong trust store) concerns only that connection.
     });

@@ -1,4 +1,5 @@
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import { AppError } from "../errors.js";
 
 /** Binds `server`, turning the bind failures an operator can fix into errors that name the address. */
@@ -26,3 +27,47 @@ function bindError(err: NodeJS.ErrnoException, port: number, host: string): Erro
       return err;
   }
 }
+
+const TLS_HANDSHAKE = 0x16;
+const FIRST_BYTE_WITHIN_MS = 20_000;
+
+/**
+ * Answers a plain-HTTP request on a TLS port with a short 400 naming https, as nginx does,
+ * instead of the connection reset a failed handshake gives. The first byte decides: a TLS
+ * connection always starts with a handshake record, an HTTP request with a method name. Must be
+ * called right after the server is created, before other "connection" listeners are added.
+ */
+export function answerPlainHttp(server: TlsServer): void {
+  const tls = server.listeners("connection") as ((socket: Socket) => void)[];
+  server.removeAllListeners("connection");
+  server.on("connection", (socket: Socket) => {
+    const drop = () => socket.destroy();
+    socket.on("error", drop);
+    socket.setTimeout(FIRST_BYTE_WITHIN_MS, drop);
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      socket.off("error", drop);
+      if (first[0] !== TLS_HANDSHAKE && isHttpMethodStart(first[0]!)) {
+        socket.on("error", drop);
+        socket.end(PLAIN_HTTP_ANSWER, () => socket.destroy());
+        return;
+      }
+      // The TLS socket reads what is already buffered before the rest of the stream.
+      socket.unshift(first);
+      for (const listener of tls) listener.call(server, socket);
+    });
+  });
+}
+
+function isHttpMethodStart(byte: number): boolean {
+  return byte >= 0x41 && byte <= 0x5a;
+}
+
+const PLAIN_HTTP_BODY = "400 Bad Request: the plain HTTP request was sent to an HTTPS port. Use https:// instead.\n";
+const PLAIN_HTTP_ANSWER =
+  "HTTP/1.1 400 Bad Request\r\n" +
+  "Content-Type: text/plain; charset=utf-8\r\n" +
+  `Content-Length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}\r\n` +
+  "Connection: close\r\n\r\n" +
+  PLAIN_HTTP_BODY;

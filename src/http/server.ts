@@ -7,7 +7,7 @@ import { createHttpApp, type HttpApp } from "./http-app.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
 import { ensureServerCertificate, writeRootPem } from "./server-certificate.js";
-import { listen } from "./listen.js";
+import { answerPlainHttp, listen } from "./listen.js";
 
 export type TlsSource =
   /** A certificate (with chain) and key given by the operator, PEM. */
@@ -67,6 +67,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     });
     const https = createHttpsServer({ cert: tlsCert.certPem, key: tlsCert.keyPem, minVersion: "TLSv1.2" }, http.listener);
     server = https;
+    answerPlainHttp(https);
     // A long-running server renews its certificate in place once a third of its lifetime is left.
     renewTimer = setInterval(() => {
       ensureServerCertificate(services, { names, passphrase: self.passphrase, iterations: self.iterations }).then(
@@ -80,10 +81,12 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     }, RENEW_CHECK_MS);
     renewTimer.unref();
   } else {
-    server = createHttpsServer(
+    const https = createHttpsServer(
       { cert: options.tls.cert, key: options.tls.key, passphrase: options.tls.passphrase, minVersion: "TLSv1.2" },
       http.listener,
     );
+    answerPlainHttp(https);
+    server = https;
   }
   server.requestTimeout = 120_000;
   server.headersTimeout = 30_000;
