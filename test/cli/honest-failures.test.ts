@@ -141,3 +141,27 @@ describe("options a command would ignore", () => {
     });
   }
 });
+
+/** Starts a long-running dpki command, returns its stderr up to the end of the banner, then stops it. */
+function banner(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  return new Promise<string>((done, fail) => {
+    let text = "";
+    child.stderr.on("data", (d) => {
+      text += d;
+      if (text.includes("stop:")) done(text);
+    });
+    child.once("exit", () => fail(new Error(text)));
+  }).finally(async () => {
+    child.kill("SIGTERM");
+    if (child.exitCode === null) await new Promise((r) => child.once("exit", r));
+  });
+}
+
+describe("dps serve banner", () => {
+  it("names a provisioning host the listener certificate covers", async () => {
+    const text = await banner(["dps", "serve", "--host", "127.0.0.1", "--port", "0", "--name", "localhost"]);
+    expect(text).toMatch(/provisioningHost = localhost,/);
+    expect(text).toMatch(/listening on https:\/\/localhost:\d+/);
+  });
+});
