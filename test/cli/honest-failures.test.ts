@@ -165,3 +165,25 @@ describe("dps serve banner", () => {
     expect(text).toMatch(/listening on https:\/\/localhost:\d+/);
   });
 });
+
+describe("dpki sas", () => {
+  it("mints a DPS token for a group device as the README writes it, and says to add --group when it cannot know the group", () => {
+    expect(run(["scope", "add", "0ne00C11A"]).status).toBe(0);
+    expect(run(["group", "add", "sensors", "--primary-key", "c2Vuc29ycy1wcmltYXJ5LWtleS0xMjM0NTY3OA=="]).status).toBe(0);
+    const without = run(["sas", "mint", "--dps", "--registration-id", "sensor-0042"]);
+    expect(without.stderr).toMatch(/name the group \(CLI --group/);
+    expect(without.status).toBe(66);
+    const minted = run(["sas", "mint", "--dps", "--registration-id", "sensor-0042", "--group", "sensors"]);
+    expect(minted.stderr).toBe("");
+    expect(minted.status).toBe(0);
+    expect(minted.stdout).toMatch(/^SharedAccessSignature sr=0ne00C11A\/registrations\/sensor-0042&sig=.+&skn=registration/);
+  });
+
+  it("sas verify given a PEM private key says it is not a base64 symmetric key", () => {
+    const pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+    const token = "SharedAccessSignature sr=h%2Fdevices%2Fd&sig=abc&se=9999999999";
+    const r = run(["sas", "verify", token, "--key", pem, "--resource", "h/devices/d"]);
+    expect(r.stderr).toMatch(/not a base64 symmetric key/);
+    expect(r.status).toBe(64);
+  });
+});
