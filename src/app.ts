@@ -168,7 +168,12 @@ export function openServices(options: OpenOptions = {}): Services {
     crl,
     audit: new AuditService(store),
     lifecycle,
-    tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
+    tokens: new TokenService(
+      new SqliteTokenStore(sqlite),
+      clock,
+      () => policies.profiles.keys(),
+      async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+    ),
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       await executor.close();

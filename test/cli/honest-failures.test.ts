@@ -187,3 +187,13 @@ describe("dpki sas", () => {
     expect(r.status).toBe(64);
   });
 });
+
+describe("dpki token create --role hub", () => {
+  it("refuses a hub that does not exist, creating nothing", () => {
+    const before = JSON.parse(run(["token", "list", "--json"]).stdout).length;
+    const r = run(["token", "create", "--role", "hub", "--hub", "no-such-hub"]);
+    expect(r.stderr).toMatch(/No hub no-such-hub/);
+    expect(r.status).toBe(66);
+    expect(JSON.parse(run(["token", "list", "--json"]).stdout)).toHaveLength(before);
+  });
+});
