@@ -197,3 +197,18 @@ describe("dpki token create --role hub", () => {
     expect(JSON.parse(run(["token", "list", "--json"]).stdout)).toHaveLength(before);
   });
 });
+
+describe("control characters in stored text", () => {
+  it("are escaped in tables and plain text, and exact under --json", () => {
+    const description = "fleet\u001b[2J\rFAKE ROW\u202e";
+    const added = run(["scope", "add", "0ne00C7RL", "--description", description]);
+    expect(added.status).toBe(0);
+    expect(added.stdout).not.toMatch(/[\u001b\r\u202e]/);
+    const table = run(["scope", "list"]);
+    expect(table.status).toBe(0);
+    expect(table.stdout).not.toMatch(/[\u001b\r\u202e]/);
+    expect(table.stdout).toContain("fleet\\x1b[2J\\rFAKE ROW\\u{202e}");
+    const json = JSON.parse(run(["scope", "list", "--json"]).stdout) as { idScope: string; description: string }[];
+    expect(json.find((s) => s.idScope === "0ne00C7RL")!.description).toBe(description);
+  });
+});
