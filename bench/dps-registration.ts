@@ -34,7 +34,7 @@ export async function benchDpsRegistration(opts: DpsBenchOptions = {}): Promise<
   const seconds = opts.seconds ?? 5;
   const idCount = Math.max(devices, opts.ids ?? 4096);
   const dir = mkdtempSync(join(tmpdir(), "dpki-bench-dps-"));
-  const services = openServices({ dataDir: join(dir, "data"), passphrase: "bench", keyIterations: 1000, workers: true });
+  const services = openServices({ dataDir: join(dir, "data"), passphrase: "bench", keyIterations: 1000, create: true, workers: true });
   let listener: DeviceListener | undefined;
   try {
     await services.ca.init({ algorithm: "P-256", organization: "Bench", actor: "bench" });

@@ -15,7 +15,7 @@ export interface InProcessResult {
 /** A throwaway data directory with a P-256 CA; the store is durable (synchronous=FULL) as in production. */
 export async function benchServices(): Promise<{ services: Services; cleanup: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "dpki-bench-"));
-  const services = openServices({ dataDir: join(dir, "data"), passphrase: "bench", keyIterations: 1000, workers: true });
+  const services = openServices({ dataDir: join(dir, "data"), passphrase: "bench", keyIterations: 1000, create: true, workers: true });
   await services.ca.init({ algorithm: "P-256", organization: "Bench", actor: "bench" });
   return {
     services,

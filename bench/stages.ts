@@ -21,7 +21,7 @@ import type { Row } from "./table.js";
  */
 export async function benchStages(csrs: string[], count = 4000): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), "dpki-bench-stages-"));
-  const services = openServices({ dataDir: join(dir, "data"), passphrase: "bench", keyIterations: 1000 });
+  const services = openServices({ dataDir: join(dir, "data"), passphrase: "bench", keyIterations: 1000, create: true });
   try {
     await services.ca.init({ algorithm: "P-256", organization: "Bench", actor: "bench" });
     const issuer = await services.ca.activeIssuer();

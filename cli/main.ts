@@ -18,6 +18,11 @@ import { dpsCommand } from "./commands/dps.js";
 import { sasCommand } from "./commands/sas.js";
 import { keyCommand } from "./commands/credentials.js";
 import { reportError } from "./output.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "../src/package-root.js";
+
+const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 export function buildProgram(): Command {
   const program = new Command("dpki")
@@ -29,12 +34,14 @@ export function buildProgram(): Command {
     .option("--server <url>", "work through a dpki server's HTTP API (env DPKI_SERVER)")
     .option("--token <token>", "API token for --server (env DPKI_TOKEN, preferred: not visible in ps)")
     .option("--ca-file <file>", "CA certificate (PEM) to trust for --server (default: system roots + <data-dir>/root.pem)")
+    .version(VERSION, "-V, --version", "print the dpki version")
     .showHelpAfterError()
     .addHelpText(
       "after",
       `
 Exit codes: 0 ok, 64 usage, 65 bad input or refused, 66 not found, 69 unavailable,
-70 internal, 73 already exists, 77 not allowed, 78 configuration (e.g. no passphrase).
+70 internal, 73 already exists, 75 conflict (e.g. revoking the active issuer),
+77 not allowed, 78 configuration (e.g. no passphrase).
 
 Start here:
   dpki init --dev                      create a development CA in ./.dpki
@@ -84,6 +91,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     return reportError(err, argv.includes("--json"));
   }
+}
+
+// A reader that stops early (`dpki cert list | head`) closes the pipe: that is not an error to report.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  });
 }
 
 process.exitCode = await main(process.argv);

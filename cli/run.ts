@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { globalOptions, openContext, type CommandContext } from "./context.js";
 import { reportError } from "./output.js";
+import { AppError } from "../src/errors.js";
 
 /** What a command action works with, and how to let go of it. */
 export interface Opened<C> {
@@ -44,12 +45,40 @@ export function withContext<P extends unknown[]>(
   }, body);
 }
 
-/** Commands that open nothing themselves (init, serve): the options and the command. */
+/**
+ * Commands that work on the local data directory only and open it themselves (init, serve,
+ * quickstart, dps serve): the options and the command. They refuse the --server options rather
+ * than ignore them, so `init --server URL` cannot quietly create a local CA.
+ */
 export function withErrors<P extends unknown[]>(
   body: (opts: Record<string, unknown>, cmd: Command, ...positionals: P) => Promise<number | void>,
 ) {
   return action(
-    (cmd) => ({ ctx: cmd, close: () => {} }),
+    (cmd) => {
+      refuseIgnored(cmd, LOCAL_ONLY_IGNORES);
+      return { ctx: cmd, close: () => {} };
+    },
     (cmd, opts, ...positionals: P) => body(opts, cmd, ...positionals),
   );
+}
+
+const LOCAL_ONLY_IGNORES = { server: "--server", token: "--token", caFile: "--ca-file" };
+
+/** Fails with a usage error when an option the command would ignore was given on the command line. */
+function refuseIgnored(cmd: Command, options: Record<string, string>): void {
+  const given: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent)
+    for (const [key, flag] of Object.entries(options)) if (c.getOptionValueSource(key) === "cli") given.push(flag);
+  if (given.length > 0) {
+    throw new AppError(
+      "bad_request",
+      `Option ${[...new Set(given)].join(", ")} does not apply to \`dpki ${commandPath(cmd)}\`, which works on the local data directory only`,
+    );
+  }
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
 }

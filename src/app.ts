@@ -6,7 +6,8 @@ import { SqliteWriter } from "./store/sqlite/sqlite-writer.js";
 import type { Store } from "./store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { readConfig, type DpkiConfig } from "./config.js";
-import { dataDirAt, ensureDataDir, resolvePassphrase, type DataDir } from "./data-dir.js";
+import { dataDirAt, ensureDataDir, isInitialised, resolvePassphrase, type DataDir } from "./data-dir.js";
+import { AppError } from "./errors.js";
 import { loadPolicySet, type PolicySet } from "./policy/policy-set.js";
 import { parseDuration } from "./duration.js";
 import { CaService } from "./core/ca-service.js";
@@ -72,13 +73,17 @@ export interface OpenOptions {
   keyIterations?: number;
   /** Servers and batches: build certificates on a worker per core and commit them on a writer thread, instead of on the calling thread (one-shot commands). */
   workers?: boolean;
+  /** Create the data directory and an empty database when missing: only `init` and `quickstart` may. */
+  create?: boolean;
   /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's roots always are). */
   webhookCa?: string[];
 }
 
 export function openServices(options: OpenOptions = {}): Services {
   const dataDir = dataDirAt(options.dataDir);
-  ensureDataDir(dataDir);
+  // A mistyped --data-dir or DPKI_HOME must not pass for a new, empty CA.
+  if (options.create) ensureDataDir(dataDir);
+  else if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
   const config = readConfig(dataDir.root);
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
@@ -180,7 +185,12 @@ export function openServices(options: OpenOptions = {}): Services {
     audit: new AuditService(store, log),
     log,
     lifecycle,
-    tokens: new TokenService(new SqliteTokenStore(sqlite), clock, () => policies.profiles.keys()),
+    tokens: new TokenService(
+      new SqliteTokenStore(sqlite),
+      clock,
+      () => policies.profiles.keys(),
+      async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+    ),
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       await executor.close();
@@ -192,6 +202,13 @@ export function openServices(options: OpenOptions = {}): Services {
 /** The checkpoint origin and log key name: this installation's host, as a schema-less URL. */
 function logOrigin(publicUrl: string): string {
   return `${new URL(publicUrl).host}/dpki-log`;
+}
+
+export function missingDataDir(dir: DataDir): AppError {
+  return new AppError(
+    "not_found",
+    `No dpki data directory at ${dir.root}: check --data-dir or DPKI_HOME, or create one with \`dpki init\` (or \`dpki quickstart\` for a development CA)`,
+  );
 }
 
 /** Reads the passphrase only when a key is first used, so read-only commands never need it. */

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { readFileSync } from "node:fs";
-import { openServices } from "../../src/app.js";
+import { missingDataDir, openServices } from "../../src/app.js";
 import { dataDirAt, isInitialised, resolvePassphrase } from "../../src/data-dir.js";
 import { parseDuration } from "../../src/duration.js";
 import { AppError } from "../../src/errors.js";
@@ -48,7 +48,7 @@ Examples:
       withErrors(async (opts, cmd) => {
         const global = globalOptions(cmd);
         const dataDir = dataDirAt(global.dataDir);
-        if (!isInitialised(dataDir)) throw new AppError("not_initialized", `No CA in ${dataDir.root}: run \`dpki init\` first`);
+        if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
         const rate = opts.rate as number;
         const passphrase = resolvePassphrase(dataDir, global.passphraseFile);

@@ -65,7 +65,7 @@ export async function initDataDir(args: InitArgs): Promise<{ dataDir: DataDir; c
   const useDevPassphrase = args.dev && !args.passphraseFile && !process.env.DPKI_PASSPHRASE && !existsSync(dataDir.devPassphrase);
   // Resolve the passphrase first, so a missing one leaves no half-made data directory behind.
   const passphrase = useDevPassphrase ? randomBytes(32).toString("base64url") : resolvePassphrase(dataDir, args.passphraseFile);
-  const services = openServices({ dataDir: dataDir.root, passphrase });
+  const services = openServices({ dataDir: dataDir.root, passphrase, create: true });
   try {
     if ((await services.ca.list()).length > 0) {
       throw new AppError("already_exists", `${dataDir.root} already holds a CA; refusing to overwrite it`);

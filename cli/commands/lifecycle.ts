@@ -6,6 +6,7 @@ import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
 import type { CaStatusView } from "../../src/core/ca-rotation-service.js";
 import { AppError } from "../../src/errors.js";
 import { csrText, readInput, writeOutput } from "../io.js";
+import { confirm } from "../confirm.js";
 import { withLifecycle } from "../lifecycle-context.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 
@@ -60,9 +61,17 @@ Examples:
     .argument("<ca-id>", "a retired issuing intermediate (see `dpki ca status`)")
     .description("Revoke an issuing CA and every certificate it issued, in one logged operation")
     .addOption(new Option("--reason <reason>", "RFC 5280 reason code").choices(Object.keys(REVOCATION_REASONS)).default("cACompromise"))
-    .addHelpText("after", "\nThe active issuer cannot be revoked: run `dpki ca rotate` first.")
+    .option("--yes", "do not ask for confirmation (required when not run on a terminal)")
+    .addHelpText(
+      "after",
+      `
+Every device whose certificate chains to this CA is refused from then on, and it cannot be undone:
+on a terminal dpki asks first; scripts pass --yes (without it, and without a terminal, exit 64).
+The active issuer cannot be revoked (exit 75): run \`dpki ca rotate\` first.`,
+    )
     .action(
       withLifecycle(async ({ lifecycle, out }, opts, caId: string) => {
+        await confirm(`Revoke CA ${caId} and every certificate it issued, refusing every device below it?`, Boolean(opts.yes));
         const result = await lifecycle.caRevoke(caId, opts.reason as string);
         out.print(
           result,

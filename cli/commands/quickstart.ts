@@ -25,7 +25,7 @@ production (use \`dpki init\` with a passphrase, then \`dpki serve\`). \`npm sta
         const dataDir = dataDirAt(global.dataDir);
         // The whole product in one step: the management API and the DPS device endpoint.
         const settings = { ...serveSettings(opts), dpsPort: (opts.dpsPort as number | undefined) ?? DEFAULT_DPS_PORT };
-        const probe = openServices({ dataDir: dataDir.root });
+        const probe = openServices({ dataDir: dataDir.root, create: true });
         const hasCa = (await probe.ca.list().finally(() => probe.close())).length > 0;
         if (!hasCa) {
           await initDataDir({

@@ -12,7 +12,7 @@ export function registrationCommand(): Command {
   scopeOption(registration.command("list"))
     .description("List registrations, oldest first")
     .addOption(new Option("--status <status>", "filter by status").choices(["assigned", "failed", "disabled"]))
-    .option("--hub <host>", "assigned to this hub host name")
+    .option("--hub <hub>", "assigned to this hub (its name or host name)")
     .option("--group <id>", "registered through this enrollment group")
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")

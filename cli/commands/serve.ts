@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
-import { openServices, type Services } from "../../src/app.js";
+import { missingDataDir, openServices, type Services } from "../../src/app.js";
 import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
 import type { TlsSource } from "../../src/http/server.js";
@@ -83,7 +83,7 @@ export function serveSettings(opts: Record<string, unknown>): ServeSettings {
 /** Serves until SIGTERM/SIGINT, then drains and closes the store. */
 export async function runServer(dataDir: DataDir, passphraseFile: string | undefined, settings: ServeSettings): Promise<void> {
   if (!isInitialised(dataDir)) {
-    throw new AppError("not_initialized", `No CA in ${dataDir.root}: run \`dpki init\` (or \`dpki quickstart\` for a development CA)`);
+    throw missingDataDir(dataDir);
   }
   if (Boolean(settings.tlsCert) !== Boolean(settings.tlsKey)) {
     throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
@@ -110,7 +110,14 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
           ? { port: DEFAULT_HTTP_PORT, optional: true }
           : { port: settings.httpPort };
     const running = await startServer(services, { host: settings.host, port: settings.port, tls, publicHttp });
-    const devices = settings.dpsPort === undefined ? undefined : await startDevices(services, settings);
+    // The API already listens: a device port that cannot be bound must not leave it running.
+    const devices =
+      settings.dpsPort === undefined
+        ? undefined
+        : await startDevices(services, settings).catch(async (err: unknown) => {
+            await running.close();
+            throw err;
+          });
     const hint = dataDir.root === dataDirAt(undefined).root ? "" : ` --data-dir ${relative(process.cwd(), dataDir.root) || "."}`;
     process.stderr.write(
       `\ndpki is listening on ${running.url}\n` +

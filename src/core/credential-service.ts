@@ -278,7 +278,10 @@ export class CredentialService {
         if (reg) enrollment = await this.deps.dps.getEnrollment(reg.idScope, reg.enrollmentKind, reg.enrollmentId);
       }
     }
-    if (!enrollment) throw new AppError("not_found", `No enrollment for ${registrationId} in scope ${idScope} (name its group)`);
+    if (!enrollment) throw new AppError(
+        "not_found",
+        `No individual enrollment or registration for ${registrationId} in scope ${idScope}: for a device of an enrollment group that has not registered yet, name the group (CLI --group, API groupId)`,
+      );
     if (enrollment.attestation.type !== "symmetricKey")
       throw new AppError("invalid_argument", `${describe(enrollment)} uses X.509 attestation: it has no keys`);
     // Derived keys use the registration id as the device sends it; a registered device's stored id is that.

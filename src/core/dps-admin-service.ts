@@ -409,6 +409,11 @@ export class DpsAdminService {
   async listRegistrations(idScope: string, query: RegistrationQuery = {}): Promise<Page<RegistrationView>> {
     const scope = await this.scope(idScope);
     const { after, limit, ...filter } = query;
+    // Registrations record the hub's host name; operators name hubs by either.
+    if (filter.assignedHub) {
+      const byName = (await this.store.listHubs(scope.idScope)).find((h) => h.name.toLowerCase() === filter.assignedHub!.toLowerCase());
+      if (byName) filter.assignedHub = byName.hostName;
+    }
     const page = await this.store.listRegistrations(scope.idScope, filter, { after, limit: pageLimit(limit ?? 100) });
     return { items: page.items.map(registrationView), nextCursor: page.nextCursor };
   }

@@ -48,8 +48,8 @@ export interface Principal {
 
 const TOKEN_FORMAT = /^dpki_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const NAME_FORMAT = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/;
-/** last_used_at is informational: written at most this often per token, never on every request. */
-const TOUCH_EVERY_MS = 5 * 60_000;
+/** last_used_at is informational: written at most this often per token (so at most this stale), never on every request. */
+const TOUCH_EVERY_MS = 60_000;
 
 /**
  * API tokens: `dpki_<id>_<secret>`. Only SHA-256 of the secret is stored; presented secrets are
@@ -64,10 +64,14 @@ export class TokenService {
     private readonly clock: Clock,
     /** Names of the profiles in force, to refuse factory tokens for unknown ones. */
     private readonly knownProfiles: () => Iterable<string>,
+    /** Hub tokens: fails (not_found) when the named hub does not exist in the token's scope. */
+    private readonly checkHub: (hub: string, scope: string | null) => Promise<void> = async () => {},
   ) {}
 
   async create(input: CreateTokenInput, actor: string): Promise<{ token: TokenView; secret: string }> {
     const record = this.newRecord(input, actor);
+    // A token bound to a hub that is not there would authenticate and then be refused everywhere.
+    if (record.hub) await this.checkHub(record.hub, record.scope);
     const secret = randomBytes(32).toString("base64url");
     record.secretHash = hashSecret(secret);
     await this.store.insertToken(record, {

@@ -9,6 +9,7 @@ import { isRegistrationId } from "../core/dps-allowlist.js";
 import { jsonBoundsProblem } from "../core/json-bounds.js";
 import { newOperationId, type DeviceRequest, type DpsService, type RegisterBody, type RegistrationOutcome } from "../core/dps-service.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
+import { answerPlainHttp, listen } from "../http/listen.js";
 
 export interface DeviceListenerOptions {
   registrations: DpsService;
@@ -105,6 +106,7 @@ export class DeviceListener {
       },
       (req, res) => void this.handle(req, res),
     );
+    answerPlainHttp(this.server);
     this.server.on("tlsClientError", () => {
       // A failed handshake (scanner, wrong trust store) concerns only that connection.
     });
@@ -113,13 +115,7 @@ export class DeviceListener {
   }
 
   async listen(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(this.options.port ?? 443, this.options.host ?? "0.0.0.0", () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(this.server, this.options.port ?? 443, this.options.host ?? "0.0.0.0");
     return this.server.address() as AddressInfo;
   }
 

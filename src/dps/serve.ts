@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { hostname } from "node:os";
 import type { Services } from "../app.js";
 import { jsonLogger, type Logger } from "../http/logger.js";
@@ -27,6 +28,15 @@ export interface RunningDeviceListener {
   close(): Promise<void>;
 }
 
+/** The DNS names and IP addresses a PEM certificate (the first of a chain) covers. */
+function certificateNames(pem: string | Buffer): string[] {
+  const san = new X509Certificate(pem).subjectAltName ?? "";
+  return san
+    .split(", ")
+    .map((entry) => /^(?:DNS|IP Address):(.+)$/.exec(entry)?.[1])
+    .filter((name): name is string => Boolean(name) && !name!.startsWith("*"));
+}
+
 /** Default SANs: this machine's name and loopback. */
 export function defaultListenerNames(): string[] {
   return [...new Set(["localhost", "127.0.0.1", hostname()])];
@@ -49,11 +59,14 @@ export async function startDeviceListener(services: Services, settings: DeviceLi
     onRequest: (e) => (e.status >= 500 ? logger.error : logger.info)("dps request", { ...e, ms: Math.round(e.ms * 1000) / 1000 }),
   });
   const address = await listener.listen();
-  const shownHost = settings.host === "0.0.0.0" || settings.host === "::" ? (settings.names[0] ?? "localhost") : settings.host;
+  // Devices must be told a host the listener's certificate names, or their TLS check fails.
+  const names = settings.tls ? certificateNames(settings.tls.cert) : settings.names;
+  const wildcard = settings.host === "0.0.0.0" || settings.host === "::";
+  const shownHost = !wildcard && names.includes(settings.host) ? settings.host : (names[0] ?? settings.host);
   return {
     listener,
-    url: `https://${shownHost}${address.port === 443 ? "" : `:${address.port}`}`,
-    names: settings.names,
+    url: `https://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}${address.port === 443 ? "" : `:${address.port}`}`,
+    names,
     close: () => listener.close(),
   };
 }

@@ -12,6 +12,7 @@ import { jsonLogger, type Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
 import { pemEncode } from "../../ca/pem.js";
 import { ensureServerCertificate, writeRootPem } from "./server-certificate.js";
+import { answerPlainHttp, listen } from "./listen.js";
 
 export type TlsSource =
   /** A certificate (with chain) and key given by the operator, PEM. */
@@ -80,6 +81,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     });
     const https = createHttpsServer({ cert: tlsCert.certPem, key: tlsCert.keyPem, minVersion: "TLSv1.2" }, http.listener);
     server = https;
+    answerPlainHttp(https);
     let served = { certPem: tlsCert.certPem, issuer: (await services.ca.activeIssuer()).ca.id };
     let checking = false;
     // A long-running server renews its certificate once a third of its lifetime is left, and follows a
@@ -110,10 +112,12 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     }, CHAIN_CHECK_MS);
     renewTimer.unref();
   } else {
-    server = createHttpsServer(
+    const https = createHttpsServer(
       { cert: options.tls.cert, key: options.tls.key, passphrase: options.tls.passphrase, minVersion: "TLSv1.2" },
       http.listener,
     );
+    answerPlainHttp(https);
+    server = https;
   }
   server.requestTimeout = 120_000;
   server.headersTimeout = 30_000;
@@ -124,13 +128,7 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     socket.once("close", () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8443, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port ?? 8443, host);
   const port = (server.address() as AddressInfo).port;
   const scheme = options.tls === "none" ? "http" : "https";
   const url = `${scheme}://${urlHost(host)}:${port}`;
@@ -143,8 +141,8 @@ export async function startServer(services: Services, options: ServeOptions): Pr
     plain.headersTimeout = 10_000;
     const bound = await listen(plain, options.publicHttp.port, host).then(
       () => true,
-      (err: NodeJS.ErrnoException) => {
-        if (!options.publicHttp!.optional || err.code !== "EADDRINUSE") {
+      (err: unknown) => {
+        if (!options.publicHttp!.optional || !(err instanceof AppError && err.detail?.reason === "address_in_use")) {
           server.close();
           throw err;
         }
@@ -196,16 +194,6 @@ export async function startServer(services: Services, options: ServeOptions): Pr
       server.closeIdleConnections();
     }));
   return { url, host, port, http, server, rootPemFile, publicHttpUrl, close };
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 /**

@@ -24,7 +24,7 @@ let server: RunningServer;
 let adminToken: string;
 
 async function prepare(home: string): Promise<{ services: Services; token: string }> {
-  const services = openServices({ dataDir: home, passphrase: PASS, keyIterations: 1000 });
+  const services = openServices({ dataDir: home, passphrase: PASS, keyIterations: 1000, create: true });
   await services.ca.init({ algorithm: "P-256", organization: "Acme", actor: "setup" });
   await ensureServerCertificate(services, {
     names: listenNames("127.0.0.1", services.config.publicUrl),

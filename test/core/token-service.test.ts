@@ -50,6 +50,21 @@ describe("TokenService", () => {
     await expect(service.revoke(token.id, "cli:alice")).rejects.toMatchObject({ code: "conflict" });
   });
 
+  it("records LAST USED again once a minute has passed since the last record", async () => {
+    const { secret, token } = await service.create({ role: "operator", name: "seen" }, "cli:alice");
+    const lastUsed = async () => {
+      await new Promise((r) => setImmediate(r));
+      return (await service.list()).find((t) => t.id === token.id)!.lastUsedAt;
+    };
+    await service.authenticate(secret);
+    const first = await lastUsed();
+    expect(first).toBe(clock.now().toISOString());
+    clock.advance(90_000);
+    await service.authenticate(secret);
+    expect(await lastUsed()).toBe(clock.now().toISOString());
+    clock.advance(-90_000);
+  });
+
   it("checks role-specific fields", async () => {
     await expect(service.create({ role: "factory" }, "a")).rejects.toMatchObject({ code: "invalid_argument" });
     await expect(service.create({ role: "factory", profiles: ["nope"] }, "a")).rejects.toMatchObject({ code: "invalid_argument" });

@@ -92,6 +92,14 @@ describe("CSR at registration", async () => {
     expect((await services.audit.verify()).ok).toBe(true);
   });
 
+  it("lists the registration by its hub's name as well as its host name", async () => {
+    for (const hub of ["hub", "hub.example.net", "HUB"]) {
+      const page = await admin.listRegistrations(idScope, { assignedHub: hub });
+      expect(page.items.map((r) => r.registrationId)).toContain("meter-7");
+    }
+    expect((await admin.listRegistrations(idScope, { assignedHub: "other" })).items).toEqual([]);
+  });
+
   it("issues under the enrollment's own profile (gateway: serverAuth too)", async () => {
     const { csr } = await deviceCsr("gw-1");
     const res = await register("gw-1", gw.keys!.primaryKey, { csr });

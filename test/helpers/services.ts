@@ -10,7 +10,7 @@ export const TEST_PASSPHRASE = "test passphrase, not a secret";
 /** Real services on a fresh data directory with a CA, closed after the file's tests. */
 export async function servicesWithCa(options: { algorithm?: KeyAlgorithm; clock?: Clock } = {}): Promise<Services> {
   const dir = join(tempDir(), "data");
-  const services = openServices({ dataDir: dir, passphrase: TEST_PASSPHRASE, keyIterations: 1000, clock: options.clock });
+  const services = openServices({ dataDir: dir, passphrase: TEST_PASSPHRASE, keyIterations: 1000, create: true, clock: options.clock });
   await services.ca.init({ algorithm: options.algorithm ?? "P-256", organization: "Test", actor: "test" });
   afterAll(() => services.close());
   return services;

@@ -6,6 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { openServices, type Services } from "../../src/app.js";
+import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
+import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
+import { TokenService } from "../../src/core/token-service.js";
 import { jsonLogger } from "../../src/http/logger.js";
 import { startServer, type RunningServer } from "../../src/http/server.js";
 import type { TokenRole } from "../../src/store/token-store.js";
@@ -59,7 +62,7 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "dpki-http-"));
   const clock: ShiftClock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
-  const services = openServices({ dataDir: join(dir, "data"), passphrase: PASSPHRASE, keyIterations: ITERATIONS, clock });
+  const services = openServices({ dataDir: join(dir, "data"), passphrase: PASSPHRASE, keyIterations: ITERATIONS, create: true, clock });
   const fresh = (await services.ca.list()).length === 0;
   if (fresh) await services.ca.init({ algorithm: "P-256", organization: "Test", actor: "test" });
   const logs: string[] = [];
@@ -77,7 +80,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   tokens.admin = (await services.tokens.create({ role: "admin", name: `t-admin${suffix}` }, "test")).secret;
   tokens.operator = (await services.tokens.create({ role: "operator", name: `t-operator${suffix}` }, "test")).secret;
   tokens.factory = (await services.tokens.create({ role: "factory", name: `t-factory${suffix}`, profiles: ["device"] }, "test")).secret;
-  tokens.hub = (await services.tokens.create({ role: "hub", name: `t-hub${suffix}`, hub: "hub-1" }, "test")).secret;
+  tokens.hub = await hubTokenWithoutHub(services, `t-hub${suffix}`);
   tokens.auditor = (await services.tokens.create({ role: "auditor", name: `t-auditor${suffix}` }, "test")).secret;
 
   const request = (method: string, path: string, options: RequestOptions = {}): Promise<Reply> =>
@@ -153,4 +156,18 @@ export async function stateCounts(services: Services): Promise<{ certificates: n
   let audit = 0;
   for await (const batch of services.store.auditEntries()) audit += batch.length;
   return { certificates: await services.store.countCertificates(), audit, tokens: (await services.tokens.list()).length };
+}
+
+/**
+ * The role tests need a hub token before any hub exists; the service refuses that (a token for a
+ * missing hub is useless to an operator), so this one is made with no hub check.
+ */
+async function hubTokenWithoutHub(services: Services, name: string): Promise<string> {
+  const db = new SqliteDb(services.dataDir.database);
+  try {
+    const tokens = new TokenService(new SqliteTokenStore(db), services.clock, () => services.policies.profiles.keys());
+    return (await tokens.create({ role: "hub", name, hub: "hub-1" }, "test")).secret;
+  } finally {
+    db.close();
+  }
 }
