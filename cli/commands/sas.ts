@@ -220,7 +220,7 @@ function symmetricKey(key: string): string {
     throw new AppError("invalid_argument", "The key is a PEM private key or certificate, not a base64 symmetric key (SAS tokens are signed with a shared key)");
   }
   if (key.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(key) || key.length % 4 === 1) {
-    throw new AppError("invalid_argument", "The key is not a base64 symmetric key");
+    throw new AppError("invalid_argument", "The key is empty or not base64: a SAS key is a base64 symmetric key");
   }
   return key;
 }
