@@ -140,7 +140,7 @@ it("walks from `dpki ca rotate --new-root` to `dpki ca retire` with devices on e
   expect(early.stderr).toContain(`${oldIntId}`);
 
   // 4. Once every device has its certificate from the new issuer, revoke the old intermediate and retire the old root.
-  ok("ca", "revoke", oldIntId, "--reason", "superseded");
+  ok("ca", "revoke", oldIntId, "--reason", "superseded", "--yes");
   ok("ca", "retire", oldRootId);
   ok("ca", "root", "--out", "root.pem");
   const after = readFileSync(file("root.pem"), "utf8");
