@@ -57,7 +57,8 @@ beforeAll(async () => {
   inter = join(work, "inter.pem");
   root = join(work, "root.pem");
   writeFileSync(inter, chain[0]!);
-  writeFileSync(root, chain[chain.length - 1]!);
+  // Chains never carry a root: the roots in service come from `dpki ca root`.
+  writeFileSync(root, dpki(["ca", "root"], { env }).stdout);
 }, 60_000);
 
 afterAll(async () => {
