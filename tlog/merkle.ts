@@ -35,6 +35,20 @@ function split(n: number): number {
  */
 export type SubtreeHashes = (level: number, index: number) => Buffer | Promise<Buffer>;
 
+/** Subtree hashes of leaf hashes held in memory: a verifier rebuilding the tree from entries alone. */
+export function memorySubtrees(leafHashes: readonly Buffer[]): SubtreeHashes {
+  const levels: Buffer[][] = [[...leafHashes]];
+  return (level, index) => {
+    for (let l = levels.length; l <= level; l++) {
+      const below = levels[l - 1]!;
+      levels.push(Array.from({ length: Math.floor(below.length / 2) }, (_, i) => nodeHash(below[2 * i]!, below[2 * i + 1]!)));
+    }
+    const h = levels[level]![index];
+    if (!h) throw new RangeError(`No complete subtree ${level}/${index}`);
+    return h;
+  };
+}
+
 /** MTH(D[start : start+size]) for a range whose every complete part the source can give. */
 export async function rangeHash(hashes: SubtreeHashes, start: number, size: number): Promise<Buffer> {
   if (size === 0) return EMPTY_ROOT;

@@ -1,7 +1,7 @@
 import { createPublicKey } from "node:crypto";
 import type { KeyProvider } from "../../ca/key-provider.js";
 import { checkpointText, parseCheckpoint } from "../../tlog/checkpoint.js";
-import { consistencyProof, inclusionProof, leafHash, nodeHash as nodeHashOf, treeHash, verifyConsistency, type SubtreeHashes } from "../../tlog/merkle.js";
+import { consistencyProof, inclusionProof, leafHash, memorySubtrees, treeHash, verifyConsistency, type SubtreeHashes } from "../../tlog/merkle.js";
 import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner, type NoteVerifier } from "../../tlog/note.js";
 import { tlogProofText } from "../../tlog/proof.js";
 import type { Clock } from "../clock.js";
@@ -179,7 +179,7 @@ export class LogService {
         message: `The log was cut: checkpoint of ${checkpoint.createdAt.toISOString()} signed ${signed.size} entries, only ${leaves.length} remain`,
       };
     }
-    const root = await treeHash(memoryHashes(leaves), signed.size);
+    const root = await treeHash(memorySubtrees(leaves), signed.size);
     return root.equals(signed.root)
       ? { ok: true, size: signed.size, message: `Matches the signed checkpoint of ${signed.size} entries` }
       : { ok: false, size: signed.size, message: `The first ${signed.size} entries no longer give the signed checkpoint's root: the log was rewritten` };
@@ -192,20 +192,4 @@ export class LogService {
     }
     throw new AppError("not_found", `No log entry ${seq}`);
   }
-}
-
-/** Subtree hashes of leaves held in memory: a verifier rebuilding the tree from the entries alone. */
-export function memoryHashes(leaves: Buffer[]): SubtreeHashes {
-  const levels: Buffer[][] = [leaves];
-  return (level, index) => {
-    for (let l = levels.length; l <= level; l++) {
-      const below = levels[l - 1]!;
-      const next: Buffer[] = [];
-      for (let i = 0; i + 1 < below.length; i += 2) next.push(nodeHashOf(below[i]!, below[i + 1]!));
-      levels.push(next);
-    }
-    const h = levels[level]![index];
-    if (!h) throw new RangeError(`No complete subtree ${level}/${index}`);
-    return h;
-  };
 }

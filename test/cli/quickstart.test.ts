@@ -2,9 +2,9 @@ import { expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { tempDir } from "../helpers/temp-dir.js";
+import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 
@@ -68,14 +68,5 @@ function call(ca: Buffer, port: number, method: string, path: string, body?: unk
     );
     req.on("error", fail);
     req.end(payload);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
   });
 }

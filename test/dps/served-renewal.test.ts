@@ -8,13 +8,13 @@ import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { pemEncode } from "../../ca/pem.js";
 import { dpki } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
 import { deviceCall, deviceCsr, dpsToken } from "./helpers.js";
+import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 const SCOPE = "0ne00SERVE";
@@ -137,12 +137,3 @@ it("supersedes the old certificate of a device that renewed through `dpki serve 
     db.close();
   }
 });
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-  });
-}

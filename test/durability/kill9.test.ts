@@ -1,12 +1,12 @@
 import { expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { dpki } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 
@@ -74,12 +74,3 @@ it("kill -9 during a load leaves no acknowledged certificate missing from the st
   const verify = dpki(["audit", "verify", "--json"], { env });
   expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-  });
-}

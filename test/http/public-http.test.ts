@@ -1,12 +1,12 @@
 /** `dpki serve`'s plain-HTTP listener: CRLs, OCSP and CA certificates for relying parties, nothing of the API. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr, pemBlocks } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 const work = tempDir();
@@ -18,14 +18,6 @@ let leaf: string;
 let inter: string;
 let root: string;
 
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   expect(dpki(["init", "--org", "Plain"], { env }).status).toBe(0);

@@ -1,6 +1,5 @@
 import { afterAll, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect } from "node:tls";
@@ -8,6 +7,7 @@ import { X509Certificate } from "node:crypto";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 
@@ -61,14 +61,6 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000): 
   throw new Error(`Timed out waiting until ${what}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-  });
-}
 
 function verify(caFile: string, chainFile: string): string {
   const v = openssl(["verify", "-CAfile", caFile, "-untrusted", chainFile, chainFile]);

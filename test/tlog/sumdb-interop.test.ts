@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { checkpointText } from "../../tlog/checkpoint.js";
-import { consistencyProof, inclusionProof, leafHash, nodeHash, treeHash, type SubtreeHashes } from "../../tlog/merkle.js";
+import { consistencyProof, inclusionProof, leafHash, memorySubtrees, treeHash } from "../../tlog/merkle.js";
 import { noteSigner, signNote, verifierKeyText } from "../../tlog/note.js";
 import { tlogProofText } from "../../tlog/proof.js";
 import { tempDir } from "../helpers/temp-dir.js";
@@ -17,14 +17,6 @@ import { tempDir } from "../helpers/temp-dir.js";
 const GOCODE = "/usr/share/gocode";
 const haveGo = spawnSync("go", ["version"]).status === 0 && existsSync(join(GOCODE, "src", "golang.org", "x", "mod", "sumdb", "tlog"));
 
-function memoryTree(leaves: Buffer[]): SubtreeHashes {
-  const levels: Buffer[][] = [leaves.map(leafHash)];
-  for (let l = 0; levels[l]!.length > 1; l++) {
-    const below = levels[l]!;
-    levels.push(Array.from({ length: Math.floor(below.length / 2) }, (_, i) => nodeHash(below[2 * i]!, below[2 * i + 1]!)));
-  }
-  return (level, index) => levels[level]![index]!;
-}
 
 describe.skipIf(!haveGo)("Go's sumdb verifier accepts dpki's checkpoints and proofs", () => {
   const dir = tempDir();
@@ -32,7 +24,7 @@ describe.skipIf(!haveGo)("Go's sumdb verifier accepts dpki's checkpoints and pro
   const signer = noteSigner("log.example/dpki", generateKeyPairSync("ed25519").privateKey);
   const vkey = verifierKeyText(signer);
   const leaves = Array.from({ length: 1000 }, (_, i) => Buffer.from(`entry ${i}`));
-  const tree = memoryTree(leaves);
+  const tree = memorySubtrees(leaves.map(leafHash));
   const checkpoint = async (size: number) =>
     signNote(checkpointText({ origin: "log.example/dpki", size, root: await treeHash(tree, size) }), [signer]);
   const run = (args: string[]) => spawnSync(checker, args, { encoding: "utf8" });
@@ -81,7 +73,7 @@ describe.skipIf(!haveGo)("Go's sumdb verifier accepts dpki's checkpoints and pro
       const r = run(["consistency", vkey, join(dir, "old"), join(dir, "new"), join(dir, "cproof")]);
       expect(r.stdout + r.stderr).toContain(`consistency ok: ${m} -> ${n}`);
     }
-    const other = memoryTree(leaves.map((l, i) => (i === 2 ? Buffer.from("rewritten") : l)));
+    const other = memorySubtrees(leaves.map((l, i) => leafHash(i === 2 ? Buffer.from("rewritten") : l)));
     const rewritten = await signNote(checkpointText({ origin: "log.example/dpki", size: 10, root: await treeHash(other, 10) }), [signer]);
     writeFileSync(join(dir, "old"), rewritten);
     writeFileSync(join(dir, "new"), await checkpoint(1000));
