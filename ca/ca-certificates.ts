@@ -64,11 +64,24 @@ function issuedCertificateParams(
 
 const CA_KEY_USAGE: KeyUsage[] = ["digitalSignature", "keyCertSign", "cRLSign"];
 
+/**
+ * Where a relying party checks a CA certificate: the issuing root's CRL (its ARL) and the
+ * root's certificate. No OCSP URL: roots answer for the CAs below them by CRL only.
+ */
+export type CaPublicationUrls = Pick<PublicationUrls, "crl" | "caIssuers">;
+
+function caPublicationExtensions(urls: CaPublicationUrls | undefined): Pick<CertificateExtensions, "crlDistributionPoints" | "caIssuersUrls"> {
+  return {
+    crlDistributionPoints: urls?.crl ? [urls.crl] : undefined,
+    caIssuersUrls: urls?.caIssuers ? [urls.caIssuers] : undefined,
+  };
+}
+
 /** An issuing intermediate: pathLen 0, so it can sign only end-entity certificates. */
-export function intermediateCertificateParams(args: IssuedBy): CertificateParams {
+export function intermediateCertificateParams(args: IssuedBy & { urls?: CaPublicationUrls }): CertificateParams {
   return issuedCertificateParams(
     { ...args, subject: encodeName(args.subject) },
-    { basicConstraints: { ca: true, pathLength: 0 }, keyUsage: CA_KEY_USAGE },
+    { basicConstraints: { ca: true, pathLength: 0 }, keyUsage: CA_KEY_USAGE, ...caPublicationExtensions(args.urls) },
   );
 }
 
@@ -76,8 +89,10 @@ export function intermediateCertificateParams(args: IssuedBy): CertificateParams
  * A new root's name and key certified by the old root (a cross certificate), so devices that
  * trust only the old root still build a path to certificates under the new one.
  */
-export function crossCertificateParams(args: Omit<IssuedBy, "subject"> & { subject: Uint8Array }): CertificateParams {
-  return issuedCertificateParams(args, { basicConstraints: { ca: true }, keyUsage: CA_KEY_USAGE });
+export function crossCertificateParams(
+  args: Omit<IssuedBy, "subject"> & { subject: Uint8Array; urls?: CaPublicationUrls },
+): CertificateParams {
+  return issuedCertificateParams(args, { basicConstraints: { ca: true }, keyUsage: CA_KEY_USAGE, ...caPublicationExtensions(args.urls) });
 }
 
 /**

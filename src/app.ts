@@ -102,7 +102,7 @@ export function openServices(options: OpenOptions = {}): Services {
   );
   const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
-  const crl = new CrlService(store, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
+  const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
   const dpsStore = new SqliteDpsStore(sqlite, secrets);
@@ -127,6 +127,8 @@ export function openServices(options: OpenOptions = {}): Services {
     },
   );
   rotation.onChange.push(() => ocsp.invalidate());
+  // A CA revocation changes its root's CRL (and, cascading, its own).
+  rotation.onChange.push(() => crl.revoked());
   // root.pem follows the roots in service; a failed write is not the rotation's failure (serve and `dpki ca root --out` rewrite it).
   rotation.onChange.push(() =>
     writeRootPem(dataDir.root, rotation).then(

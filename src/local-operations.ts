@@ -99,7 +99,6 @@ export class LocalOperations implements Operations {
     if (caId !== undefined) {
       const ca = (await this.services.store.listCas()).find((c) => c.id === caId);
       if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);
-      if (ca.kind !== "intermediate") throw new AppError("not_found", `${caId} is a root: only issuing CAs publish a CRL`);
     }
     const crl = await this.services.crl.current(this.actor, caId);
     return { info: crlInfo(crl), der: crl.der };

@@ -10,18 +10,20 @@ import type { CrlInfo } from "../../src/core/crl-service.js";
 
 export function crlCommand(): Command {
   return new Command("crl")
-    .description("Print or save the current CRL of the issuing CA (signing a fresh one when stale)")
+    .description("Print or save the current CRL of the issuing CA, or of any CA (signing a fresh one when stale)")
     .option("--out <file>", "write the CRL to a file (with --all: the directory to write into)")
     .option("--der", "DER instead of PEM")
-    .option("--ca <id>", "the CRL of this issuing CA (e.g. a retired one still serving; see `dpki ca status`)")
-    .option("--all", "write one file per serving issuer, <ca-id>.crl.pem (.crl with --der), into --out (default: .)")
+    .option("--ca <id>", "the CRL of this CA: a retired intermediate still serving, or a root (its ARL); see `dpki ca status`")
+    .option("--all", "write one file per CA in service, roots included, <ca-id>.crl.pem (.crl with --der), into --out (default: .)")
     .addHelpText(
       "after",
       `
 The CRL is a signed X.509 v2 CRL with a CRL number that only goes up, AKI and per-entry
 reason codes. A new one is signed after any revocation or when the current one nears nextUpdate.
 Without --ca it is the active issuer's; after a rotation, the retired issuer's CRL (with its
-revocations) is \`dpki crl --ca <its id>\`, and --all writes every one that relying parties need.
+revocations) is \`dpki crl --ca <its id>\`. A root's CRL (ARL) lists the intermediates it signed
+that were revoked (\`dpki ca revoke\`). --all writes every one that relying parties need, so
+every link of a chain checks (openssl verify -crl_check_all, one -CRLfile per written file).
 
 Examples:
   dpki crl --out ca.crl.pem
@@ -36,9 +38,10 @@ Examples:
           const dir = (opts.out as string | undefined) ?? ".";
           if (!existsSync(dir) || !statSync(dir).isDirectory())
             throw new AppError("invalid_argument", `Cannot write CRLs into ${dir}: not a directory`);
-          // Every issuer whose certificates relying parties may still check: the active one, and retired ones until their certificates expire (revoked ones too).
-          const issuers = (await ops.caList()).filter(
-            (c) => c.kind === "intermediate" && ["active", "serving", "revoked"].includes(c.state),
+          // Every CA whose certificates relying parties may still check: roots in service, the active
+          // issuer, and retired ones until their certificates expire (revoked ones too).
+          const issuers = (await ops.caList()).filter((c) =>
+            c.kind === "root" ? c.state === "active" : ["active", "serving", "revoked"].includes(c.state),
           );
           const written: Array<CrlInfo & { file: string }> = [];
           for (const ca of issuers) {

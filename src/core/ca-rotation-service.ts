@@ -117,6 +117,7 @@ export class CaRotationService {
         serial: crossSerial,
         notBefore: root.notBefore,
         notAfter: new Date(Math.min(root.notAfter.getTime(), currentRoot.notAfter.getTime())),
+        urls: this.ca.urlsOf(currentRoot),
       });
       const crossDer = await encodeCertificate(crossParams, await this.keys.signer(currentRoot.keyRef));
       const cross: CrossCertificateRecord = {

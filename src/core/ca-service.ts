@@ -132,9 +132,15 @@ export class CaService {
       serial: randomSerial(),
       notBefore: backdated(now),
       notAfter: new Date(Math.min(now.getTime() + (options.validityMs ?? 10 * YEAR), parent.notAfter.getTime())),
+      urls: this.urlsOf(parent),
     });
     const der = await encodeCertificate(params, await this.keys.signer(parent.keyRef));
     return caRecord("intermediate", parent.id, key.ref, options.algorithm, params, der, now);
+  }
+
+  /** Where relying parties reach this CA's CRL, certificate and OCSP responder. */
+  urlsOf(ca: CaRecord): PublicationUrls {
+    return typeof this.urls === "function" ? this.urls(ca) : this.urls;
   }
 
   async list(): Promise<CaView[]> {
@@ -197,7 +203,7 @@ export class CaService {
       name: readCertificateFields(ca.certDer, "CA certificate").subject,
       keyId: Buffer.from(ca.subjectKeyId, "hex"),
       chain,
-      urls: typeof this.urls === "function" ? this.urls(ca) : this.urls,
+      urls: this.urlsOf(ca),
     };
   }
 }

@@ -1,7 +1,9 @@
 import { encodeCrl } from "../../ca/crl.js";
+import { readCertificateFields } from "../../ca/certificate-fields.js";
 import type { RevokedEntry } from "../../ca/crl.js";
 import type { Store } from "../store/store.js";
-import type { CrlRecord } from "../store/records.js";
+import type { CaRecord, CrlRecord } from "../store/records.js";
+import type { LifecycleStore } from "../store/lifecycle-store.js";
 import type { Clock } from "../clock.js";
 import { AppError } from "../errors.js";
 import type { CaService } from "./ca-service.js";
@@ -18,7 +20,9 @@ export interface CrlInfo {
 }
 
 /**
- * Publishes CRLs. The latest signed CRL is kept in the store and served as is until a
+ * Publishes CRLs: an intermediate's lists the revoked certificates it issued; a root's (its
+ * ARL, RFC 5280 §5 "authority revocation list") lists the revoked intermediates below it, so
+ * `openssl verify -crl_check_all` can check every link of a chain. The latest signed CRL is kept in the store and served as is until a
  * revocation makes it stale or its nextUpdate draws near; CRL numbers only ever go up.
  * Staleness is read from the store (revoked count vs. the CRL's entries, and the latest CRL
  * number), so a revocation or a CRL made by another process or API node is seen too; the
@@ -31,13 +35,14 @@ export class CrlService {
 
   constructor(
     private readonly store: Store,
+    private readonly lifecycle: Pick<LifecycleStore, "caRevocations">,
     private readonly ca: CaService,
     private readonly clock: Clock,
     private readonly validityMs: number,
     private readonly refreshBeforeMs: number,
   ) {}
 
-  /** The current CRL of the active issuer (or of `issuerCaId`), building a new one when needed. */
+  /** The current CRL of the active issuer (or of the CA `issuerCaId`, root or intermediate), building a new one when needed. */
   async current(actor: string, issuerCaId?: string): Promise<CrlRecord> {
     const id = issuerCaId ?? (await this.ca.activeIssuer()).ca.id;
     const now = this.clock.now().getTime();
@@ -47,16 +52,17 @@ export class CrlService {
 
     let latest = held?.crl ?? null;
     if (!latest || (await this.store.latestCrlNumber(id)) !== latest.number) latest = await this.store.latestCrl(id);
-    if (latest && fresh(latest) && latest.entries === (await this.store.countRevoked(id))) {
+    if (latest && fresh(latest) && latest.entries === (await this.revokedCount(id))) {
       this.held.set(id, { crl: latest, checkedAt: now });
       return latest;
     }
     return this.publish(actor, id);
   }
 
-  /** A revocation in this process: the next request checks the store at once. */
-  revoked(issuerCaId: string): void {
-    this.held.delete(issuerCaId);
+  /** A revocation in this process: the next request checks the store at once (all CAs' CRLs when none is named). */
+  revoked(issuerCaId?: string): void {
+    if (issuerCaId === undefined) this.held.clear();
+    else this.held.delete(issuerCaId);
   }
 
   /** Signs and stores a fresh CRL now. Concurrent callers share one build. */
@@ -71,12 +77,7 @@ export class CrlService {
 
   private async build(actor: string, issuerCaId: string): Promise<CrlRecord> {
     const issuer = await this.ca.issuer(issuerCaId);
-    const entries: RevokedEntry[] = [];
-    for await (const batch of this.store.revokedSerials(issuerCaId)) {
-      for (const r of batch) {
-        entries.push({ serial: Buffer.from(r.serial, "hex"), revokedAt: r.revokedAt, reason: r.reason ?? undefined });
-      }
-    }
+    const entries = issuer.ca.kind === "root" ? await this.revokedBelow(issuerCaId) : await this.revokedLeaves(issuerCaId);
     for (let attempt = 0; ; attempt++) {
       const latest = await this.store.latestCrl(issuerCaId);
       const thisUpdate = this.clock.now();
@@ -116,6 +117,35 @@ export class CrlService {
       }
     }
   }
+
+  private async revokedLeaves(issuerCaId: string): Promise<RevokedEntry[]> {
+    const entries: RevokedEntry[] = [];
+    for await (const batch of this.store.revokedSerials(issuerCaId)) {
+      for (const r of batch) {
+        entries.push({ serial: Buffer.from(r.serial, "hex"), revokedAt: r.revokedAt, reason: r.reason ?? undefined });
+      }
+    }
+    return entries;
+  }
+
+  /** The revoked intermediates a root signed. */
+  private async revokedBelow(rootId: string): Promise<RevokedEntry[]> {
+    const [cas, revocations] = await Promise.all([this.store.listCas(), this.lifecycle.caRevocations()]);
+    const below = new Map(cas.filter((c) => c.parentId === rootId).map((c) => [c.id, c]));
+    return revocations.flatMap((r) => {
+      const ca = below.get(r.caId);
+      return ca ? [{ serial: caSerialBytes(ca), revokedAt: r.revokedAt, reason: r.reason }] : [];
+    });
+  }
+
+  private async revokedCount(caId: string): Promise<number> {
+    const ca = (await this.store.listCas()).find((c) => c.id === caId);
+    return ca?.kind === "root" ? (await this.revokedBelow(caId)).length : this.store.countRevoked(caId);
+  }
+}
+
+function caSerialBytes(ca: CaRecord): Uint8Array {
+  return Buffer.from(readCertificateFields(ca.certDer, "CA certificate").serial, "hex");
 }
 
 export function crlInfo(crl: CrlRecord): CrlInfo {

@@ -16,7 +16,7 @@ const OPERATORS = ["admin", "operator"] as const;
  */
 export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
   const ops = (res: Response) => new LocalLifecycleOperations(deps.services, actorOf(res), principalOf(res)?.scope ?? null);
-  const intermediate = async (caId: string) => {
+  const caById = async (caId: string) => {
     const ca = (await deps.services.store.listCas()).find((c) => c.id === caId);
     if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);
     return ca;
@@ -73,8 +73,7 @@ export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/ca/:caId/crl",
       access: "public",
       handler: async (req, res) => {
-        const ca = await intermediate(req.params.caId as string);
-        if (ca.kind !== "intermediate") throw new AppError("not_found", `${ca.id} is a root: only issuing CAs publish a CRL here`);
+        const ca = await caById(req.params.caId as string);
         const crl = await deps.services.crl.current(actorOf(res), ca.id);
         switch (req.accepts(["application/pkix-crl", "application/x-pem-file", "application/json"])) {
           case "application/json":
@@ -96,7 +95,7 @@ export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/ca/:caId/cert.der",
       access: "public",
       handler: async (req, res) => {
-        const ca = await intermediate(req.params.caId as string);
+        const ca = await caById(req.params.caId as string);
         res.set("Cache-Control", "public, max-age=86400").type("application/pkix-cert").send(Buffer.from(ca.certDer));
       },
     },
