@@ -70,7 +70,9 @@ const CA_KEY_USAGE: KeyUsage[] = ["digitalSignature", "keyCertSign", "cRLSign"];
  */
 export type CaPublicationUrls = Pick<PublicationUrls, "crl" | "caIssuers">;
 
-function caPublicationExtensions(urls: CaPublicationUrls | undefined): Pick<CertificateExtensions, "crlDistributionPoints" | "caIssuersUrls"> {
+function caPublicationExtensions(
+  urls: CaPublicationUrls | undefined,
+): Pick<CertificateExtensions, "crlDistributionPoints" | "caIssuersUrls"> {
   return {
     crlDistributionPoints: urls?.crl ? [urls.crl] : undefined,
     caIssuersUrls: urls?.caIssuers ? [urls.caIssuers] : undefined,

@@ -39,7 +39,10 @@ export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]
 /** "key: value" lines for one object, keys aligned. */
 export function formatRecord(pairs: ReadonlyArray<[string, string | number | null | undefined]>): string {
   const width = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${(k + ":").padEnd(width + 1)} ${v === null || v === undefined ? "-" : escapeControls(String(v))}`).join("\n") + "\n";
+  return (
+    pairs.map(([k, v]) => `${(k + ":").padEnd(width + 1)} ${v === null || v === undefined ? "-" : escapeControls(String(v))}`).join("\n") +
+    "\n"
+  );
 }
 
 export interface Output {

@@ -30,7 +30,8 @@ export function parseCheckpoint(text: string): Checkpoint {
     throw new CheckpointError("Malformed checkpoint: the size must be a decimal number without leading zeros");
   }
   const root = Buffer.from(rootText, "base64");
-  if (root.length !== HASH_SIZE || root.toString("base64") !== rootText) throw new CheckpointError("Malformed checkpoint: the root is not a base64 SHA-256 hash");
+  if (root.length !== HASH_SIZE || root.toString("base64") !== rootText)
+    throw new CheckpointError("Malformed checkpoint: the root is not a base64 SHA-256 hash");
   if (extensions.some((l) => l.length === 0)) throw new CheckpointError("Malformed checkpoint: empty extension line");
   return { origin, size: Number(sizeText), root, ...(extensions.length ? { extensions } : {}) };
 }

@@ -36,7 +36,8 @@ export function parseTlogProof(text: string): TlogProof {
   const proof: Buffer[] = [];
   for (; i < lines.length && lines[i] !== ""; i++) {
     const h = Buffer.from(lines[i]!, "base64");
-    if (h.length !== HASH_SIZE || h.toString("base64") !== lines[i]) throw new TlogProofError(`Malformed tlog proof: line ${i + 1} is not a base64 hash`);
+    if (h.length !== HASH_SIZE || h.toString("base64") !== lines[i])
+      throw new TlogProofError(`Malformed tlog proof: line ${i + 1} is not a base64 hash`);
     proof.push(h);
   }
   if (lines[i] !== "") throw new TlogProofError("Malformed tlog proof: no blank line before the checkpoint");

@@ -44,7 +44,9 @@ export function auditCommand(): Command {
 
   audit
     .command("verify")
-    .description("Check the hash chain and the latest signed checkpoint; names the first altered, removed or reordered entry, or a cut tail")
+    .description(
+      "Check the hash chain and the latest signed checkpoint; names the first altered, removed or reordered entry, or a cut tail",
+    )
     .addHelpText(
       "after",
       "\nExits 0 when the log is intact and 65 when it is not. The chain shows edits, deletions and reordering;\n" +
@@ -56,7 +58,9 @@ export function auditCommand(): Command {
         out.print(verdict, () =>
           verdict.ok
             ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n` +
-              (verdict.checkpoint ? `  ${verdict.checkpoint.message}\n` : "  No signed checkpoint yet: run `dpki audit checkpoint` so a cut tail shows\n")
+              (verdict.checkpoint
+                ? `  ${verdict.checkpoint.message}\n`
+                : "  No signed checkpoint yet: run `dpki audit checkpoint` so a cut tail shows\n")
             : `Log BROKEN at entry ${verdict.seq} (${verdict.problem}): ${verdict.message}\n`,
         );
         return verdict.ok ? 0 : 65;
@@ -107,7 +111,9 @@ Examples:
         }
         const p = await ops.auditProve(serial !== undefined ? { serial } : { seq: opts.entry as number });
         if (opts.out) writeFileSync(opts.out as string, p.proof);
-        out.print(p, () => (opts.out ? `Entry ${p.seq} (${p.action}) proven against checkpoint of ${p.checkpointSize}: ${opts.out}\n` : p.proof));
+        out.print(p, () =>
+          opts.out ? `Entry ${p.seq} (${p.action}) proven against checkpoint of ${p.checkpointSize}: ${opts.out}\n` : p.proof,
+        );
       }),
     );
   return audit;

@@ -123,7 +123,9 @@ Exits 0 when every CSR was signed or skipped, 65 when any failed (the others are
           if (files.length === 0) throw new AppError("invalid_argument", `No CSR files found in ${paths.join(", ")}`);
           const outDir = opts.out as string;
           mkdirSync(outDir, { recursive: true });
-          const issuers = opts.force ? [] : ((await ops.caChainPem()).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []);
+          const issuers = opts.force
+            ? []
+            : ((await ops.caChainPem()).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []);
           const now = new Date();
           const inputs: IssueInput[] = [];
           const unreadable = new Map<number, string>();

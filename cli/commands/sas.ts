@@ -108,9 +108,10 @@ Example:
       const json = Boolean(globalOptions(cmd).json);
       try {
         const text = token === "-" ? readFileSync(0, "utf8").trim() : token;
-        const keys = [...((opts.key as string[] | undefined) ?? []), ...((opts.keyFile as string[] | undefined) ?? []).map(readKeyFile)].map(
-          symmetricKey,
-        );
+        const keys = [
+          ...((opts.key as string[] | undefined) ?? []),
+          ...((opts.keyFile as string[] | undefined) ?? []).map(readKeyFile),
+        ].map(symmetricKey);
         if (keys.length === 0) throw new AppError("invalid_argument", "Give the key(s) to check against: --key or --key-file");
         // commander: --policy NAME gives a string, --no-policy gives false, neither leaves it undefined (not checked).
         const keyName = typeof opts.policy === "string" ? opts.policy : opts.policy === false ? null : undefined;
@@ -217,7 +218,10 @@ function readKeyFile(file: string): string {
 /** A SAS key is base64 bytes; a PEM key or certificate given by mistake would otherwise sign or verify as garbage. */
 function symmetricKey(key: string): string {
   if (key.includes("-----BEGIN")) {
-    throw new AppError("invalid_argument", "The key is a PEM private key or certificate, not a base64 symmetric key (SAS tokens are signed with a shared key)");
+    throw new AppError(
+      "invalid_argument",
+      "The key is a PEM private key or certificate, not a base64 symmetric key (SAS tokens are signed with a shared key)",
+    );
   }
   if (key.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(key) || key.length % 4 === 1) {
     throw new AppError("invalid_argument", "The key is empty or not base64: a SAS key is a base64 symmetric key");

@@ -8,7 +8,15 @@ import { AppError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import type { HubService } from "./hub-service.js";
 import { certRevokedAudit } from "./certificate-service.js";
-import { changeKeys, createSasToken, deriveDeviceKey, encodeUriComponentStrict, KEY_CHANGES, keyFingerprint, type KeyChange } from "./sas.js";
+import {
+  changeKeys,
+  createSasToken,
+  deriveDeviceKey,
+  encodeUriComponentStrict,
+  KEY_CHANGES,
+  keyFingerprint,
+  type KeyChange,
+} from "./sas.js";
 
 /** What a key rotation touches. */
 export type RotationTarget =
@@ -112,7 +120,8 @@ export class CredentialService {
       throw new AppError("already_revoked", `${describe(current)} was revoked; its keys cannot be rotated`);
     }
     const keys = current.attestation;
-    const refused = change.key === "swap" ? 0 : await this.registrationsUsing(current, change.key === "primary" ? 0 : 1, keys[`${change.key}Key`]);
+    const refused =
+      change.key === "swap" ? 0 : await this.registrationsUsing(current, change.key === "primary" ? 0 : 1, keys[`${change.key}Key`]);
     if (refused > 0 && !change.confirm) {
       throw new AppError(
         "confirmation_required",
@@ -278,7 +287,8 @@ export class CredentialService {
         if (reg) enrollment = await this.deps.dps.getEnrollment(reg.idScope, reg.enrollmentKind, reg.enrollmentId);
       }
     }
-    if (!enrollment) throw new AppError(
+    if (!enrollment)
+      throw new AppError(
         "not_found",
         `No individual enrollment or registration for ${registrationId} in scope ${idScope}: for a device of an enrollment group that has not registered yet, name the group (CLI --group, API groupId)`,
       );

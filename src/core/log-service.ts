@@ -1,7 +1,15 @@
 import { createPublicKey } from "node:crypto";
 import type { KeyProvider } from "../../ca/key-provider.js";
 import { checkpointText, parseCheckpoint } from "../../tlog/checkpoint.js";
-import { consistencyProof, inclusionProof, leafHash, memorySubtrees, treeHash, verifyConsistency, type SubtreeHashes } from "../../tlog/merkle.js";
+import {
+  consistencyProof,
+  inclusionProof,
+  leafHash,
+  memorySubtrees,
+  treeHash,
+  verifyConsistency,
+  type SubtreeHashes,
+} from "../../tlog/merkle.js";
 import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner, type NoteVerifier } from "../../tlog/note.js";
 import { tlogProofText } from "../../tlog/proof.js";
 import type { Clock } from "../clock.js";
@@ -109,7 +117,10 @@ export class LogService {
     if (latest) {
       const proof = await consistencyProof(this.hashes(), latest.size, size);
       if (latest.size > size || !verifyConsistency(latest.size, size, proof, latest.root, root)) {
-        throw new AppError("log_damaged", `The log no longer extends its checkpoint of size ${latest.size}: refusing to sign an inconsistent one`);
+        throw new AppError(
+          "log_damaged",
+          `The log no longer extends its checkpoint of size ${latest.size}: refusing to sign an inconsistent one`,
+        );
       }
     }
     const signer = await this.logSigner();
@@ -164,7 +175,11 @@ export class LogService {
     try {
       opened = openNote(checkpoint.note, [verifier]);
     } catch (err) {
-      return { ok: false, size: checkpoint.size, message: `The stored checkpoint does not verify with the log key: ${(err as Error).message}` };
+      return {
+        ok: false,
+        size: checkpoint.size,
+        message: `The stored checkpoint does not verify with the log key: ${(err as Error).message}`,
+      };
     }
     const signed = parseCheckpoint(opened.text);
     const leaves: Buffer[] = [];
@@ -182,7 +197,11 @@ export class LogService {
     const root = await treeHash(memorySubtrees(leaves), signed.size);
     return root.equals(signed.root)
       ? { ok: true, size: signed.size, message: `Matches the signed checkpoint of ${signed.size} entries` }
-      : { ok: false, size: signed.size, message: `The first ${signed.size} entries no longer give the signed checkpoint's root: the log was rewritten` };
+      : {
+          ok: false,
+          size: signed.size,
+          message: `The first ${signed.size} entries no longer give the signed checkpoint's root: the log was rewritten`,
+        };
   }
 
   private async entry(seq: number): Promise<AuditEntry> {

@@ -235,11 +235,9 @@ export class RenewalService {
 }
 
 export function alreadyRenewed(oldSerial: string, newSerial: string): AppError {
-  return new AppError(
-    "conflict",
-    `Certificate ${oldSerial} was already renewed: its successor is ${newSerial}; renew that one instead`,
-    { successor: newSerial },
-  );
+  return new AppError("conflict", `Certificate ${oldSerial} was already renewed: its successor is ${newSerial}; renew that one instead`, {
+    successor: newSerial,
+  });
 }
 
 /** The new CSR must ask for exactly the old certificate's subject and subjectAltNames. */

@@ -292,8 +292,20 @@ describe("parseCsr + verifyCsr refusals", () => {
     const scratch = scratchDir();
     try {
       const sha1 = opensslBytes([
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", scratch.path("sha1.key"), "-subj", "/CN=dev-sha1", "-sha1", "-outform", "DER",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        scratch.path("sha1.key"),
+        "-subj",
+        "/CN=dev-sha1",
+        "-sha1",
+        "-outform",
+        "DER",
       ]);
       await expect(verifyCsr(parseCsr(sha1))).rejects.toMatchObject({
         code: "unsupported_algorithm",

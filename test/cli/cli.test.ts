@@ -319,7 +319,10 @@ describe("dpki cert sign-batch re-runs", () => {
     expect(second.status, second.stderr).toBe(0);
     const report = JSON.parse(second.stdout);
     expect(report).toMatchObject({ signed: 1, skipped: 3, failed: 0 });
-    expect(report.results.find((x: { file: string }) => x.file.endsWith("re-2.csr"))).toMatchObject({ ok: true, serial: expect.any(String) });
+    expect(report.results.find((x: { file: string }) => x.file.endsWith("re-2.csr"))).toMatchObject({
+      ok: true,
+      serial: expect.any(String),
+    });
     expect(readFileSync(join(dir, "re-1.crt.pem"), "utf8")).toBe(kept);
     expect(run(["cert", "sign-batch", dir, "--profile", "device", "--out", dir]).stdout).toMatch(
       /Signed 0 of 4 CSRs into .*; 4 skipped \(already signed; --force re-issues\)/,

@@ -22,7 +22,13 @@ beforeAll(() => {
 });
 
 describe("a data directory that is not there", () => {
-  for (const args of [["cert", "list"], ["audit", "verify"], ["token", "list"], ["serve", "--port", "0"], ["dps", "serve", "--port", "0"]]) {
+  for (const args of [
+    ["cert", "list"],
+    ["audit", "verify"],
+    ["token", "list"],
+    ["serve", "--port", "0"],
+    ["dps", "serve", "--port", "0"],
+  ]) {
     it(`${args.join(" ")} exits 66 naming the path and creates nothing`, () => {
       const missing = join(work, "typo");
       const r = run(["--data-dir", missing, ...args]);
@@ -92,7 +98,8 @@ describe("a reader that stops early", () => {
 
 describe("dpki --version", () => {
   it("prints the package version", () => {
-    const version = (JSON.parse(readFileSync(resolve(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string }).version;
+    const version = (JSON.parse(readFileSync(resolve(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string })
+      .version;
     const r = run(["--version"]);
     expect(r.stdout.trim()).toBe(version);
     expect(r.status).toBe(0);
@@ -131,7 +138,11 @@ describe("dpki ca revoke", () => {
 });
 
 describe("options a command would ignore", () => {
-  for (const args of [["init", "--dev", "--server", "https://pki.example"], ["serve", "--token", "t"], ["dps", "serve", "--ca-file", "x.pem"]]) {
+  for (const args of [
+    ["init", "--dev", "--server", "https://pki.example"],
+    ["serve", "--token", "t"],
+    ["dps", "serve", "--ca-file", "x.pem"],
+  ]) {
     it(`${args.join(" ")} is a usage error that changes nothing`, () => {
       const fresh = join(work, `ignored-${args[0]}-${args[1]}`);
       const r = run(["--data-dir", fresh, ...args]);

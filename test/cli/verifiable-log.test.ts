@@ -30,7 +30,9 @@ beforeAll(() => {
 
 it("signs a checkpoint and writes a proof that Go's sumdb verifier accepts", () => {
   const cp = json("audit", "checkpoint");
-  expect(cp.note).toMatch(new RegExp(`^${cp.origin.replace(/[.]/g, "\\.")}\\n${cp.size}\\n${cp.root.replace(/[+/]/g, "\\$&")}\\n\\n\u2014 `));
+  expect(cp.note).toMatch(
+    new RegExp(`^${cp.origin.replace(/[.]/g, "\\.")}\\n${cp.size}\\n${cp.root.replace(/[+/]/g, "\\$&")}\\n\\n\u2014 `),
+  );
   const proofFile = join(work, "dev.tlog-proof");
   const r = dpki(["audit", "prove", serial, "--out", proofFile], { env });
   expect(r.status, r.stderr).toBe(0);

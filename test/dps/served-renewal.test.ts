@@ -40,7 +40,10 @@ beforeAll(async () => {
   env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "served renewal" };
   expect(dpki(["init"], { env }).status).toBe(0);
   const configFile = join(env.DPKI_HOME!, "config.json");
-  writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), renewalGrace: "2s", checkpointInterval: "1s" }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), renewalGrace: "2s", checkpointInterval: "1s" }),
+  );
   const cli = (...args: string[]) => {
     const r = dpki([...args, "--json"], { env });
     expect(r.status, r.stderr).toBe(0);

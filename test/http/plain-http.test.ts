@@ -36,7 +36,10 @@ describe("plain HTTP sent to an HTTPS port", () => {
     const { port, host } = await startListener(services);
     const reply = await raw(port, REQUEST);
     expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*Use https:\/\//);
-    const tls = await deviceCall({ host, port, ca: rootPem }, { method: "GET", path: "/0ne00TEST/registrations/x?api-version=2019-03-31", servername: "localhost" });
+    const tls = await deviceCall(
+      { host, port, ca: rootPem },
+      { method: "GET", path: "/0ne00TEST/registrations/x?api-version=2019-03-31", servername: "localhost" },
+    );
     expect(tls.status).toBeGreaterThanOrEqual(400);
     expect(tls.status).toBeLessThan(500);
   });

@@ -18,7 +18,6 @@ let leaf: string;
 let inter: string;
 let root: string;
 
-
 beforeAll(async () => {
   expect(dpki(["init", "--org", "Plain"], { env }).status).toBe(0);
   const httpPort = await freePort();

@@ -153,7 +153,10 @@ describe("roles", () => {
     });
     expect(Number(mixed.headers["retry-after"])).toBeGreaterThan(0);
     // Nothing left today: every item is refused in its result, the request itself still answers 200.
-    const after = await t.request("POST", "/v1/certificates/batch", { token: secret, body: { items: [{ csr: csrs[5], profile: "device" }] } });
+    const after = await t.request("POST", "/v1/certificates/batch", {
+      token: secret,
+      body: { items: [{ csr: csrs[5], profile: "device" }] },
+    });
     expect(after.status).toBe(200);
     expect(after.json.results[0]).toMatchObject({ ok: false, error: { code: "quota_exceeded" } });
   });

@@ -52,10 +52,16 @@ beforeAll(async () => {
     expect(made.status, made.text).toBe(201);
     scoped[role] = made.json.secret;
   }
-  const hubToken = await t.request("POST", "/v1/tokens", { token: admin, body: { role: "hub", name: "hub-of-a", scope: A, hub: `hub-${A}` } });
+  const hubToken = await t.request("POST", "/v1/tokens", {
+    token: admin,
+    body: { role: "hub", name: "hub-of-a", scope: A, hub: `hub-${A}` },
+  });
   scoped.hub = hubToken.json.secret;
   // Scope A's factory issues a certificate of its own: it belongs to A.
-  const own = await t.request("POST", "/v1/certificates", { token: scoped.factory, body: { csr: await makeCsr("line-a-1"), profile: "device" } });
+  const own = await t.request("POST", "/v1/certificates", {
+    token: scoped.factory,
+    body: { csr: await makeCsr("line-a-1"), profile: "device" },
+  });
   expect(own.status, own.text).toBe(201);
   aSerial = own.json.certificate.serial;
 });
@@ -63,7 +69,10 @@ afterAll(() => t?.close());
 
 describe("scoped tokens", () => {
   it("cannot revoke, renew or read a certificate of another scope (the reported defect)", async () => {
-    const revoke = await t.request("POST", `/v1/certificates/${bSerial}/revoke`, { token: scoped.operator, body: { reason: "keyCompromise" } });
+    const revoke = await t.request("POST", `/v1/certificates/${bSerial}/revoke`, {
+      token: scoped.operator,
+      body: { reason: "keyCompromise" },
+    });
     expect(revoke.status).toBe(404);
     expect((await t.request("GET", `/v1/certificates/${bSerial}`, { token: scoped.auditor })).status).toBe(404);
     expect((await t.request("GET", `/v1/certificates/${bSerial}`, { token: t.tokens.auditor })).json.status).toBe("good");
@@ -113,7 +122,10 @@ describe("scoped tokens", () => {
         const concrete = path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(params[p] ?? "x"));
         const key = `${method.toUpperCase()} ${path}`;
         for (const role of roles.length ? roles : ["admin"]) {
-          const reply = await t.request(method.toUpperCase(), concrete, { token: scoped[role], body: method === "get" || method === "delete" ? undefined : (bodies[key] ?? {}) });
+          const reply = await t.request(method.toUpperCase(), concrete, {
+            token: scoped[role],
+            body: method === "get" || method === "delete" ? undefined : (bodies[key] ?? {}),
+          });
           calls.push(`${key} as ${role}: ${reply.status}`);
           expect(reply.status, `${key} as ${role}: ${reply.text}`).toBeLessThan(500);
           if (reply.status < 300) {

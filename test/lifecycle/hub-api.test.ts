@@ -133,12 +133,18 @@ describe("key rotation: one named key regenerated, the other keeps working, swap
     const s2 = first.json.secondaryKey as string;
     expect([p1, s1]).not.toContain(s2);
     // The primary is untouched: its tokens (old ones included) stay valid; the new secondary works too.
-    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: true, credential: { keyIndex: 0 } });
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({
+      allow: true,
+      credential: { keyIndex: 0 },
+    });
     expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: deviceToken(HUB1, "rot-dev", s2) })).json).toMatchObject({
       allow: true,
       credential: { keyIndex: 1 },
     });
-    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withSecondary })).json).toMatchObject({ allow: false, reason: "signature" });
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withSecondary })).json).toMatchObject({
+      allow: false,
+      reason: "signature",
+    });
     await register("rot-dev", p1);
 
     // Regenerating the primary would refuse the device that last registered with it: confirm first.
@@ -152,7 +158,10 @@ describe("key rotation: one named key regenerated, the other keeps working, swap
     const swapped = await rotate({ key: "swap" });
     expect(swapped.status, swapped.text).toBe(200);
     expect(swapped.json.primaryKey ?? swapped.json.secondaryKey).toBeUndefined();
-    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({ allow: true, credential: { keyIndex: 1 } });
+    expect((await auth("hub-1", { deviceId: "rot-dev", sasToken: withPrimary })).json).toMatchObject({
+      allow: true,
+      credential: { keyIndex: 1 },
+    });
     expect((await rotate({ key: "secondary" })).json.context).toEqual({ registrationsRefused: 1, key: "secondary" });
 
     // Once the device registers with the new primary, the old key goes without confirmation.
@@ -197,7 +206,9 @@ describe("key rotation: one named key regenerated, the other keeps working, swap
 
     const unconfirmed = await cli("key", "rotate", "--group", "rot-fleet", "--key", "primary");
     expect(unconfirmed.status).toBe(64);
-    expect(unconfirmed.stderr).toMatch(/Enrollment group rot-fleet.*: 2 registrations last authenticated with its primary key.*\(pass --yes\)/);
+    expect(unconfirmed.stderr).toMatch(
+      /Enrollment group rot-fleet.*: 2 registrations last authenticated with its primary key.*\(pass --yes\)/,
+    );
     await register("fleet-2", deviceKey("fleet-2"));
 
     const confirmed = await cli("--json", "key", "rotate", "--group", "rot-fleet", "--key", "primary", "--yes");

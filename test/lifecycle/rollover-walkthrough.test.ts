@@ -61,7 +61,6 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000): 
   throw new Error(`Timed out waiting until ${what}`);
 }
 
-
 function verify(caFile: string, chainFile: string): string {
   const v = openssl(["verify", "-CAfile", caFile, "-untrusted", chainFile, chainFile]);
   return v.stdout + v.stderr;

@@ -28,7 +28,6 @@ const REFERENCE_LEAVES = ["", "00", "10", "2021", "3031", "40414243", "505152535
   Buffer.from(h, "hex"),
 );
 
-
 describe("RFC 6962 inclusion proofs: every vector", () => {
   const files = vectorFiles(join(VECTORS, "inclusion"));
   it(`has the vectors (${files.length})`, () => expect(files.length).toBeGreaterThan(50));

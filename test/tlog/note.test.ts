@@ -33,7 +33,9 @@ describe("signed notes (C2SP)", () => {
   });
 
   it("refuses malformed notes and verifier keys with a reason", async () => {
-    expect(() => parseVerifierKey("example.com/foo+530d903b+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k")).toThrow(/key id does not match/);
+    expect(() => parseVerifierKey("example.com/foo+530d903b+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k")).toThrow(
+      /key id does not match/,
+    );
     expect(() => parseVerifierKey("no-plus-signs")).toThrow(/expected <name>/);
     expect(() => openNote("text without signatures\n", [])).toThrow(/no blank line/);
     await expect(signNote("no newline", [signer()])).rejects.toThrow(/end with a newline/);

@@ -17,7 +17,6 @@ import { tempDir } from "../helpers/temp-dir.js";
 const GOCODE = "/usr/share/gocode";
 const haveGo = spawnSync("go", ["version"]).status === 0 && existsSync(join(GOCODE, "src", "golang.org", "x", "mod", "sumdb", "tlog"));
 
-
 describe.skipIf(!haveGo)("Go's sumdb verifier accepts dpki's checkpoints and proofs", () => {
   const dir = tempDir();
   const checker = join(dir, "sumdb-check");

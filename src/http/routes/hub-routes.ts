@@ -33,7 +33,8 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
     bodyLimit: 1024,
     handler: async (req, res) => {
       const body = (req.body ?? {}) as { key?: unknown; confirm?: unknown };
-      if (body.confirm !== undefined && typeof body.confirm !== "boolean") throw new AppError("invalid_argument", "confirm must be true or false");
+      if (body.confirm !== undefined && typeof body.confirm !== "boolean")
+        throw new AppError("invalid_argument", "confirm must be true or false");
       const change = { key: body.key as RotationChange["key"], confirm: body.confirm === true };
       res.set("Cache-Control", "no-store").json(await ops(res).keyRotate(target(req), change));
     },

@@ -25,7 +25,9 @@ export class SqliteLogTreeStore implements LogTreeStore {
 
   async logKey(): Promise<LogKeyRecord | null> {
     const row = this.stmts.logKey.get() as Row | undefined;
-    return row ? { keyRef: row.key_ref as string, spki: new Uint8Array(row.spki as Buffer), createdAt: new Date(row.created_at as string) } : null;
+    return row
+      ? { keyRef: row.key_ref as string, spki: new Uint8Array(row.spki as Buffer), createdAt: new Date(row.created_at as string) }
+      : null;
   }
 
   async insertLogKey(key: LogKeyRecord): Promise<void> {
