@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openServices, type Services } from "../src/app.js";
-import type { IssueRequest } from "../src/core/issuance-service.js";
+import type { IssueRequest } from "../src/core/issuance/issuance-service.js";
 import type { Row } from "./table.js";
 import { inFlight } from "./load.js";
 

@@ -4,8 +4,8 @@ import { NULL, explicit, integer, octetString, oid, sequence } from "../ca/der.j
 import { encodeExtension } from "../ca/certificate.js";
 import { issuerHashes } from "../ca/ocsp.js";
 import type { Services } from "../src/app.js";
-import { newOperationId } from "../src/core/dps-service.js";
-import { createSasToken, deriveDeviceKey, encodeUriComponentStrict } from "../src/core/sas.js";
+import { newOperationId } from "../src/core/dps/dps-service.js";
+import { createSasToken, deriveDeviceKey, encodeUriComponentStrict } from "../src/core/sas/sas.js";
 import { jsonLogger } from "../src/http/logger.js";
 import { startServer } from "../src/http/server.js";
 import { csrPool } from "./csr-pool.js";

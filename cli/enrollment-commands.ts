@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import type { EnrollmentView } from "../src/core/dps-admin-service.js";
+import type { EnrollmentView } from "../src/core/dps/dps-admin-service.js";
 import type { EnrollmentKind } from "../src/store/dps-records.js";
 import { formatTable, shortDate } from "./output.js";
 import { withDps } from "./dps-context.js";

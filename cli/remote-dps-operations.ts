@@ -8,7 +8,7 @@ import type {
   RegistrationView,
   ScopeInput,
   ScopeView,
-} from "../src/core/dps-admin-service.js";
+} from "../src/core/dps/dps-admin-service.js";
 import type { DpsOperations, EnrollmentUpdateOptions, PageQuery, RegistrationListQuery, ScopeDetailView } from "../src/dps-operations.js";
 import type { EnrollmentKind } from "../src/store/dps-records.js";
 import type { Page } from "../src/store/store.js";

@@ -1,4 +1,4 @@
-import type { CaRevocationResult, CaStatusView, RotationResult } from "../src/core/ca-rotation-service.js";
+import type { CaRevocationResult, CaStatusView, RotationResult } from "../src/core/authority/ca-rotation-service.js";
 import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "../src/lifecycle-operations.js";
 import type {
   EnrollmentRevocationResult,
@@ -7,8 +7,8 @@ import type {
   MintRequest,
   RotationChange,
   RotationTarget,
-} from "../src/core/credential-service.js";
-import type { HubPolicyView, HubPolicyWithKeys } from "../src/core/hub-service.js";
+} from "../src/core/lifecycle/credential-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "../src/core/hub-api/hub-service.js";
 import type { EnrollmentKind } from "../src/store/dps-records.js";
 import { ApiClient, seg } from "./api-client.js";
 import type { RemoteOptions } from "./remote-operations.js";

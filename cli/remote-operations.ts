@@ -1,10 +1,10 @@
 import { pemDecode } from "../ca/pem.js";
-import type { CaStatusView } from "../src/core/ca-rotation-service.js";
-import type { AuditEntryView } from "../src/core/audit-service.js";
+import type { CaStatusView } from "../src/core/authority/ca-rotation-service.js";
+import type { AuditEntryView } from "../src/core/audit/audit-service.js";
 import type { ChainVerdict } from "../src/store/audit-chain.js";
-import type { CertificateView } from "../src/core/certificate-view.js";
-import type { CrlInfo } from "../src/core/crl-service.js";
-import type { TokenView } from "../src/core/token-service.js";
+import type { CertificateView } from "../src/core/issuance/certificate-view.js";
+import type { CrlInfo } from "../src/core/authority/crl-service.js";
+import type { TokenView } from "../src/core/tokens/token-service.js";
 import { parseDuration } from "../src/duration.js";
 import type { AppError } from "../src/errors.js";
 import { ApiClient, queryString, seg, type RemoteOptions } from "./api-client.js";

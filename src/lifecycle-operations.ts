@@ -1,5 +1,5 @@
-import type { CaRevocationResult, CaStatusView, RotationResult } from "./core/ca-rotation-service.js";
-import type { CertificateView } from "./core/certificate-view.js";
+import type { CaRevocationResult, CaStatusView, RotationResult } from "./core/authority/ca-rotation-service.js";
+import type { CertificateView } from "./core/issuance/certificate-view.js";
 import type {
   EnrollmentRevocationResult,
   KeyRotationResult,
@@ -7,8 +7,8 @@ import type {
   MintRequest,
   RotationChange,
   RotationTarget,
-} from "./core/credential-service.js";
-import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-service.js";
+} from "./core/lifecycle/credential-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-api/hub-service.js";
 import type { EnrollmentKind } from "./store/dps-records.js";
 
 export interface RotateInput {

@@ -1,12 +1,12 @@
 import type { PublicationUrls } from "../ca/ca-certificates.js";
 import type { CaRecord } from "./store/records.js";
 import type { LifecycleStore } from "./store/lifecycle-store.js";
-import type { CaRotationService } from "./core/ca-rotation-service.js";
-import type { CredentialStatus } from "./core/credential-status.js";
-import type { OcspService } from "./core/ocsp-service.js";
-import type { RenewalService } from "./core/renewal-service.js";
-import type { HubService } from "./core/hub-service.js";
-import type { CredentialService } from "./core/credential-service.js";
+import type { CaRotationService } from "./core/authority/ca-rotation-service.js";
+import type { CredentialStatus } from "./core/lifecycle/credential-status.js";
+import type { OcspService } from "./core/authority/ocsp-service.js";
+import type { RenewalService } from "./core/lifecycle/renewal-service.js";
+import type { HubService } from "./core/hub-api/hub-service.js";
+import type { CredentialService } from "./core/lifecycle/credential-service.js";
 
 /** Credential lifecycle: CA rollover and revocation, OCSP, certificate renewal. */
 export interface LifecycleServices {

@@ -3,7 +3,7 @@ import { isKeyAlgorithm, KEY_ALGORITHMS } from "../ca/key-algorithm.js";
 import type { Services } from "./app.js";
 import { AppError } from "./errors.js";
 import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "./lifecycle-operations.js";
-import type { MintRequest, RotationChange, RotationTarget } from "./core/credential-service.js";
+import type { MintRequest, RotationChange, RotationTarget } from "./core/lifecycle/credential-service.js";
 import type { EnrollmentKind } from "./store/dps-records.js";
 import { parseDuration } from "./duration.js";
 

@@ -15,8 +15,8 @@ import type {
 } from "./operations.js";
 import { AppError, toAppError } from "./errors.js";
 import { parseDuration } from "./duration.js";
-import { crlInfo } from "./core/crl-service.js";
-import type { IssueRequest } from "./core/issuance-service.js";
+import { crlInfo } from "./core/authority/crl-service.js";
+import type { IssueRequest } from "./core/issuance/issuance-service.js";
 
 /** Operations backed by in-process services, acting as `actor` (the CLI user or an API token). */
 export class LocalOperations implements Operations {

@@ -1,10 +1,10 @@
-import type { CertificateView } from "./core/certificate-view.js";
-import type { CaStatusView } from "./core/ca-rotation-service.js";
-import type { CrlInfo } from "./core/crl-service.js";
-import type { AuditEntryView } from "./core/audit-service.js";
+import type { CertificateView } from "./core/issuance/certificate-view.js";
+import type { CaStatusView } from "./core/authority/ca-rotation-service.js";
+import type { CrlInfo } from "./core/authority/crl-service.js";
+import type { AuditEntryView } from "./core/audit/audit-service.js";
 import type { ChainVerdict } from "./store/audit-chain.js";
 import type { Page } from "./store/store.js";
-import type { TokenView } from "./core/token-service.js";
+import type { TokenView } from "./core/tokens/token-service.js";
 import type { TokenRole } from "./store/token-store.js";
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pemEncode } from "../ca/pem.js";
-import type { CaRotationService } from "./core/ca-rotation-service.js";
+import type { CaRotationService } from "./core/authority/ca-rotation-service.js";
 
 /**
  * Writes <data-dir>/root.pem: every root in service, the active issuer's first (what `dpki ca root`

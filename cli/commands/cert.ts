@@ -4,7 +4,7 @@ import { basename, extname, join } from "node:path";
 import cliProgress from "cli-progress";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
 import { certificateMatchesCsr } from "../../ca/certificate-match.js";
-import type { CertificateView } from "../../src/core/certificate-view.js";
+import type { CertificateView } from "../../src/core/issuance/certificate-view.js";
 import { AppError } from "../../src/errors.js";
 import type { CertificateQuery, IssueInput } from "../../src/operations.js";
 import { csrText, readInput, writeOutput } from "../io.js";

@@ -6,7 +6,7 @@ import { withContext } from "../run.js";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AppError } from "../../src/errors.js";
-import type { CrlInfo } from "../../src/core/crl-service.js";
+import type { CrlInfo } from "../../src/core/authority/crl-service.js";
 
 export function crlCommand(): Command {
   return new Command("crl")

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
-import type { HubInput, HubView } from "../../src/core/dps-admin-service.js";
+import type { HubInput, HubView } from "../../src/core/dps/dps-admin-service.js";
 import { formatRecord, formatTable } from "../output.js";
 import { withDps } from "../dps-context.js";
 import { scopeOption } from "../dps-options.js";

@@ -9,7 +9,7 @@ import { AppError } from "../../src/errors.js";
 import { actorFor, globalOptions } from "../context.js";
 import { createOutput, formatTable, shortDate } from "../output.js";
 import { withErrors } from "../run.js";
-import type { CaView } from "../../src/core/ca-service.js";
+import type { CaView } from "../../src/core/authority/ca-service.js";
 
 export function initCommand(): Command {
   return new Command("init")

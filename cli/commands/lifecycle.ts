@@ -3,7 +3,7 @@ import { createPrivateKey, sign as cryptoSign } from "node:crypto";
 import { KEY_ALGORITHMS } from "../../ca/key-algorithm.js";
 import { parseCsr } from "../../ca/csr.js";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
-import type { CaStatusView } from "../../src/core/ca-rotation-service.js";
+import type { CaStatusView } from "../../src/core/authority/ca-rotation-service.js";
 import { AppError } from "../../src/errors.js";
 import { csrText, readInput, writeOutput } from "../io.js";
 import { confirm } from "../confirm.js";

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { RegistrationView } from "../../src/core/dps-admin-service.js";
+import type { RegistrationView } from "../../src/core/dps/dps-admin-service.js";
 import type { RegistrationStatus } from "../../src/store/dps-records.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 import { withDps } from "../dps-context.js";

@@ -1,12 +1,12 @@
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
-import { createSasToken, encodeUriComponentStrict } from "../../src/core/sas.js";
-import { explainSasToken } from "../../src/core/sas-explain.js";
+import { createSasToken, encodeUriComponentStrict } from "../../src/core/sas/sas.js";
+import { explainSasToken } from "../../src/core/sas/sas-explain.js";
 import { parseDuration } from "../../src/duration.js";
 import { AppError } from "../../src/errors.js";
 import { globalOptions } from "../context.js";
 import { withLifecycle } from "../lifecycle-context.js";
-import type { MintRequest } from "../../src/core/credential-service.js";
+import type { MintRequest } from "../../src/core/lifecycle/credential-service.js";
 import { createOutput, formatRecord, reportError } from "../output.js";
 
 export interface MintedToken {

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { TokenView } from "../../src/core/token-service.js";
+import type { TokenView } from "../../src/core/tokens/token-service.js";
 import { TOKEN_ROLES, type TokenRole } from "../../src/store/token-store.js";
 import { formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";

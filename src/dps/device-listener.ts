@@ -4,10 +4,16 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
 import { AppError, ERROR_TABLE, toAppError } from "../errors.js";
-import { normaliseAddress } from "../core/cidr.js";
-import { isRegistrationId } from "../core/dps-allowlist.js";
+import { normaliseAddress } from "../core/dps/cidr.js";
+import { isRegistrationId } from "../core/dps/dps-allowlist.js";
 import { jsonBoundsProblem } from "../core/json-bounds.js";
-import { newOperationId, type DeviceRequest, type DpsService, type RegisterBody, type RegistrationOutcome } from "../core/dps-service.js";
+import {
+  newOperationId,
+  type DeviceRequest,
+  type DpsService,
+  type RegisterBody,
+  type RegistrationOutcome,
+} from "../core/dps/dps-service.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
 import { answerPlainHttp, listen } from "../http/listen.js";
 

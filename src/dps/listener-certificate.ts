@@ -1,6 +1,6 @@
 import { pemEncode } from "../../ca/pem.js";
-import type { IssuanceService } from "../core/issuance-service.js";
-import { issueServerCertificate } from "../core/server-certificate-request.js";
+import type { IssuanceService } from "../core/issuance/issuance-service.js";
+import { issueServerCertificate } from "../core/issuance/server-certificate-request.js";
 
 export interface ListenerCertificate {
   /** PKCS#8 PEM of a fresh P-256 key; it lives only in this process. */

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import { AppError } from "../errors.js";
-import type { Principal, TokenService } from "../core/token-service.js";
+import type { Principal, TokenService } from "../core/tokens/token-service.js";
 import type { Access } from "./route.js";
 import { principalOf } from "./route.js";
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Principal, TokenService } from "../core/token-service.js";
+import type { Principal, TokenService } from "../core/tokens/token-service.js";
 import { AppError } from "../errors.js";
 import { callerOf, refusal } from "./auth.js";
 import { beginExchange, sendBody } from "./exchange.js";

@@ -1,5 +1,5 @@
 import type { Request, Response } from "express";
-import type { Principal } from "../core/token-service.js";
+import type { Principal } from "../core/tokens/token-service.js";
 import type { TokenRole } from "../store/token-store.js";
 
 /** Who may call a route: anyone (relying parties fetching CRLs and CA certificates), or tokens of these roles. */

@@ -7,7 +7,7 @@ import type { Services } from "../app.js";
 import { AppError, toAppError } from "../errors.js";
 import { serverTlsFiles } from "./tls-files.js";
 import { writeRootPem as writeRootPemFile } from "../root-pem.js";
-import { issueServerCertificate } from "../core/server-certificate-request.js";
+import { issueServerCertificate } from "../core/issuance/server-certificate-request.js";
 
 export interface ServerCertificate {
   /** The server certificate, the issuing CA and its cross certificates to older roots in service (what a TLS server sends). */

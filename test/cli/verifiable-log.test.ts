@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { logLeaf } from "../../src/core/log-service.js";
+import { logLeaf } from "../../src/core/audit/log-service.js";
 import { dpki } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";

@@ -10,7 +10,7 @@ import { leafHash, verifyConsistency, verifyInclusion } from "../../tlog/merkle.
 import { openNote, parseVerifierKey } from "../../tlog/note.js";
 import { parseTlogProof } from "../../tlog/proof.js";
 import type { Services } from "../../src/app.js";
-import { logLeaf } from "../../src/core/log-service.js";
+import { logLeaf } from "../../src/core/audit/log-service.js";
 import { verifyChain } from "../../src/store/audit-chain.js";
 import { makeCsr } from "../http/harness.js";
 import { servicesWithCa } from "../helpers/services.js";

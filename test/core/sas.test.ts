@@ -10,7 +10,7 @@ import {
   makeSymmetricKey,
   parseSasToken,
   verifySasToken,
-} from "../../src/core/sas.js";
+} from "../../src/core/sas/sas.js";
 
 interface Vector {
   id: string;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fixedClock } from "../../src/clock.js";
-import { TokenService } from "../../src/core/token-service.js";
+import { TokenService } from "../../src/core/tokens/token-service.js";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";

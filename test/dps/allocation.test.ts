@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { pickHashed } from "../../src/core/allocation/hashed.js";
 import type { HubRecord } from "../../src/store/dps-records.js";
 import { issueListenerCertificate } from "../../src/dps/listener-certificate.js";
-import type { DpsService } from "../../src/core/dps-service.js";
-import { newOperationId } from "../../src/core/dps-service.js";
+import type { DpsService } from "../../src/core/dps/dps-service.js";
+import { newOperationId } from "../../src/core/dps/dps-service.js";
 import { ACTOR, dpsFixture, dpsToken, registrationService } from "./helpers.js";
 
 function hub(name: string, weight: number, region: string | null = null): HubRecord {

@@ -57,7 +57,7 @@ describe("device endpoint", async () => {
 
   it("accepts an url-encoded sr (other SDKs) and a case-changed registration path", async () => {
     const encoded = `SharedAccessSignature sr=${encodeURIComponent(`${idScope}/registrations/dev-1`)}&sig=`;
-    const { createSasToken } = await import("../../src/core/sas.js");
+    const { createSasToken } = await import("../../src/core/sas/sas.js");
     const t = createSasToken({
       resourceUri: encodeURIComponent(`${idScope}/registrations/dev-1`),
       key: dev.keys!.primaryKey,

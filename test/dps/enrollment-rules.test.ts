@@ -1,9 +1,9 @@
 /** Enrollment management and the attestation rules, on the services directly (no network). */
 import { describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
-import type { DeviceRequest } from "../../src/core/dps-service.js";
-import { newOperationId } from "../../src/core/dps-service.js";
-import { deriveDeviceKey, keyFingerprint } from "../../src/core/sas.js";
+import type { DeviceRequest } from "../../src/core/dps/dps-service.js";
+import { newOperationId } from "../../src/core/dps/dps-service.js";
+import { deriveDeviceKey, keyFingerprint } from "../../src/core/sas/sas.js";
 import { stateCounts, TEST_PASSPHRASE } from "../helpers/services.js";
 import { openServices } from "../../src/app.js";
 import { ACTOR, dpsFixture, dpsToken } from "./helpers.js";

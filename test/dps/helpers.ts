@@ -6,12 +6,12 @@ import type { Services } from "../../src/app.js";
 import { servicesWithCa } from "../helpers/services.js";
 import { DeviceListener, type DeviceListenerOptions } from "../../src/dps/device-listener.js";
 import { issueListenerCertificate } from "../../src/dps/listener-certificate.js";
-import { DpsService } from "../../src/core/dps-service.js";
+import { DpsService } from "../../src/core/dps/dps-service.js";
 import { allocationPolicies } from "../../src/core/allocation/policies.js";
 import type { CustomAllocationOptions } from "../../src/core/allocation/custom.js";
 import { pemEncode } from "../../ca/pem.js";
-import { buildCertificateRequest } from "../../src/core/server-certificate-request.js";
-import { createSasToken } from "../../src/core/sas.js";
+import { buildCertificateRequest } from "../../src/core/issuance/server-certificate-request.js";
+import { createSasToken } from "../../src/core/sas/sas.js";
 
 export const ACTOR = "test";
 

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../http/harness.js";
 import { dpkiAsync } from "../helpers/cli.js";
-import { deriveDeviceKey } from "../../src/core/sas.js";
-import { newOperationId } from "../../src/core/dps-service.js";
+import { deriveDeviceKey } from "../../src/core/sas/sas.js";
+import { newOperationId } from "../../src/core/dps/dps-service.js";
 import { dpsToken } from "./helpers.js";
 import { testCa } from "./test-pki.js";
 

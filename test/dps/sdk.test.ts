@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/temp-dir.js";
 import { ACTOR, deviceCall, deviceCsr, dpsFixture, dpsToken, registrationService, startListener } from "./helpers.js";
 import { issueListenerCertificate } from "../../src/dps/listener-certificate.js";
-import { DpsService } from "../../src/core/dps-service.js";
+import { DpsService } from "../../src/core/dps/dps-service.js";
 import { allocationPolicies } from "../../src/core/allocation/policies.js";
 import { pemEncode } from "../../ca/pem.js";
 import { testCa, testLeaf, thumbprint } from "./test-pki.js";

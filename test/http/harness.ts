@@ -8,7 +8,7 @@ import * as x509 from "@peculiar/x509";
 import { openServices, type Services } from "../../src/app.js";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
-import { TokenService } from "../../src/core/token-service.js";
+import { TokenService } from "../../src/core/tokens/token-service.js";
 import { jsonLogger } from "../../src/http/logger.js";
 import { startServer, type RunningServer } from "../../src/http/server.js";
 import type { TokenRole } from "../../src/store/token-store.js";

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSasToken, deriveDeviceKey, encodeUriComponentStrict } from "../../src/core/sas.js";
+import { createSasToken, deriveDeviceKey, encodeUriComponentStrict } from "../../src/core/sas/sas.js";
 import { dpkiAsync } from "../helpers/cli.js";
 import { startTestServer, type TestServer } from "../http/harness.js";
 import { deviceCall, deviceCsr, dpsToken, startListener } from "../dps/helpers.js";

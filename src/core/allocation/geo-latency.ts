@@ -1,4 +1,4 @@
-import { cidrContains } from "../cidr.js";
+import { cidrContains } from "../dps/cidr.js";
 import { noHub, type AllocationPolicy, type AllocationRequest, type AllocationResult } from "./allocation-policy.js";
 import { pickHashed } from "./hashed.js";
 

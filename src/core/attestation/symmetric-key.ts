@@ -1,4 +1,4 @@
-import { deriveDeviceKey, keyFingerprint, parseSasToken, verifySasToken, type SasVerification } from "../sas.js";
+import { deriveDeviceKey, keyFingerprint, parseSasToken, verifySasToken, type SasVerification } from "../sas/sas.js";
 import type { EnrollmentRecord } from "../../store/dps-records.js";
 import { AppError } from "../../errors.js";
 import { AttestationError, type Attestation, type AttestationContext, type Attestor } from "./attestor.js";

@@ -1,6 +1,6 @@
 import type { Response } from "express";
 import { pemEncode } from "../../../ca/pem.js";
-import { crlInfo } from "../../core/crl-service.js";
+import { crlInfo } from "../../core/authority/crl-service.js";
 import { AppError } from "../../errors.js";
 import type { RenewInput, RotateInput } from "../../lifecycle-operations.js";
 import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";

@@ -1,5 +1,5 @@
 import { pemEncode } from "../../../ca/pem.js";
-import type { Principal } from "../../core/token-service.js";
+import type { Principal } from "../../core/tokens/token-service.js";
 import { AppError } from "../../errors.js";
 import type { BatchResultView, CertificateQuery, IssueInput } from "../../operations.js";
 import type { RouteDef } from "../route.js";

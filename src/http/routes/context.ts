@@ -1,6 +1,6 @@
 import type { Response } from "express";
 import type { Services } from "../../app.js";
-import type { Principal } from "../../core/token-service.js";
+import type { Principal } from "../../core/tokens/token-service.js";
 import { LocalOperations } from "../../local-operations.js";
 import type { HttpMetrics } from "../metrics.js";
 import { callerActor, principalOf } from "../route.js";

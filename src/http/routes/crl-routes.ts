@@ -1,6 +1,6 @@
 import type { Response } from "express";
 import { pemEncode } from "../../../ca/pem.js";
-import { crlInfo } from "../../core/crl-service.js";
+import { crlInfo } from "../../core/authority/crl-service.js";
 import type { CrlRecord } from "../../store/records.js";
 import { actorOf, type RouteDef } from "../route.js";
 import type { RouteDeps } from "./context.js";

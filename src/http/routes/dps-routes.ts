@@ -1,5 +1,5 @@
 import type { Response } from "express";
-import type { EnrollmentInput, HubInput, ScopeInput } from "../../core/dps-admin-service.js";
+import type { EnrollmentInput, HubInput, ScopeInput } from "../../core/dps/dps-admin-service.js";
 import { LocalDpsOperations } from "../../local-dps-operations.js";
 import type { EnrollmentKind, RegistrationStatus } from "../../store/dps-records.js";
 import { actorOf, principalOf, type RouteDef } from "../route.js";

@@ -1,7 +1,7 @@
 import type { Request, Response } from "express";
-import type { DeviceAuthRequest } from "../../core/hub-service.js";
-import type { MintRequest, RotationChange } from "../../core/credential-service.js";
-import type { Principal } from "../../core/token-service.js";
+import type { DeviceAuthRequest } from "../../core/hub-api/hub-service.js";
+import type { MintRequest, RotationChange } from "../../core/lifecycle/credential-service.js";
+import type { Principal } from "../../core/tokens/token-service.js";
 import type { MintInput } from "../../lifecycle-operations.js";
 import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";
 import { AppError } from "../../errors.js";

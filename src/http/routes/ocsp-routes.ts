@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import { Counter } from "prom-client";
 import { encodeOcspError } from "../../../ca/ocsp.js";
-import type { OcspAnswer } from "../../core/ocsp-service.js";
+import type { OcspAnswer } from "../../core/authority/ocsp-service.js";
 import type { RouteDef } from "../route.js";
 import type { RouteDeps } from "./context.js";
 

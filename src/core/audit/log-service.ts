@@ -1,6 +1,6 @@
 import { createPublicKey } from "node:crypto";
-import type { KeyProvider } from "../../ca/key-provider.js";
-import { checkpointText, parseCheckpoint } from "../../tlog/checkpoint.js";
+import type { KeyProvider } from "../../../ca/key-provider.js";
+import { checkpointText, parseCheckpoint } from "../../../tlog/checkpoint.js";
 import {
   consistencyProof,
   inclusionProof,
@@ -9,15 +9,15 @@ import {
   treeHash,
   verifyConsistency,
   type SubtreeHashes,
-} from "../../tlog/merkle.js";
-import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner, type NoteVerifier } from "../../tlog/note.js";
-import { tlogProofText } from "../../tlog/proof.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import { canonicalEntry, chainHash } from "../store/audit-chain.js";
-import type { CheckpointRecord, LogTreeStore } from "../store/log-tree-store.js";
-import type { AuditEntry } from "../store/records.js";
-import type { Store } from "../store/store.js";
+} from "../../../tlog/merkle.js";
+import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner, type NoteVerifier } from "../../../tlog/note.js";
+import { tlogProofText } from "../../../tlog/proof.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import { canonicalEntry, chainHash } from "../../store/audit-chain.js";
+import type { CheckpointRecord, LogTreeStore } from "../../store/log-tree-store.js";
+import type { AuditEntry } from "../../store/records.js";
+import type { Store } from "../../store/store.js";
 
 /** What a leaf of the log's tree is made of: the entry's canonical encoding, chain link included. */
 export function logLeaf(entry: AuditEntry): Buffer {

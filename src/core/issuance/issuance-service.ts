@@ -1,11 +1,11 @@
-import type { Store } from "../store/store.js";
-import type { AuditInput, CertificateRecord } from "../store/records.js";
-import type { Clock } from "../clock.js";
-import type { PolicySet } from "../policy/policy-set.js";
-import { getProfile } from "../policy/policy-set.js";
-import { AppError, toAppError } from "../errors.js";
+import type { Store } from "../../store/store.js";
+import type { AuditInput, CertificateRecord } from "../../store/records.js";
+import type { Clock } from "../../clock.js";
+import type { PolicySet } from "../../policy/policy-set.js";
+import { getProfile } from "../../policy/policy-set.js";
+import { AppError, toAppError } from "../../errors.js";
 import { BatchWriter } from "./batch-writer.js";
-import type { CaService } from "./ca-service.js";
+import type { CaService } from "../authority/ca-service.js";
 import { certificateView, type CertificateView } from "./certificate-view.js";
 import type { LeafExecutor } from "./leaf-executor.js";
 

@@ -1,4 +1,4 @@
-import { AppError } from "../errors.js";
+import { AppError } from "../../errors.js";
 import { coversResource, parseSasToken, verifySasToken, type SasRefusal, type VerifySasTokenOptions } from "./sas.js";
 
 export interface SasProblem {

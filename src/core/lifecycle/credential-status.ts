@@ -1,6 +1,6 @@
-import type { RevocationReason } from "../../ca/revocation-reason.js";
-import type { LifecycleStore } from "../store/lifecycle-store.js";
-import type { CertificateRecord } from "../store/records.js";
+import type { RevocationReason } from "../../../ca/revocation-reason.js";
+import type { LifecycleStore } from "../../store/lifecycle-store.js";
+import type { CertificateRecord } from "../../store/records.js";
 
 export type CertificateState = { status: "good" } | { status: "revoked"; revokedAt: Date; reason?: RevocationReason; pending?: boolean };
 

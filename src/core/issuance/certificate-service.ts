@@ -1,10 +1,10 @@
-import { normaliseSerialHex } from "../../ca/serial.js";
-import { isRevocationReason, REVOCATION_REASONS, type RevocationReason } from "../../ca/revocation-reason.js";
-import type { CertificateFilter, Page, Store } from "../store/store.js";
-import type { AuditInput, CertificateRecord } from "../store/records.js";
-import { pageLimit } from "./page-limit.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
+import { normaliseSerialHex } from "../../../ca/serial.js";
+import { isRevocationReason, REVOCATION_REASONS, type RevocationReason } from "../../../ca/revocation-reason.js";
+import type { CertificateFilter, Page, Store } from "../../store/store.js";
+import type { AuditInput, CertificateRecord } from "../../store/records.js";
+import { pageLimit } from "../page-limit.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
 import { certificateView, type CertificateView } from "./certificate-view.js";
 
 export interface ListCertificatesQuery {

@@ -4,11 +4,11 @@
  */
 import { parentPort } from "node:worker_threads";
 import type { KeyObject } from "node:crypto";
-import { buildLeaf, type LeafIssuer } from "../../ca/leaf-builder.js";
-import { createSoftwareSigner } from "../../ca/software-signer.js";
-import { errorToWire } from "../errors.js";
-import type { Profile } from "../../ca/profile.js";
-import type { PublicationUrls } from "../../ca/ca-certificates.js";
+import { buildLeaf, type LeafIssuer } from "../../../ca/leaf-builder.js";
+import { createSoftwareSigner } from "../../../ca/software-signer.js";
+import { errorToWire } from "../../errors.js";
+import type { Profile } from "../../../ca/profile.js";
+import type { PublicationUrls } from "../../../ca/ca-certificates.js";
 import { type WorkerJob, type WorkerMessage, type WorkerResult } from "./leaf-worker-protocol.js";
 
 const issuers = new Map<string, LeafIssuer>();

@@ -1,6 +1,6 @@
-import type { BuiltLeaf } from "../../ca/leaf-builder.js";
-import type { Profile } from "../../ca/profile.js";
-import type { WireError } from "../errors.js";
+import type { BuiltLeaf } from "../../../ca/leaf-builder.js";
+import type { Profile } from "../../../ca/profile.js";
+import type { WireError } from "../../errors.js";
 
 /** Messages between WorkerLeafExecutor and its workers (structured clone; KeyObjects included). */
 export type WorkerMessage =

@@ -1,9 +1,9 @@
 import { X509Certificate } from "node:crypto";
-import type { KeyProvider } from "../../ca/key-provider.js";
-import type { KeyAlgorithm } from "../../ca/key-algorithm.js";
-import { certificateThumbprint, encodeCertificate } from "../../ca/certificate.js";
-import { parseName } from "../../ca/name.js";
-import { OID } from "../../ca/oids.js";
+import type { KeyProvider } from "../../../ca/key-provider.js";
+import type { KeyAlgorithm } from "../../../ca/key-algorithm.js";
+import { certificateThumbprint, encodeCertificate } from "../../../ca/certificate.js";
+import { parseName } from "../../../ca/name.js";
+import { OID } from "../../../ca/oids.js";
 import {
   certIdMatchesIssuer,
   encodeOcspError,
@@ -15,20 +15,20 @@ import {
   type OcspErrorStatus,
   type OcspHashAlgorithm,
   type OcspRequest,
-} from "../../ca/ocsp.js";
-import { ocspSignerCertificateParams } from "../../ca/ca-certificates.js";
-import { PkiError } from "../../ca/pki-error.js";
-import { randomSerial, serialToHex } from "../../ca/serial.js";
-import type { Signer } from "../../ca/signer.js";
-import type { NameAttribute } from "../../ca/x509-types.js";
-import type { Store } from "../store/store.js";
-import type { CaRecord } from "../store/records.js";
-import type { LifecycleStore, OcspSignerRecord } from "../store/lifecycle-store.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
+} from "../../../ca/ocsp.js";
+import { ocspSignerCertificateParams } from "../../../ca/ca-certificates.js";
+import { PkiError } from "../../../ca/pki-error.js";
+import { randomSerial, serialToHex } from "../../../ca/serial.js";
+import type { Signer } from "../../../ca/signer.js";
+import type { NameAttribute } from "../../../ca/x509-types.js";
+import type { Store } from "../../store/store.js";
+import type { CaRecord } from "../../store/records.js";
+import type { LifecycleStore, OcspSignerRecord } from "../../store/lifecycle-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
 import type { CaService } from "./ca-service.js";
 import type { CaRotationService } from "./ca-rotation-service.js";
-import type { CredentialStatus } from "./credential-status.js";
+import type { CredentialStatus } from "../lifecycle/credential-status.js";
 
 export interface OcspServiceOptions {
   /** nextUpdate - thisUpdate of every answer: how long a client may rely on it. */

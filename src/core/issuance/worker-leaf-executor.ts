@@ -1,15 +1,15 @@
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import type { BuiltLeaf } from "../../ca/leaf-builder.js";
-import { PACKAGE_ROOT } from "../package-root.js";
-import { AppError, errorFromWire } from "../errors.js";
-import type { Issuer } from "./ca-service.js";
+import type { BuiltLeaf } from "../../../ca/leaf-builder.js";
+import { PACKAGE_ROOT } from "../../package-root.js";
+import { AppError, errorFromWire } from "../../errors.js";
+import type { Issuer } from "../authority/ca-service.js";
 import { InlineLeafExecutor, type LeafExecutor, type LeafJob } from "./leaf-executor.js";
 import { type WorkerJob, type WorkerMessage, type WorkerResult } from "./leaf-worker-protocol.js";
 
 /** Workers run the compiled module (`npm ci` and the test setup build dist/), also when the caller runs from source. */
-const WORKER_FILE = join(PACKAGE_ROOT, "dist", "src", "core", "leaf-worker.js");
+const WORKER_FILE = join(PACKAGE_ROOT, "dist", "src", "core", "issuance", "leaf-worker.js");
 
 interface Slot {
   worker: Worker;

@@ -1,8 +1,8 @@
 import { X509Certificate } from "node:crypto";
-import type { Store } from "../store/store.js";
-import type { CertificateRecord } from "../store/records.js";
-import type { DpsStore } from "../store/dps-store.js";
-import type { EnrollmentRecord, HubRecord } from "../store/dps-records.js";
+import type { Store } from "../../store/store.js";
+import type { CertificateRecord } from "../../store/records.js";
+import type { DpsStore } from "../../store/dps-store.js";
+import type { EnrollmentRecord, HubRecord } from "../../store/dps-records.js";
 import {
   HUB_RIGHTS,
   type DeviceRegistration,
@@ -10,15 +10,15 @@ import {
   type HubPolicyRecord,
   type HubRight,
   type LifecycleStore,
-} from "../store/lifecycle-store.js";
-import { decodeCursor, encodeCursor } from "../store/cursor.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import { changeKeys, deriveDeviceKey, makeSymmetricKey, parseSasToken, verifySasToken, type KeyChange } from "./sas.js";
-import type { CredentialStatus } from "./credential-status.js";
-import { X509Attestor } from "./attestation/x509.js";
-import { pageLimit } from "./page-limit.js";
-import { AttestationError, type AttestationContext } from "./attestation/attestor.js";
+} from "../../store/lifecycle-store.js";
+import { decodeCursor, encodeCursor } from "../../store/cursor.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import { changeKeys, deriveDeviceKey, makeSymmetricKey, parseSasToken, verifySasToken, type KeyChange } from "../sas/sas.js";
+import type { CredentialStatus } from "../lifecycle/credential-status.js";
+import { X509Attestor } from "../attestation/x509.js";
+import { pageLimit } from "../page-limit.js";
+import { AttestationError, type AttestationContext } from "../attestation/attestor.js";
 
 /** Who is asking: an API principal's role, and for hub tokens the one hub (and scope) they act for. */
 export interface HubCaller {

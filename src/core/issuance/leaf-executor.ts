@@ -1,6 +1,6 @@
-import { buildLeaf, type BuiltLeaf } from "../../ca/leaf-builder.js";
-import type { Profile } from "../../ca/profile.js";
-import type { Issuer } from "./ca-service.js";
+import { buildLeaf, type BuiltLeaf } from "../../../ca/leaf-builder.js";
+import type { Profile } from "../../../ca/profile.js";
+import type { Issuer } from "../authority/ca-service.js";
 
 /** What the issuance service asks to have built; the profile goes by name, resolved by the executor's policy set. */
 export interface LeafJob {

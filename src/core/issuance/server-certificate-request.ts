@@ -3,7 +3,7 @@ import { createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 import type { IssuanceService, IssuedCertificate } from "./issuance-service.js";
-import { AppError } from "../errors.js";
+import { AppError } from "../../errors.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
 

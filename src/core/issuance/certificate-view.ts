@@ -1,5 +1,5 @@
-import type { CertificateRecord } from "../store/records.js";
-import type { RevocationReason } from "../../ca/revocation-reason.js";
+import type { CertificateRecord } from "../../store/records.js";
+import type { RevocationReason } from "../../../ca/revocation-reason.js";
 
 /** A certificate as the API and the CLI's --json show it. */
 export interface CertificateView {

@@ -1,20 +1,20 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { parseCsr } from "../../ca/csr.js";
-import type { Store } from "../store/store.js";
-import type { AuditInput, CertificateRecord } from "../store/records.js";
-import type { DpsStore } from "../store/dps-store.js";
-import type { EnrollmentRecord, HubRecord, RegistrationRecord, RegistrationSubstatus } from "../store/dps-records.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import { BatchWriter } from "./batch-writer.js";
-import type { CaService } from "./ca-service.js";
-import type { IssuanceService } from "./issuance-service.js";
-import type { Attestation, AttestationContext, Attestor } from "./attestation/attestor.js";
-import { AttestationError } from "./attestation/attestor.js";
-import { SymmetricKeyAttestor } from "./attestation/symmetric-key.js";
-import { X509Attestor } from "./attestation/x509.js";
-import { AllocationError, type AllocationResult } from "./allocation/allocation-policy.js";
-import type { AllocationPolicies } from "./allocation/policies.js";
+import { parseCsr } from "../../../ca/csr.js";
+import type { Store } from "../../store/store.js";
+import type { AuditInput, CertificateRecord } from "../../store/records.js";
+import type { DpsStore } from "../../store/dps-store.js";
+import type { EnrollmentRecord, HubRecord, RegistrationRecord, RegistrationSubstatus } from "../../store/dps-records.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import { BatchWriter } from "../issuance/batch-writer.js";
+import type { CaService } from "../authority/ca-service.js";
+import type { IssuanceService } from "../issuance/issuance-service.js";
+import type { Attestation, AttestationContext, Attestor } from "../attestation/attestor.js";
+import { AttestationError } from "../attestation/attestor.js";
+import { SymmetricKeyAttestor } from "../attestation/symmetric-key.js";
+import { X509Attestor } from "../attestation/x509.js";
+import { AllocationError, type AllocationResult } from "../allocation/allocation-policy.js";
+import type { AllocationPolicies } from "../allocation/policies.js";
 import { allowlistRefusal, isRegistrationId } from "./dps-allowlist.js";
 
 /** What the device endpoint hands over from one request (path, headers, TLS). */

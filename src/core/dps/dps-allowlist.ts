@@ -1,4 +1,4 @@
-import type { Allowlists } from "../store/dps-records.js";
+import type { Allowlists } from "../../store/dps-records.js";
 import { networkMatcher } from "./cidr.js";
 
 /** What an enrollment's allowlists are checked against. */

@@ -1,19 +1,19 @@
-import type { KeyProvider } from "../../ca/key-provider.js";
-import { isKeyAlgorithm, type KeyAlgorithm } from "../../ca/key-algorithm.js";
-import { certificateThumbprint, encodeCertificate } from "../../ca/certificate.js";
-import { crossCertificateParams } from "../../ca/ca-certificates.js";
-import { readCertificateFields } from "../../ca/certificate-fields.js";
-import { formatName } from "../../ca/name.js";
-import { OID } from "../../ca/oids.js";
-import { randomSerial, serialToHex } from "../../ca/serial.js";
-import { isRevocationReason, type RevocationReason } from "../../ca/revocation-reason.js";
-import type { NameAttribute } from "../../ca/x509-types.js";
-import type { Store } from "../store/store.js";
-import type { AuditInput, CaRecord } from "../store/records.js";
-import type { CrossCertificateRecord, LifecycleStore } from "../store/lifecycle-store.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import { certRevokedAudit } from "./certificate-service.js";
+import type { KeyProvider } from "../../../ca/key-provider.js";
+import { isKeyAlgorithm, type KeyAlgorithm } from "../../../ca/key-algorithm.js";
+import { certificateThumbprint, encodeCertificate } from "../../../ca/certificate.js";
+import { crossCertificateParams } from "../../../ca/ca-certificates.js";
+import { readCertificateFields } from "../../../ca/certificate-fields.js";
+import { formatName } from "../../../ca/name.js";
+import { OID } from "../../../ca/oids.js";
+import { randomSerial, serialToHex } from "../../../ca/serial.js";
+import { isRevocationReason, type RevocationReason } from "../../../ca/revocation-reason.js";
+import type { NameAttribute } from "../../../ca/x509-types.js";
+import type { Store } from "../../store/store.js";
+import type { AuditInput, CaRecord } from "../../store/records.js";
+import type { CrossCertificateRecord, LifecycleStore } from "../../store/lifecycle-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import { certRevokedAudit } from "../issuance/certificate-service.js";
 import { caCreatedAudit, caSubject, caView, rootInService, servedChain, type CaService, type CaView } from "./ca-service.js";
 
 export interface RotateOptions {

@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { isRevocationReason, type RevocationReason } from "../../ca/revocation-reason.js";
-import type { DpsStore } from "../store/dps-store.js";
-import type { EnrollmentKind, EnrollmentRecord } from "../store/dps-records.js";
-import type { LifecycleStore } from "../store/lifecycle-store.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import type { Store } from "../store/store.js";
-import type { HubService } from "./hub-service.js";
-import { certRevokedAudit } from "./certificate-service.js";
+import { isRevocationReason, type RevocationReason } from "../../../ca/revocation-reason.js";
+import type { DpsStore } from "../../store/dps-store.js";
+import type { EnrollmentKind, EnrollmentRecord } from "../../store/dps-records.js";
+import type { LifecycleStore } from "../../store/lifecycle-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import type { Store } from "../../store/store.js";
+import type { HubService } from "../hub-api/hub-service.js";
+import { certRevokedAudit } from "../issuance/certificate-service.js";
 import {
   changeKeys,
   createSasToken,
@@ -16,7 +16,7 @@ import {
   KEY_CHANGES,
   keyFingerprint,
   type KeyChange,
-} from "./sas.js";
+} from "../sas/sas.js";
 
 /** What a key rotation touches. */
 export type RotationTarget =

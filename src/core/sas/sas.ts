@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { AppError } from "../errors.js";
+import { AppError } from "../../errors.js";
 
 /**
  * Shared access signature tokens, byte-compatible with the Azure IoT SDKs (azure-iot-common

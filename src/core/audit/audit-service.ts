@@ -1,7 +1,7 @@
-import type { AuditFilter, Page, Store } from "../store/store.js";
-import type { AuditEntry } from "../store/records.js";
-import { verifyChain, type ChainVerdict } from "../store/audit-chain.js";
-import { pageLimit } from "./page-limit.js";
+import type { AuditFilter, Page, Store } from "../../store/store.js";
+import type { AuditEntry } from "../../store/records.js";
+import { verifyChain, type ChainVerdict } from "../../store/audit-chain.js";
+import { pageLimit } from "../page-limit.js";
 import type { LogService } from "./log-service.js";
 
 /** An issuance-log entry as the API and --json show it: the stored entry with its time as ISO 8601. */

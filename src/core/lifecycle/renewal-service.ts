@@ -1,15 +1,15 @@
 import { createPublicKey, verify as cryptoVerify, X509Certificate } from "node:crypto";
-import { parseCsr } from "../../ca/csr.js";
-import { formatName } from "../../ca/name.js";
-import { PkiError } from "../../ca/pki-error.js";
-import type { CertificateRecord } from "../store/records.js";
-import type { LifecycleStore } from "../store/lifecycle-store.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import type { CertificateService } from "./certificate-service.js";
-import type { IssuanceService, IssuedCertificate } from "./issuance-service.js";
+import { parseCsr } from "../../../ca/csr.js";
+import { formatName } from "../../../ca/name.js";
+import { PkiError } from "../../../ca/pki-error.js";
+import type { CertificateRecord } from "../../store/records.js";
+import type { LifecycleStore } from "../../store/lifecycle-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import type { CertificateService } from "../issuance/certificate-service.js";
+import type { IssuanceService, IssuedCertificate } from "../issuance/issuance-service.js";
 import type { CredentialStatus } from "./credential-status.js";
-import type { DeviceRenewal } from "./dps-service.js";
+import type { DeviceRenewal } from "../dps/dps-service.js";
 
 export interface RenewalOptions {
   /** How long the old certificate stays good after a renewal. */

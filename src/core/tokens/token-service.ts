@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
-import { TOKEN_ROLES, type TokenRecord, type TokenRole, type TokenStore } from "../store/token-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
+import { TOKEN_ROLES, type TokenRecord, type TokenRole, type TokenStore } from "../../store/token-store.js";
 
 /** A token as the API and the CLI show it: never the secret, never its hash. */
 export interface TokenView {

@@ -1,11 +1,11 @@
-import { encodeCrl } from "../../ca/crl.js";
-import { readCertificateFields } from "../../ca/certificate-fields.js";
-import type { RevokedEntry } from "../../ca/crl.js";
-import type { Store } from "../store/store.js";
-import type { CaRecord, CrlRecord } from "../store/records.js";
-import type { LifecycleStore } from "../store/lifecycle-store.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
+import { encodeCrl } from "../../../ca/crl.js";
+import { readCertificateFields } from "../../../ca/certificate-fields.js";
+import type { RevokedEntry } from "../../../ca/crl.js";
+import type { Store } from "../../store/store.js";
+import type { CaRecord, CrlRecord } from "../../store/records.js";
+import type { LifecycleStore } from "../../store/lifecycle-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
 import type { CaService } from "./ca-service.js";
 
 /** How long a CRL held in memory is served before the store is asked again. */

@@ -1,19 +1,19 @@
-import type { KeyProvider } from "../../ca/key-provider.js";
-import type { KeyAlgorithm } from "../../ca/key-algorithm.js";
-import type { Signer } from "../../ca/signer.js";
-import type { NameAttribute } from "../../ca/x509-types.js";
-import { encodeCertificate, certificateThumbprint } from "../../ca/certificate.js";
-import { intermediateCertificateParams, rootCertificateParams, type PublicationUrls } from "../../ca/ca-certificates.js";
-import { randomSerial, serialToHex } from "../../ca/serial.js";
-import { formatName, parseName } from "../../ca/name.js";
-import { readCertificateFields } from "../../ca/certificate-fields.js";
-import { OID } from "../../ca/oids.js";
-import type { CertificateParams } from "../../ca/x509-types.js";
-import type { Store } from "../store/store.js";
-import type { AuditInput, CaRecord } from "../store/records.js";
-import type { CrossCertificateRecord } from "../store/lifecycle-store.js";
-import type { Clock } from "../clock.js";
-import { AppError } from "../errors.js";
+import type { KeyProvider } from "../../../ca/key-provider.js";
+import type { KeyAlgorithm } from "../../../ca/key-algorithm.js";
+import type { Signer } from "../../../ca/signer.js";
+import type { NameAttribute } from "../../../ca/x509-types.js";
+import { encodeCertificate, certificateThumbprint } from "../../../ca/certificate.js";
+import { intermediateCertificateParams, rootCertificateParams, type PublicationUrls } from "../../../ca/ca-certificates.js";
+import { randomSerial, serialToHex } from "../../../ca/serial.js";
+import { formatName, parseName } from "../../../ca/name.js";
+import { readCertificateFields } from "../../../ca/certificate-fields.js";
+import { OID } from "../../../ca/oids.js";
+import type { CertificateParams } from "../../../ca/x509-types.js";
+import type { Store } from "../../store/store.js";
+import type { AuditInput, CaRecord } from "../../store/records.js";
+import type { CrossCertificateRecord } from "../../store/lifecycle-store.js";
+import type { Clock } from "../../clock.js";
+import { AppError } from "../../errors.js";
 
 const YEAR = 365 * 86_400_000;
 

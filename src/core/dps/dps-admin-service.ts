@@ -1,7 +1,7 @@
 import { X509Certificate, randomBytes } from "node:crypto";
-import type { DpsStore, RegistrationFilter } from "../store/dps-store.js";
-import type { Page } from "../store/store.js";
-import type { AuditInput } from "../store/records.js";
+import type { DpsStore, RegistrationFilter } from "../../store/dps-store.js";
+import type { Page } from "../../store/store.js";
+import type { AuditInput } from "../../store/records.js";
 import type {
   AllocationPolicyName,
   AllocationSpec,
@@ -14,16 +14,16 @@ import type {
   RegistrationStatus,
   ReprovisionSpec,
   ScopeRecord,
-} from "../store/dps-records.js";
-import type { Clock } from "../clock.js";
-import type { PolicySet } from "../policy/policy-set.js";
-import { getProfile } from "../policy/policy-set.js";
-import { AppError } from "../errors.js";
-import { deriveDeviceKey, makeSymmetricKey } from "./sas.js";
+} from "../../store/dps-records.js";
+import type { Clock } from "../../clock.js";
+import type { PolicySet } from "../../policy/policy-set.js";
+import { getProfile } from "../../policy/policy-set.js";
+import { AppError } from "../../errors.js";
+import { deriveDeviceKey, makeSymmetricKey } from "../sas/sas.js";
 import { cidrProblem } from "./cidr.js";
 import { isRegistrationId, isRegistrationIdPattern } from "./dps-allowlist.js";
-import { MAX_PAGE, pageLimit } from "./page-limit.js";
-import { jsonBoundsProblem } from "./json-bounds.js";
+import { MAX_PAGE, pageLimit } from "../page-limit.js";
+import { jsonBoundsProblem } from "../json-bounds.js";
 
 // ---------------------------------------------------------------------------------------
 // Inputs (CLI and API alike) and views (what is shown; never keys, except once at creation)
