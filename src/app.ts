@@ -35,6 +35,7 @@ import { CredentialStatus } from "./core/lifecycle/credential-status.js";
 import { OcspService } from "./core/authority/ocsp-service.js";
 import { RenewalService } from "./core/lifecycle/renewal-service.js";
 import { HubService } from "./core/hub-api/hub-service.js";
+import { HubPolicyService } from "./core/hub-api/hub-policy-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
@@ -140,6 +141,7 @@ export function openServices(options: OpenOptions = {}): Services {
     { store, dps: dpsStore, lifecycle: lifecycleStore, status, clock },
     { authCacheTtlMs: parseDuration(config.hubAuthCacheTtl), skewMs: parseDuration(config.clockSkew) },
   );
+  const hubPolicies = new HubPolicyService({ dps: dpsStore, lifecycle: lifecycleStore, clock });
   const lifecycle: LifecycleServices = {
     store: lifecycleStore,
     rotation,
@@ -147,7 +149,8 @@ export function openServices(options: OpenOptions = {}): Services {
     ocsp,
     renewals,
     hubs,
-    credentials: new CredentialService({ dps: dpsStore, lifecycle: lifecycleStore, hubs, store, clock }),
+    hubPolicies,
+    credentials: new CredentialService({ dps: dpsStore, lifecycle: lifecycleStore, hubPolicies, store, clock }),
     background: (onError) => {
       const timer = setInterval(() => {
         renewals!.sweep().catch((err) => onError("cannot supersede renewed certificates", err));
