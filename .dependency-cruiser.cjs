@@ -41,6 +41,13 @@ module.exports = {
       to: { path: "^(src/(http|dps)/|cli/|src/app\\.ts)" },
     },
     {
+      name: "adapters-only-in-app",
+      comment: "Store implementations (SQLite today) are chosen in src/app.ts; everything else sees the store interfaces.",
+      severity: "error",
+      from: { path: "^(src/(core|http|dps)|cli)/|^src/(?!app\\.ts)[^/]+\\.ts$" },
+      to: { path: "^src/store/sqlite/" },
+    },
+    {
       name: "http-not-cli",
       comment: "The HTTP server and the device listener do not depend on the command line.",
       severity: "error",
