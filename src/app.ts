@@ -3,6 +3,7 @@ import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import { SqliteDb } from "./store/sqlite/sqlite-db.js";
 import { SqliteWriter } from "./store/sqlite/sqlite-writer.js";
+import { WriterThreadStore } from "./store/sqlite/writer-thread-store.js";
 import type { Store } from "./store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { readConfig, type DpkiConfig } from "./config.js";
@@ -90,7 +91,8 @@ export function openServices(options: OpenOptions = {}): Services {
   const clock = options.clock ?? systemClock;
   const sqlite = new SqliteDb(dataDir.database);
   // Servers and batches also move certificate commits off the main thread.
-  const store = new SqliteStore(sqlite, options.workers ? new SqliteWriter(dataDir.database) : undefined);
+  const sqliteStore = new SqliteStore(sqlite);
+  const store: Store = options.workers ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database)) : sqliteStore;
   const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
   const keys = lazyKeyProvider(
     () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
