@@ -140,4 +140,3 @@ export function sendProblem(
   sendBody(res, problem.status, `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, JSON.stringify(problem));
   return error.code;
 }
-

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import type { Store } from "../../store/store.js";
 import type { DpsStore } from "../../store/dps-store.js";
 import type { DeviceRegistration, LifecycleStore } from "../../store/lifecycle-store.js";
@@ -122,17 +122,17 @@ export class DeviceAuthenticator {
     if (chain.length === 0 || chain.length > 8)
       return deny("malformed", "certificateChain must hold 1 to 8 certificates", request.deviceId ?? null, null);
     let ders: Buffer[];
-    let leaf: X509Certificate;
+    let leaf: ParsedCertificate;
     try {
       ders = chain.map((b64) => {
         if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new Error("not base64");
         return Buffer.from(b64, "base64");
       });
-      leaf = new X509Certificate(ders[0]!);
+      leaf = ParsedCertificate.parse(ders[0]!);
     } catch {
       return deny("malformed", "Cannot parse certificateChain: base64 DER certificates, leaf first", request.deviceId ?? null, null);
     }
-    const cn = commonName(leaf);
+    const cn = leaf.commonName;
     if (cn === null)
       return deny("subject", "The certificate has no single CN naming the device's registration id", request.deviceId ?? null, null);
     const reg = await this.deps.lifecycle.registration(hub.idScope, cn);
@@ -158,18 +158,13 @@ export class DeviceAuthenticator {
 
     const now = this.deps.clock.now();
     const skew = this.options.skewMs;
-    if (new Date(leaf.validFrom).getTime() - skew > now.getTime()) {
-      return deny(
-        "not_yet_valid",
-        `The certificate is not valid before ${new Date(leaf.validFrom).toISOString()}`,
-        deviceId,
-        reg.registrationId,
-      );
+    if (leaf.notBefore.getTime() - skew > now.getTime()) {
+      return deny("not_yet_valid", `The certificate is not valid before ${leaf.notBefore.toISOString()}`, deviceId, reg.registrationId);
     }
-    if (new Date(leaf.validTo).getTime() + skew < now.getTime()) {
-      return deny("expired", `The certificate expired at ${new Date(leaf.validTo).toISOString()}`, deviceId, reg.registrationId);
+    if (leaf.notAfter.getTime() + skew < now.getTime()) {
+      return deny("expired", `The certificate expired at ${leaf.notAfter.toISOString()}`, deviceId, reg.registrationId);
     }
-    const sha256 = leaf.fingerprint256.replace(/:/g, "").toLowerCase();
+    const sha256 = leaf.sha256;
     const issued = await this.deps.store.getCertificate({ sha256 });
     let ownCertificate = false;
     let supersededAt: Date | null = null;
@@ -186,7 +181,7 @@ export class DeviceAuthenticator {
       ownCertificate = await this.deps.lifecycle.isDeviceCertificate(hub.idScope, reg.registrationId, issued.serial);
       if (ownCertificate) {
         const issuer = (await this.deps.store.listCas()).find((c) => c.id === issued.issuerCaId);
-        if (!issuer || !signedBy(leaf, new X509Certificate(issuer.certDer))) {
+        if (!issuer || !leaf.issuedBy(ParsedCertificate.parse(issuer.certDer, "CA certificate"))) {
           return deny("untrusted", "The certificate's signature does not verify against its issuing CA", deviceId, reg.registrationId);
         }
         supersededAt = await this.deps.status.supersededAt(issued);
@@ -197,11 +192,11 @@ export class DeviceAuthenticator {
       const refusal = await this.enrollmentAccepts(hub, reg, ders, now);
       if (refusal) return deny(refusal.reason, refusal.message, deviceId, reg.registrationId);
     }
-    const notAfter = new Date(leaf.validTo);
+    const notAfter = leaf.notAfter;
     return allow(hub, deviceId, reg.registrationId, this.ttl(now, [notAfter, ...(supersededAt ? [supersededAt] : [])]), {
       type: "x509",
       sha256,
-      serial: leaf.serialNumber.toLowerCase(),
+      serial: leaf.serial,
       notAfter: notAfter.toISOString(),
       issuedByDpki: ownCertificate,
     });
@@ -279,17 +274,4 @@ function allow(
 
 function deny(reason: DeviceAuthReason, message: string, deviceId: string | null, registrationId: string | null): DeviceAuthVerdict {
   return { allow: false, reason, message, deviceId, registrationId, cacheTtlSeconds: 0 };
-}
-
-function commonName(cert: X509Certificate): string | null {
-  const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
-  return cns.length === 1 ? cns[0]!.slice(3) : null;
-}
-
-function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  try {
-    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-  } catch {
-    return false;
-  }
 }

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import type { DpsStore } from "../../store/dps-store.js";
 import type { EnrollmentRecord } from "../../store/dps-records.js";
 import type { DeviceRegistration, LifecycleStore } from "../../store/lifecycle-store.js";
@@ -50,6 +50,6 @@ export function authenticationOf(enrollment: EnrollmentRecord | null, reg: Devic
   if ("thumbprints" in att) return { type: "x509", thumbprints: [...att.thumbprints] };
   return {
     type: "x509",
-    thumbprints: att.caCertificates.map((pem) => new X509Certificate(pem).fingerprint256.replace(/:/g, "").toLowerCase()),
+    thumbprints: att.caCertificates.map((pem) => ParsedCertificate.parse(pem).sha256),
   };
 }

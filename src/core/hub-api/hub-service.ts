@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import type { CertificateRecord } from "../../store/records.js";
 import { decodeCursor, encodeCursor } from "../../store/cursor.js";
 import { AppError } from "../../errors.js";
@@ -116,11 +116,10 @@ export class HubService {
   private async certificateView(cert: CertificateRecord, now: Date): Promise<HubDeviceCertificate> {
     const state = await this.deps.status.of(cert, now);
     const supersededAt = state.status === "good" ? await this.deps.status.supersededAt(cert) : null;
-    const x = new X509Certificate(cert.der);
     return {
       serial: cert.serial,
       sha256: cert.sha256,
-      sha1: x.fingerprint.replace(/:/g, "").toLowerCase(),
+      sha1: ParsedCertificate.parse(cert.der).sha1,
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
       status: state.status === "revoked" ? "revoked" : cert.notAfter <= now ? "expired" : "good",
