@@ -1,25 +1,9 @@
 import type Database from "better-sqlite3";
 import type { HubChangeKind, HubChangeRecord } from "../lifecycle-store.js";
 import type { SqliteDb } from "./sqlite-db.js";
+import { FEED_ACTIONS, FEED_ACTIONS_LIST } from "../hub-feed-actions.js";
 
 type Row = Record<string, unknown>;
-
-/** Log actions that can change what a hub should know; everything else is skipped by the feed. */
-const FEED_ACTIONS_LIST = [
-  "dps.register",
-  "dps.registration.delete",
-  "dps.enrollment.update",
-  "dps.enrollment.delete",
-  "dps.group.update",
-  "dps.group.delete",
-  "dps.scope.delete",
-  "dps.hub.update",
-  "dps.hub.delete",
-  "enrollment.revoke",
-  "cert.revoke",
-  "key.rotate",
-] as const;
-const FEED_ACTIONS: ReadonlySet<string> = new Set(FEED_ACTIONS_LIST);
 
 interface FeedContext {
   auditSeq: number;

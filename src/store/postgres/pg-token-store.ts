@@ -1,0 +1,119 @@
+import { AppError } from "../../errors.js";
+import type { AuditInput } from "../records.js";
+import type { TokenRecord, TokenRole, TokenStore } from "../token-store.js";
+import { isUniqueViolation, type PgDb } from "./pg-db.js";
+
+type Row = Record<string, unknown>;
+
+/**
+ * API tokens on PostgreSQL: each change commits with its audit entry. Every node reads the token
+ * on every request, so a revocation on one node refuses the token on all of them at once.
+ */
+export class PgTokenStore implements TokenStore {
+  constructor(private readonly pg: PgDb) {}
+
+  async insertToken(token: TokenRecord, audit: AuditInput): Promise<void> {
+    try {
+      await this.pg.write(async (tx) => {
+        await tx.query(
+          `INSERT INTO api_tokens (id, name, role, secret_hash, profiles, quota_per_day, scope, hub, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+          [
+            token.id,
+            token.name,
+            token.role,
+            token.secretHash,
+            JSON.stringify(token.profiles),
+            token.quotaPerDay,
+            token.scope,
+            token.hub,
+            token.createdAt,
+            token.createdBy,
+            token.expiresAt,
+            token.revokedAt,
+            token.revokedBy,
+            token.lastUsedAt,
+          ],
+        );
+        tx.audit(audit);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new AppError("already_exists", token.name ? `A token named "${token.name}" already exists` : "Token id already in use");
+      }
+      throw err;
+    }
+  }
+
+  async getToken(id: string): Promise<TokenRecord | null> {
+    const [row] = await this.pg.query("SELECT * FROM api_tokens WHERE id = $1", [id]);
+    return row ? fromRow(row) : null;
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (await this.pg.query("SELECT * FROM api_tokens ORDER BY created_at, id")).map(fromRow);
+  }
+
+  async revokeToken(id: string, at: Date, by: string, audit: AuditInput): Promise<TokenRecord> {
+    const { result } = await this.pg.write(async (tx) => {
+      const [row] = await tx.query(
+        "UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL RETURNING *",
+        [at, by, id],
+      );
+      if (!row) {
+        const [existing] = await tx.query<{ revoked_at: Date }>("SELECT revoked_at FROM api_tokens WHERE id = $1", [id]);
+        if (!existing) throw new AppError("not_found", `No token with id ${id}`);
+        throw new AppError("conflict", `Token ${id} was already revoked at ${existing.revoked_at.toISOString()}`);
+      }
+      tx.audit(audit);
+      return fromRow(row);
+    });
+    return result;
+  }
+
+  async touchToken(id: string, at: Date): Promise<void> {
+    await this.pg.query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", [at, id]);
+  }
+
+  async consumeQuota(id: string, day: string, n: number, limit: number): Promise<{ ok: boolean; used: number }> {
+    if (n > limit) return { ok: false, used: await this.used(id, day) };
+    // One statement: the row lock orders every node's consumers, and the WHERE refuses what would pass the limit.
+    const [row] = await this.pg.query<{ count: number }>(
+      `INSERT INTO api_token_usage (token_id, day, count) VALUES ($1, $2, $3)
+       ON CONFLICT (token_id, day) DO UPDATE SET count = api_token_usage.count + excluded.count
+       WHERE api_token_usage.count + excluded.count <= $4
+       RETURNING count`,
+      [id, day, n, limit],
+    );
+    if (row) return { ok: true, used: row.count };
+    return { ok: false, used: await this.used(id, day) };
+  }
+
+  async releaseQuota(id: string, day: string, n: number): Promise<void> {
+    await this.pg.query("UPDATE api_token_usage SET count = greatest(0, count - $1) WHERE token_id = $2 AND day = $3", [n, id, day]);
+  }
+
+  private async used(id: string, day: string): Promise<number> {
+    const [row] = await this.pg.query<{ count: number }>("SELECT count FROM api_token_usage WHERE token_id = $1 AND day = $2", [id, day]);
+    return row?.count ?? 0;
+  }
+}
+
+function fromRow(row: Row): TokenRecord {
+  return {
+    id: row.id as string,
+    name: (row.name as string | null) ?? null,
+    role: row.role as TokenRole,
+    secretHash: row.secret_hash as string,
+    profiles: JSON.parse(row.profiles as string) as string[],
+    quotaPerDay: (row.quota_per_day as number | null) ?? null,
+    scope: (row.scope as string | null) ?? null,
+    hub: (row.hub as string | null) ?? null,
+    createdAt: row.created_at as Date,
+    createdBy: row.created_by as string,
+    expiresAt: (row.expires_at as Date | null) ?? null,
+    revokedAt: (row.revoked_at as Date | null) ?? null,
+    revokedBy: (row.revoked_by as string | null) ?? null,
+    lastUsedAt: (row.last_used_at as Date | null) ?? null,
+  };
+}
