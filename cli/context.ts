@@ -14,6 +14,8 @@ import { AppError } from "../src/errors.js";
 export interface GlobalOptions {
   dataDir?: string;
   passphraseFile?: string;
+  /** PostgreSQL URL (else env DPKI_DATABASE_URL); the data directory's SQLite file without one. */
+  database?: string;
   actor?: string;
   json?: boolean;
   /** A dpki server to work through instead of the local data directory (else env DPKI_SERVER). */
@@ -45,7 +47,7 @@ export function actorFor(opts: GlobalOptions): string {
 
 /** Opens the local data directory's services; the caller must close them. */
 export function localServices(opts: GlobalOptions, workers = false): Services {
-  return openServices({ dataDir: opts.dataDir, passphraseFile: opts.passphraseFile, workers });
+  return openServices({ dataDir: opts.dataDir, passphraseFile: opts.passphraseFile, workers, database: opts.database });
 }
 
 /** `workers`: the command issues in bulk, so local mode builds certificates on a worker per core. */

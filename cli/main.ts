@@ -17,6 +17,7 @@ import { registrationCommand } from "./commands/registration.js";
 import { dpsCommand } from "./commands/dps.js";
 import { sasCommand } from "./commands/sas.js";
 import { keyCommand } from "./commands/credentials.js";
+import { dbCommand } from "./commands/db.js";
 import { reportError } from "./output.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,6 +30,10 @@ export function buildProgram(): Command {
     .description("Device PKI and provisioning for IoT fleets: a private CA, DPS-compatible enrollment, CRL/OCSP and an audit log")
     .option("-d, --data-dir <dir>", "data directory (env DPKI_HOME, default ./.dpki)")
     .option("--passphrase-file <file>", "file holding the CA key passphrase (else env DPKI_PASSPHRASE)")
+    .option(
+      "--database <url>",
+      "keep the records in PostgreSQL (postgres://user@host:port/db, env DPKI_DATABASE_URL) instead of <data-dir>/dpki.db",
+    )
     .option("--actor <name>", "who to record in the issuance log (default cli:<user>)")
     .option("--json", "machine-readable JSON output")
     .option("--server <url>", "work through a dpki server's HTTP API (env DPKI_SERVER)")
@@ -67,6 +72,7 @@ Start here:
     dpsCommand(),
     sasCommand(),
     keyCommand(),
+    dbCommand(),
   ])
     program.addCommand(cmd);
   program.exitOverride();

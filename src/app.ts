@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { KeyProvider } from "../ca/key-provider.js";
 import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
@@ -7,7 +8,7 @@ import { WriterThreadStore } from "./store/sqlite/writer-thread-store.js";
 import type { Store } from "./store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { readConfig, type DpkiConfig } from "./config.js";
-import { dataDirAt, ensureDataDir, isInitialised, resolvePassphrase, type DataDir } from "./data-dir.js";
+import { dataDirAt, ensureDataDir, hasConfig, isInitialised, resolvePassphrase, type DataDir } from "./data-dir.js";
 import { AppError } from "./errors.js";
 import { loadPolicySet, type PolicySet } from "./policy/policy-set.js";
 import { parseDuration } from "./duration.js";
@@ -40,6 +41,19 @@ import { HubPolicyService } from "./core/hub-api/hub-policy-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
+import type { LifecycleStore } from "./store/lifecycle-store.js";
+import type { TokenStore } from "./store/token-store.js";
+import type { LogTreeStore } from "./store/log-tree-store.js";
+import type { StoreChanges } from "./store/store-changes.js";
+import { PgDb } from "./store/postgres/pg-db.js";
+import { PgStore } from "./store/postgres/pg-store.js";
+import { PgDpsStore } from "./store/postgres/pg-dps-store.js";
+import { PgLifecycleStore } from "./store/postgres/pg-lifecycle-store.js";
+import { PgTokenStore } from "./store/postgres/pg-token-store.js";
+import { PgLogTreeStore } from "./store/postgres/pg-log-tree-store.js";
+import { PgChangeListener } from "./store/postgres/pg-changes.js";
+import { importSnapshot, type CopyReport } from "./store/postgres/pg-import.js";
+import { SqliteSnapshot } from "./store/sqlite/sqlite-snapshot.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -48,6 +62,8 @@ export interface Services {
   policies: PolicySet;
   clock: Clock;
   store: Store;
+  /** Which database the records live in, for banners and messages (never a password). */
+  database: { engine: "sqlite" | "postgres"; where: string };
   ca: CaService;
   issuance: IssuanceService;
   certificates: CertificateService;
@@ -79,27 +95,29 @@ export interface OpenOptions {
   create?: boolean;
   /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's roots always are). */
   webhookCa?: string[];
+  /** A PostgreSQL URL (postgres://…) to keep the records in instead of the data directory's SQLite file; else env DPKI_DATABASE_URL. */
+  database?: string;
+  /** Long-running servers: follow other nodes' changes on a shared database, so caches drop their copy at once. */
+  watch?: boolean;
 }
 
 export function openServices(options: OpenOptions = {}): Services {
   const dataDir = dataDirAt(options.dataDir);
+  const databaseUrl = databaseUrlOf(options);
   // A mistyped --data-dir or DPKI_HOME must not pass for a new, empty CA.
   if (options.create) ensureDataDir(dataDir);
-  else if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
+  else requireInitialised(dataDir, databaseUrl);
   const config = readConfig(dataDir.root);
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
-  const sqlite = new SqliteDb(dataDir.database);
-  // Servers and batches also move certificate commits off the main thread.
-  const sqliteStore = new SqliteStore(sqlite);
-  const store: Store = options.workers ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database)) : sqliteStore;
   const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
   const keys = lazyKeyProvider(
     () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
   );
-  // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
-  const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
-  const lifecycleStore = new SqliteLifecycleStore(sqlite, secrets);
+  const backend = databaseUrl
+    ? postgresBackend(databaseUrl, passphrase, Boolean(options.watch))
+    : sqliteBackend(dataDir, passphrase, Boolean(options.workers));
+  const { store, lifecycle: lifecycleStore } = backend;
   const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl), () =>
     lifecycleStore.listCrossCertificates(),
   );
@@ -108,7 +126,7 @@ export function openServices(options: OpenOptions = {}): Services {
   const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
   const issuance = new IssuanceService(store, ca, policies, clock, executor);
-  const dpsStore = new SqliteDpsStore(sqlite, secrets);
+  const dpsStore = backend.dps;
   const rotation = new CaRotationService(store, lifecycleStore, keys, ca, clock);
   let renewals: RenewalService | undefined;
   // A status check that meets a renewed certificate past its grace has the sweeper persist the revocation.
@@ -161,7 +179,16 @@ export function openServices(options: OpenOptions = {}): Services {
       return () => clearInterval(timer);
     },
   };
-  const log = new LogService({ store, tree: new SqliteLogTreeStore(sqlite), keys, clock }, logOrigin(config.publicUrl));
+  const log = new LogService({ store, tree: backend.logTree, keys, clock }, logOrigin(config.publicUrl));
+  // Another node rotated or revoked a CA, revoked a certificate or changed hubs: drop what this one holds.
+  backend.changes?.onChange((change) => {
+    if (change === "ca") {
+      ca.refreshActive();
+      for (const listener of rotation.onChange) void Promise.resolve(listener()).catch(() => {});
+    }
+    if (change === "revocation") crl.revoked();
+    if (change === "dps-config") hubs.forgetHubs();
+  });
   const webhookTrust = async () => [pemEncode("CERTIFICATE", (await ca.root()).certDer), ...(options.webhookCa ?? [])];
   // The one registration flow: the device listener and the management API both use it.
   const registrations = new DpsService({
@@ -185,6 +212,7 @@ export function openServices(options: OpenOptions = {}): Services {
     policies,
     clock,
     store,
+    database: { engine: backend.engine, where: backend.where },
     ca,
     issuance,
     certificates,
@@ -193,7 +221,7 @@ export function openServices(options: OpenOptions = {}): Services {
     log,
     lifecycle,
     tokens: new TokenService(
-      new SqliteTokenStore(sqlite),
+      backend.tokens,
       clock,
       () => policies.profiles.keys(),
       async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
@@ -201,9 +229,138 @@ export function openServices(options: OpenOptions = {}): Services {
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       await executor.close();
-      await store.close();
+      await backend.close();
     },
   };
+}
+
+/** The stores over one database, and how to close it: the only place an engine is chosen. */
+interface Backend {
+  engine: "sqlite" | "postgres";
+  where: string;
+  store: Store;
+  dps: DpsStore;
+  lifecycle: LifecycleStore;
+  tokens: TokenStore;
+  logTree: LogTreeStore;
+  changes?: StoreChanges;
+  close(): Promise<void>;
+}
+
+function sqliteBackend(dataDir: DataDir, passphrase: () => string, workers: boolean): Backend {
+  const sqlite = new SqliteDb(dataDir.database);
+  // Servers and batches also move certificate commits off the main thread.
+  const sqliteStore = new SqliteStore(sqlite);
+  const store: Store = workers ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database)) : sqliteStore;
+  // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
+  const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
+  return {
+    engine: "sqlite",
+    where: dataDir.database,
+    store,
+    dps: new SqliteDpsStore(sqlite, secrets),
+    lifecycle: new SqliteLifecycleStore(sqlite, secrets),
+    tokens: new SqliteTokenStore(sqlite),
+    logTree: new SqliteLogTreeStore(sqlite),
+    close: () => store.close(),
+  };
+}
+
+/** PostgreSQL: one pool per process; the driver is asynchronous, so commits never block the main thread. */
+function postgresBackend(url: string, passphrase: () => string, watch: boolean): Backend {
+  const pg = new PgDb(url);
+  const secrets = new PassphraseSecretBox(passphrase, () => pg.secretSalt());
+  const changes = watch ? new PgChangeListener(url) : undefined;
+  return {
+    engine: "postgres",
+    where: pg.where,
+    store: new PgStore(pg),
+    dps: new PgDpsStore(pg, secrets),
+    lifecycle: new PgLifecycleStore(pg, secrets),
+    tokens: new PgTokenStore(pg),
+    logTree: new PgLogTreeStore(pg),
+    changes,
+    close: async () => {
+      await changes?.close();
+      await pg.close();
+    },
+  };
+}
+
+/** Applies the pending migrations of the installation's database (both engines migrate at start too). */
+export async function migrateDatabase(options: {
+  dataDir?: string;
+  database?: string;
+}): Promise<{ engine: "sqlite" | "postgres"; where: string; applied: string[] }> {
+  const dataDir = dataDirAt(options.dataDir);
+  const url = databaseUrlOf(options);
+  requireInitialised(dataDir, url);
+  if (url) {
+    const pg = new PgDb(url);
+    try {
+      return { engine: "postgres", where: pg.where, applied: await pg.ready() };
+    } finally {
+      await pg.close();
+    }
+  }
+  const sqlite = new SqliteDb(dataDir.database);
+  sqlite.close();
+  return { engine: "sqlite", where: dataDir.database, applied: sqlite.migrated };
+}
+
+/**
+ * Copies a SQLite database into an empty PostgreSQL one and verifies the copy (see
+ * importSnapshot). The source is read in one snapshot; it is left as it was.
+ */
+export async function copyDatabase(
+  fromFile: string,
+  toUrl: string,
+  onTable?: (table: string, rows: number) => void,
+): Promise<CopyReport & { from: string; to: string }> {
+  if (!existsSync(fromFile)) throw new AppError("not_found", `No SQLite database at ${fromFile}`);
+  const url = databaseUrlOf({ database: toUrl })!;
+  const sqlite = new SqliteDb(fromFile);
+  const snapshot = new SqliteSnapshot(sqlite);
+  const pg = new PgDb(url);
+  try {
+    return { ...(await importSnapshot(pg, snapshot, onTable)), from: fromFile, to: pg.where };
+  } finally {
+    snapshot.close();
+    sqlite.close();
+    await pg.close();
+  }
+}
+
+/** --database, else DPKI_DATABASE_URL; undefined for the data directory's SQLite file. */
+export function databaseUrlOf(options: { database?: string }): string | undefined {
+  const url = options.database ?? process.env.DPKI_DATABASE_URL;
+  if (url === undefined || url === "") return undefined;
+  if (!/^postgres(ql)?:\/\//i.test(url)) {
+    throw new AppError(
+      "invalid_argument",
+      "--database takes a PostgreSQL URL (postgres://user@host:port/database); leave it out for SQLite",
+    );
+  }
+  return url;
+}
+
+/**
+ * Throws not_found unless the data directory holds an installation: its SQLite database, or
+ * with a PostgreSQL URL its config.json (keys and config stay in the directory either way).
+ */
+export function requireInitialised(dataDir: DataDir, databaseUrl: string | undefined): void {
+  if (databaseUrl) {
+    if (!hasConfig(dataDir)) throw missingDataDir(dataDir);
+    return;
+  }
+  if (isInitialised(dataDir)) return;
+  if (hasConfig(dataDir) && readConfig(dataDir.root).database === "postgres") {
+    throw new AppError(
+      "config_error",
+      `The data directory ${dataDir.root} keeps its records in PostgreSQL: pass --database postgres://… or set DPKI_DATABASE_URL`,
+    );
+  }
+  throw missingDataDir(dataDir);
 }
 
 /** The checkpoint origin and log key name: this installation's host, as a schema-less URL. */

@@ -32,6 +32,11 @@ export interface DpkiConfig {
   hubAuthCacheTtl: string;
   /** How often `dpki serve` signs a checkpoint of the issuance log (when entries were added); "off" for on demand only. */
   checkpointInterval: string;
+  /**
+   * Where the records live: "sqlite" (dpki.db in the data directory) or "postgres" (the database
+   * named by --database or DPKI_DATABASE_URL, which no file holds: it may carry a password).
+   */
+  database: "sqlite" | "postgres";
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -46,6 +51,7 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   expiredRenewalWindow: "30d",
   hubAuthCacheTtl: "1m",
   checkpointInterval: "5m",
+  database: "sqlite",
 };
 
 export const CONFIG_FILE = "config.json";
@@ -104,5 +110,8 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   }
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
   if (config.checkpointInterval !== "off") parseDuration(config.checkpointInterval);
+  if (config.database !== "sqlite" && config.database !== "postgres") {
+    throw new AppError("config_error", `${source}: database must be "sqlite" or "postgres"`);
+  }
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, ""), publicHttpUrl };
 }

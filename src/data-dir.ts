@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AppError } from "./errors.js";
+import { CONFIG_FILE } from "./config.js";
 
 /** Where one dpki instance keeps its database, encrypted keys and config. */
 export interface DataDir {
@@ -53,4 +54,9 @@ function readPassphraseFile(file: string): string {
   const passphrase = text.replace(/\r?\n$/, "");
   if (passphrase.length === 0) throw new AppError("key_unavailable", `Passphrase file ${file} is empty`);
   return passphrase;
+}
+
+/** Whether `dpki init` wrote the directory's config (what a PostgreSQL installation keeps here besides its keys). */
+export function hasConfig(dir: DataDir): boolean {
+  return existsSync(join(dir.root, CONFIG_FILE));
 }

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { readFileSync } from "node:fs";
-import { missingDataDir, openServices } from "../../src/app.js";
-import { dataDirAt, isInitialised, resolvePassphrase } from "../../src/data-dir.js";
+import { databaseUrlOf, openServices, requireInitialised } from "../../src/app.js";
+import { dataDirAt, resolvePassphrase } from "../../src/data-dir.js";
 import { parseDuration } from "../../src/duration.js";
 import { AppError } from "../../src/errors.js";
 import { defaultListenerNames, startDeviceListener } from "../../src/dps/serve.js";
@@ -48,12 +48,13 @@ Examples:
       withErrors(async (opts, cmd) => {
         const global = globalOptions(cmd);
         const dataDir = dataDirAt(global.dataDir);
-        if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
+        const database = databaseUrlOf(global);
+        requireInitialised(dataDir, database);
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
         const rate = opts.rate as number;
         const passphrase = resolvePassphrase(dataDir, global.passphraseFile);
         const webhookCa = opts.webhookCa ? [read(opts.webhookCa as string).toString("utf8")] : [];
-        const services = openServices({ dataDir: dataDir.root, passphrase, workers: true, webhookCa });
+        const services = openServices({ dataDir: dataDir.root, passphrase, workers: true, webhookCa, database, watch: true });
         try {
           await services.ca.activeIssuer();
           const rootFile = await writeRootPem(services);

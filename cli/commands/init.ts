@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "../../ca/key-algorithm.js";
-import { openServices } from "../../src/app.js";
+import { databaseUrlOf, openServices } from "../../src/app.js";
 import { DEFAULT_CONFIG, writeConfig } from "../../src/config.js";
 import { dataDirAt, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
@@ -40,6 +40,7 @@ Examples:
           dev: Boolean(opts.dev),
           passphraseFile: global.passphraseFile,
           actor: actorFor(global),
+          database: global.database,
         });
         if (result.devPassphrase) {
           out.note(`Development mode: the CA passphrase is stored in ${result.dataDir.devPassphrase}. Do not use this CA in production.`);
@@ -57,6 +58,8 @@ export interface InitArgs {
   dev: boolean;
   passphraseFile?: string;
   actor: string;
+  /** PostgreSQL URL (else env DPKI_DATABASE_URL): the records go there, the keys and config still in the data directory. */
+  database?: string;
 }
 
 /** Shared by `dpki init` and `dpki quickstart`. Fails before writing anything when it cannot finish. */
@@ -65,14 +68,16 @@ export async function initDataDir(args: InitArgs): Promise<{ dataDir: DataDir; c
   const useDevPassphrase = args.dev && !args.passphraseFile && !process.env.DPKI_PASSPHRASE && !existsSync(dataDir.devPassphrase);
   // Resolve the passphrase first, so a missing one leaves no half-made data directory behind.
   const passphrase = useDevPassphrase ? randomBytes(32).toString("base64url") : resolvePassphrase(dataDir, args.passphraseFile);
-  const services = openServices({ dataDir: dataDir.root, passphrase, create: true });
+  const database = databaseUrlOf(args);
+  const services = openServices({ dataDir: dataDir.root, passphrase, create: true, database });
   try {
     if ((await services.ca.list()).length > 0) {
-      throw new AppError("already_exists", `${dataDir.root} already holds a CA; refusing to overwrite it`);
+      const where = database ? `The database at ${services.database.where}` : dataDir.root;
+      throw new AppError("already_exists", `${where} already holds a CA; refusing to overwrite it`);
     }
     if (useDevPassphrase) writeFileSync(dataDir.devPassphrase, passphrase + "\n", { mode: 0o600 });
     const cas = await services.ca.init({ algorithm: args.algorithm, organization: args.org, actor: args.actor });
-    writeConfig(dataDir.root, { ...DEFAULT_CONFIG, publicUrl: args.publicUrl });
+    writeConfig(dataDir.root, { ...DEFAULT_CONFIG, publicUrl: args.publicUrl, database: database ? "postgres" : "sqlite" });
     return { dataDir, cas, devPassphrase: useDevPassphrase };
   } finally {
     await services.close();

@@ -25,7 +25,7 @@ production (use \`dpki init\` with a passphrase, then \`dpki serve\`). \`npm sta
         const dataDir = dataDirAt(global.dataDir);
         // The whole product in one step: the management API and the DPS device endpoint.
         const settings = { ...serveSettings(opts), dpsPort: (opts.dpsPort as number | undefined) ?? DEFAULT_DPS_PORT };
-        const probe = openServices({ dataDir: dataDir.root, create: true });
+        const probe = openServices({ dataDir: dataDir.root, create: true, database: global.database });
         const hasCa = (await probe.ca.list().finally(() => probe.close())).length > 0;
         if (!hasCa) {
           await initDataDir({
@@ -36,10 +36,11 @@ production (use \`dpki init\` with a passphrase, then \`dpki serve\`). \`npm sta
             dev: true,
             passphraseFile: global.passphraseFile,
             actor: actorFor(global),
+            database: global.database,
           });
           process.stderr.write(`Created a development CA in ${dataDir.root} (passphrase in ${dataDir.devPassphrase}: development only)\n`);
         }
-        await runServer(dataDir, global.passphraseFile, settings);
+        await runServer(dataDir, global.passphraseFile, settings, global.database);
       }),
     );
 }

@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from "commander";
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
-import { missingDataDir, openServices, type Services } from "../../src/app.js";
-import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
+import { databaseUrlOf, openServices, requireInitialised, type Services } from "../../src/app.js";
+import { dataDirAt, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
 import type { TlsSource } from "../../src/http/server.js";
 import { globalOptions } from "../context.js";
@@ -31,7 +31,7 @@ Examples:
     .action(
       withErrors(async (opts, cmd) => {
         const global = globalOptions(cmd);
-        await runServer(dataDirAt(global.dataDir), global.passphraseFile, serveSettings(opts));
+        await runServer(dataDirAt(global.dataDir), global.passphraseFile, serveSettings(opts), global.database);
       }),
     );
 }
@@ -81,17 +81,21 @@ export function serveSettings(opts: Record<string, unknown>): ServeSettings {
 }
 
 /** Serves until SIGTERM/SIGINT, then drains and closes the store. */
-export async function runServer(dataDir: DataDir, passphraseFile: string | undefined, settings: ServeSettings): Promise<void> {
-  if (!isInitialised(dataDir)) {
-    throw missingDataDir(dataDir);
-  }
+export async function runServer(
+  dataDir: DataDir,
+  passphraseFile: string | undefined,
+  settings: ServeSettings,
+  database?: string,
+): Promise<void> {
+  const databaseUrl = databaseUrlOf({ database });
+  requireInitialised(dataDir, databaseUrl);
   if (Boolean(settings.tlsCert) !== Boolean(settings.tlsKey)) {
     throw new AppError("invalid_argument", "--tls-cert and --tls-key go together");
   }
   if (settings.insecureHttp && settings.tlsCert)
     throw new AppError("invalid_argument", "--insecure-http and --tls-cert exclude each other");
   const passphrase = resolvePassphrase(dataDir, passphraseFile);
-  const services = openServices({ dataDir: dataDir.root, passphrase, workers: true });
+  const services = openServices({ dataDir: dataDir.root, passphrase, workers: true, database: databaseUrl, watch: true });
   try {
     // Fail at start, not on the first request, when the CA or its key cannot be used.
     await services.ca.activeIssuer();
@@ -125,6 +129,7 @@ export async function runServer(dataDir: DataDir, passphraseFile: string | undef
           ? `  trust:       ${running.rootPemFile}   (the roots in service, as \`dpki ca root\` prints them: curl --cacert ${running.rootPemFile} ${running.url}/v1/ca/chain)\n`
           : "") +
         (running.publicHttpUrl ? `  CRL, OCSP:   ${running.publicHttpUrl} (plain HTTP, public artefacts only)\n` : "") +
+        (services.database.engine === "postgres" ? `  database:    PostgreSQL at ${services.database.where}\n` : "") +
         `  admin token: npx dpki token create --role admin${hint}\n` +
         `  remote CLI:  DPKI_SERVER=${running.url} DPKI_TOKEN=<token> npx dpki cert list\n` +
         (devices

@@ -129,6 +129,11 @@ export class HubService {
     };
   }
 
+  /** Drops the cached hubs (another node changed the DPS configuration). */
+  forgetHubs(): void {
+    this.hubCache.clear();
+  }
+
   /** Hubs of one scope (or all), cached for a moment: the device-auth hot path resolves one per call. */
   private hubs(scope: string | null): Promise<ResolvedHub[]> {
     const key = scope?.toLowerCase() ?? "*";

@@ -31,6 +31,8 @@ export class SqliteDb {
    */
   private head: { seq: number; hash: string; at: string } | undefined;
   private writeDepth = 0;
+  /** Names of the migrations this open applied (`dpki db migrate` reports them). */
+  readonly migrated: string[] = [];
 
   constructor(
     readonly file: string,
@@ -197,6 +199,7 @@ export class SqliteDb {
         if (this.db.prepare("SELECT 1 FROM schema_migrations WHERE name = ?").get(m.name)) return;
         this.db.exec(m.sql);
         this.db.prepare("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)").run(m.name, new Date().toISOString());
+        this.migrated.push(m.name);
       });
     }
   }
