@@ -345,22 +345,31 @@ export function databaseUrlOf(options: { database?: string }): string | undefine
 }
 
 /**
- * Throws not_found unless the data directory holds an installation: its SQLite database, or
- * with a PostgreSQL URL its config.json (keys and config stay in the directory either way).
+ * Throws unless the data directory holds an installation whose records are where the command
+ * looks: its SQLite database, or with a PostgreSQL URL its config.json saying postgres (keys and
+ * config stay in the directory either way). not_found for no installation, config_error for
+ * records kept in the other engine.
  */
 export function requireInitialised(dataDir: DataDir, databaseUrl: string | undefined): void {
+  const engine = hasConfig(dataDir) ? readConfig(dataDir.root).database : undefined;
   if (databaseUrl) {
-    if (!hasConfig(dataDir)) throw missingDataDir(dataDir);
+    if (!engine) throw missingDataDir(dataDir);
+    // Records in two places would split the installation: the file's must be moved, not left behind.
+    if (engine === "sqlite" && isInitialised(dataDir)) {
+      throw new AppError(
+        "config_error",
+        `The data directory ${dataDir.root} keeps its records in ${dataDir.database}, not PostgreSQL: move them with \`dpki db copy\`, or leave out --database / DPKI_DATABASE_URL`,
+      );
+    }
     return;
   }
-  if (isInitialised(dataDir)) return;
-  if (hasConfig(dataDir) && readConfig(dataDir.root).database === "postgres") {
+  if (engine === "postgres") {
     throw new AppError(
       "config_error",
       `The data directory ${dataDir.root} keeps its records in PostgreSQL: pass --database postgres://… or set DPKI_DATABASE_URL`,
     );
   }
-  throw missingDataDir(dataDir);
+  if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
 }
 
 /** The checkpoint origin and log key name: this installation's host, as a schema-less URL. */

@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "../../ca/key-algorithm.js";
 import { databaseUrlOf, openServices } from "../../src/app.js";
 import { DEFAULT_CONFIG, writeConfig } from "../../src/config.js";
-import { dataDirAt, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
+import { dataDirAt, isInitialised, resolvePassphrase, type DataDir } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
 import { actorFor, globalOptions } from "../context.js";
 import { createOutput, formatTable, shortDate } from "../output.js";
@@ -69,6 +69,12 @@ export async function initDataDir(args: InitArgs): Promise<{ dataDir: DataDir; c
   // Resolve the passphrase first, so a missing one leaves no half-made data directory behind.
   const passphrase = useDevPassphrase ? randomBytes(32).toString("base64url") : resolvePassphrase(dataDir, args.passphraseFile);
   const database = databaseUrlOf(args);
+  if (database && isInitialised(dataDir)) {
+    throw new AppError(
+      "already_exists",
+      `${dataDir.root} already holds a CA in ${dataDir.database}; move it with \`dpki db copy\` instead`,
+    );
+  }
   const services = openServices({ dataDir: dataDir.root, passphrase, create: true, database });
   try {
     if ((await services.ca.list()).length > 0) {

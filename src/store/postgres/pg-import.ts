@@ -6,8 +6,8 @@ import type { TableSnapshot } from "../table-snapshot.js";
 import type { PgDb } from "./pg-db.js";
 import type { Query } from "./pg-query.js";
 import { PG_MIGRATIONS } from "./pg-migrations.js";
-import { PgStore } from "./pg-store.js";
-import { PgLogTreeStore } from "./pg-log-tree-store.js";
+import { auditFromRow } from "./pg-store.js";
+import type { AuditEntry } from "../records.js";
 
 type Row = Record<string, unknown>;
 
@@ -76,6 +76,10 @@ export async function importSnapshot(
   if (missing.length) {
     throw new AppError("config_error", `The source has migrations PostgreSQL has no twin of (${missing.join(", ")}): cannot copy it`);
   }
+  // A damaged source is named as such, and nothing is copied.
+  const sourceLog = await verifyChain(sourceEntries(source));
+  if (!sourceLog.ok)
+    throw new AppError("log_damaged", `The source's issuance log does not verify: ${sourceLog.message}; nothing was copied`);
   const targetTables = await columnsByTable(pg.query.bind(pg));
   const tables = source.tables().sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   for (const table of tables) {
@@ -83,7 +87,7 @@ export async function importSnapshot(
       throw new AppError("config_error", `The source table ${table} has no counterpart in PostgreSQL: cannot copy it`);
   }
 
-  await pg.write(async (tx) => {
+  const { result: report } = await pg.write(async (tx) => {
     const [used] = await tx.query<{ n: number }>(
       "SELECT (SELECT count(*) FROM audit_log) + (SELECT count(*) FROM cas) + (SELECT count(*) FROM api_tokens) + (SELECT count(*) FROM dps_scopes) AS n",
     );
@@ -117,29 +121,35 @@ export async function importSnapshot(
         `SELECT setval(pg_get_serial_sequence('${table}', '${column}'), COALESCE(max(${column}), 0) + 1, false) FROM ${table}`,
       );
     }
+    // Checked before COMMIT: a copy that does not match its source leaves the target as empty as it was.
+    return verifyCopy(tx.query, source, tables);
   });
-  return verifyCopy(pg, source, tables);
+  return report;
 }
 
-async function verifyCopy(pg: PgDb, source: TableSnapshot, tables: string[]): Promise<CopyReport> {
+async function verifyCopy(query: Query, source: TableSnapshot, tables: string[]): Promise<CopyReport> {
   const counts: Record<string, number> = {};
   for (const table of tables) {
     const expected = source.count(table);
-    const [row] = await pg.query<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
+    const [row] = await query<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
     if (row!.n !== expected) throw copyFailed(`${table} holds ${row!.n} rows, the source ${expected}`);
     counts[table] = expected;
   }
 
-  const verdict = await verifyChain(new PgStore(pg).auditEntries());
+  const verdict = await verifyChain(auditEntries(query));
   if (!verdict.ok) throw copyFailed(`the copied log does not verify: ${verdict.message}`);
   let sourceHead = "0".repeat(64);
   for (const batch of source.rows("audit_log", 10_000)) if (batch.length) sourceHead = batch[batch.length - 1]!.hash as string;
   if (verdict.head !== sourceHead) throw copyFailed("the copied log does not end at the source's head");
 
-  const tree = new PgLogTreeStore(pg);
-  const checkpoint = await tree.latestCheckpoint();
+  const [checkpoint] = await query<{ size: number; root: Buffer }>("SELECT size, root FROM log_checkpoints ORDER BY size DESC LIMIT 1");
   if (checkpoint) {
-    const root = await treeHash((level, index) => tree.subtreeHash(level, index), checkpoint.size);
+    const subtree = async (level: number, index: number) => {
+      const [row] = await query<{ hash: Buffer }>("SELECT hash FROM log_tree WHERE level = $1 AND idx = $2", [level, index]);
+      if (!row) throw copyFailed(`the copied tree lacks subtree ${level}/${index}`);
+      return row.hash;
+    };
+    const root = await treeHash(subtree, checkpoint.size);
     if (!Buffer.from(root).equals(checkpoint.root))
       throw copyFailed(`the copied tree does not give the root of checkpoint ${checkpoint.size}`);
   }
@@ -150,13 +160,42 @@ async function verifyCopy(pg: PgDb, source: TableSnapshot, tables: string[]): Pr
     for (const r of batch) sourceCerts.push(certKey(r.serial, r.sha256, r.status, r.revoked_at));
   for (const k of sourceCerts.sort()) sourceDigest.update(k);
   const copiedDigest = createHash("sha256");
-  const copied = (await pg.query<Row>("SELECT serial, sha256, status, revoked_at FROM certificates")).map((r) =>
+  const copied = (await query<Row>("SELECT serial, sha256, status, revoked_at FROM certificates")).map((r) =>
     certKey(r.serial, r.sha256, r.status, r.revoked_at),
   );
   for (const k of copied.sort()) copiedDigest.update(k);
   if (sourceDigest.digest("hex") !== copiedDigest.digest("hex")) throw copyFailed("the copied certificates differ from the source's");
 
   return { tables: counts, log: { entries: verdict.entries, head: verdict.head, checkpoint: checkpoint?.size ?? null } };
+}
+
+async function* sourceEntries(source: TableSnapshot): AsyncIterable<AuditEntry[]> {
+  for (const batch of source.rows("audit_log", 10_000)) {
+    yield batch.map((r) => ({
+      seq: r.seq as number,
+      at: new Date(r.at as string),
+      actor: r.actor as string,
+      action: r.action as string,
+      subject: (r.subject as string | null) ?? null,
+      serial: (r.serial as string | null) ?? null,
+      profile: (r.profile as string | null) ?? null,
+      policyHash: (r.policy_hash as string | null) ?? null,
+      details: JSON.parse(r.details as string) as Record<string, unknown>,
+      prevHash: r.prev_hash as string,
+      hash: r.hash as string,
+    }));
+  }
+}
+
+async function* auditEntries(query: Query): AsyncIterable<AuditEntry[]> {
+  let after = 0;
+  for (;;) {
+    const rows = await query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 10000", [after]);
+    if (rows.length === 0) return;
+    const entries = rows.map(auditFromRow);
+    yield entries;
+    after = entries[entries.length - 1]!.seq;
+  }
 }
 
 function certKey(serial: unknown, sha256: unknown, status: unknown, revokedAt: unknown): string {

@@ -321,7 +321,7 @@ export function certFromRow(row: Row): CertificateRecord {
   };
 }
 
-function auditFromRow(row: Row): AuditEntry {
+export function auditFromRow(row: Row): AuditEntry {
   return {
     seq: row.seq as number,
     at: row.at as Date,
