@@ -7,6 +7,8 @@ import { percentile, type Row } from "./table.js";
 
 export interface LoadOptions {
   url: string;
+  /** Several servers (nodes) sharing the connections: connection k talks to urls[k % n]; `url` alone when absent. */
+  urls?: string[];
   connections: number;
   seconds: number;
   /** POST by default. */
@@ -36,9 +38,9 @@ export interface LoadResult {
  * request when the previous answer arrives, for a bounded time. Only loopback targets.
  */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const target = new URL(options.url);
-  if (!["127.0.0.1", "localhost", "[::1]"].includes(target.hostname)) throw new Error("load tests only target loopback");
-  const isHttps = target.protocol === "https:";
+  const targets = (options.urls ?? [options.url]).map((u) => new URL(u));
+  if (targets.some((t) => !["127.0.0.1", "localhost", "[::1]"].includes(t.hostname))) throw new Error("load tests only target loopback");
+  const isHttps = targets[0]!.protocol === "https:";
   const agent = isHttps
     ? new https.Agent({ keepAlive: true, maxSockets: options.connections, ca: options.ca })
     : new http.Agent({ keepAlive: true, maxSockets: options.connections });
@@ -51,7 +53,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let sent = 0;
   const end = performance.now() + options.seconds * 1000;
 
-  const one = (i: number) =>
+  const one = (i: number, target: URL) =>
     new Promise<void>((resolve) => {
       const payload = options.body?.(i);
       const headers: Record<string, string | number> = { ...headersOf(i) };
@@ -93,8 +95,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: options.connections }, async () => {
-      while (performance.now() < end) await one(sent++);
+    Array.from({ length: options.connections }, async (_, k) => {
+      const target = targets[k % targets.length]!;
+      while (performance.now() < end) await one(sent++, target);
     }),
   );
   const elapsed = (performance.now() - started) / 1000;

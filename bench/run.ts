@@ -10,13 +10,14 @@ import { csrPool } from "./csr-pool.js";
 import { benchHttpIssuance } from "./http-issuance.js";
 import { benchDpsRegistration } from "./dps-registration.js";
 import { benchLifecycle } from "./lifecycle.js";
+import { benchPostgres } from "./postgres.js";
 import { fmt, printTable } from "./table.js";
 
 /**
  * `npm run bench`: every figure is printed next to a baseline measured in the same run (raw
  * signature rates, cfssl on the same machine), because absolute numbers on shared machines
  * drift. `npm run bench -- issuance http` runs only the named sections:
- * stages, issuance, batch, api, http, dps, lifecycle, crl, memory.
+ * stages, issuance, batch, api, http, dps, lifecycle, crl, memory, pg.
  */
 const wanted = new Set(process.argv.slice(2));
 const want = (name: string) => wanted.size === 0 || wanted.has(name);
@@ -81,6 +82,20 @@ if (want("dps")) {
 
 if (want("lifecycle")) {
   printTable("OCSP and hub SAS checks, in-process and over HTTPS, next to raw signature and HMAC rates", await benchLifecycle());
+}
+
+if (want("pg")) {
+  const result = await benchPostgres(csrs);
+  if (result.skipped) say(`\nPostgreSQL section skipped: ${result.skipped}`);
+  else {
+    printTable("HTTP issuance on PostgreSQL (1 and 2 nodes on one database) next to one node on SQLite, same run", result.rows);
+    for (const [c, sqlite] of result.rates.sqlite) {
+      const one = result.rates.pg1.get(c)!;
+      const two = result.rates.pg2.get(c)!;
+      say(`ratio PostgreSQL 1 node/SQLite at ${c} conns: ${(one / sqlite).toFixed(2)} (goal: at least 0.7)`);
+      say(`ratio PostgreSQL 2 nodes/1 node at ${c} conns: ${(two / one).toFixed(2)} (goal: at least 1.0)`);
+    }
+  }
 }
 
 if (want("crl")) {
