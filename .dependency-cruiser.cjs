@@ -1,6 +1,7 @@
 /**
  * The layers of dpki (README "Layout"), checked on every `npm test`: dependencies point down.
- *   cli/, src/http/  ->  src/core/ (services)  ->  ca/ (PKI engine), src/store/ (persistence) -> tlog/ (log formats)
+ *   cli/, src/http/  ->  src/operations/ (the facade both call)  ->  src/core/ (services)
+ *     ->  ca/ (PKI engine), src/store/ (persistence) -> tlog/ (log formats)
  * `src/app.ts` is the composition root and may import anything below it.
  */
 module.exports = {
@@ -39,6 +40,13 @@ module.exports = {
       severity: "error",
       from: { path: "^src/core/" },
       to: { path: "^(src/(http|dps)/|cli/|src/app\\.ts)" },
+    },
+    {
+      name: "operations-below-edges",
+      comment: "The Operations facade is what the CLI and the HTTP routes call; it knows neither.",
+      severity: "error",
+      from: { path: "^src/operations/" },
+      to: { path: "^(src/(http|dps)/|cli/)" },
     },
     {
       name: "http-not-cli",
