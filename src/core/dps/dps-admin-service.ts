@@ -166,7 +166,7 @@ export class DpsAdminService {
     const idScope = input.idScope ?? `0ne${randomBytes(4).toString("hex").toUpperCase()}`;
     if (!ID_SCOPE.test(idScope)) throw invalid(`ID scope "${clip(idScope)}" is invalid: use 1-63 letters, digits and -`);
     const description = input.description ?? "";
-    if (description.length > 256) throw invalid("description is longer than 256 characters");
+    if (description.length > 256) throw invalid("Cannot accept description: it is longer than 256 characters");
     const now = this.clock.now();
     const scope: ScopeRecord = { idScope, description, createdAt: now };
     await this.store.insertScope(scope, this.audit(now, actor, "dps.scope.create", idScope, { idScope, description }));
@@ -204,8 +204,8 @@ export class DpsAdminService {
 
   async createHub(idScope: string, input: HubInput, actor: string): Promise<HubView> {
     const scope = await this.scope(idScope);
-    if (input.name === undefined) throw invalid("name is required");
-    if (input.hostName === undefined) throw invalid("hostName is required");
+    if (input.name === undefined) throw invalid("Cannot create hub: name is required");
+    if (input.hostName === undefined) throw invalid("Cannot create hub: hostName is required");
     const now = this.clock.now();
     const hub = validHub({
       idScope: scope.idScope,
@@ -232,7 +232,7 @@ export class DpsAdminService {
 
   async updateHub(idScope: string, name: string, input: HubInput, actor: string): Promise<HubView> {
     const hub = await this.hub(idScope, name);
-    if (input.name !== undefined && input.name.toLowerCase() !== hub.name.toLowerCase()) throw invalid("a hub cannot be renamed");
+    if (input.name !== undefined && input.name.toLowerCase() !== hub.name.toLowerCase()) throw invalid("A hub cannot be renamed");
     const now = this.clock.now();
     const next = validHub({
       ...hub,
@@ -284,7 +284,7 @@ export class DpsAdminService {
       throw invalid(
         `${kind === "group" ? "Group id" : "Registration id"} "${clip(id)}" is invalid: use 1-128 of A-Z a-z 0-9 - . _ : ending in a letter, digit or -`,
       );
-    if (!input.attestation) throw invalid("attestation is required (symmetricKey or x509)");
+    if (!input.attestation) throw invalid(`Cannot create ${kindName(kind)}: attestation is required (symmetricKey or x509)`);
     const now = this.clock.now();
     const { spec: attestation, keys } = attestationSpec(kind, input.attestation, null);
     const record = await this.validEnrollment({
@@ -343,13 +343,13 @@ export class DpsAdminService {
   ): Promise<EnrollmentWithKeys> {
     const current = await this.enrollment(idScope, kind, id);
     if (options.ifMatch !== undefined && options.ifMatch !== current.etag) {
-      throw new AppError("conflict", `${kindName(kind)} ${id} has etag ${current.etag}, not ${options.ifMatch}`);
+      throw new AppError("conflict", `Cannot update ${kindName(kind)} ${id}: it has etag ${current.etag}, not ${options.ifMatch}`);
     }
     let attestation = current.attestation;
     let keys: EnrollmentWithKeys["keys"];
     if (input.attestation || options.regenerateKeys) {
       const requested: AttestationInput = input.attestation ?? { type: "symmetricKey" };
-      if (options.regenerateKeys && requested.type !== "symmetricKey") throw invalid("only symmetric keys can be regenerated");
+      if (options.regenerateKeys && requested.type !== "symmetricKey") throw invalid("Only symmetric keys can be regenerated");
       const made = attestationSpec(kind, requested, options.regenerateKeys ? null : current.attestation);
       attestation = made.spec;
       keys = made.keys;
@@ -473,21 +473,21 @@ export class DpsAdminService {
   /** Checks everything but the attestation (already built) and resolves hub names to the stored spelling. */
   private async validEnrollment(e: EnrollmentRecord): Promise<EnrollmentRecord> {
     if (e.provisioningStatus !== "enabled" && e.provisioningStatus !== "disabled")
-      throw invalid("provisioningStatus must be enabled or disabled");
+      throw invalid("Cannot accept provisioningStatus: it must be enabled or disabled");
     const lists = e.allowlists;
     for (const key of ["registrationIds", "hardwareIds", "sourceCidrs"] as const) {
       if (!Array.isArray(lists[key]) || lists[key].some((v) => typeof v !== "string"))
-        throw invalid(`allowlists.${key} must be a list of strings`);
-      if (lists[key].length > MAX_LIST) throw invalid(`allowlists.${key} has more than ${MAX_LIST} entries`);
+        throw invalid(`Cannot accept allowlists.${key}: it must be a list of strings`);
+      if (lists[key].length > MAX_LIST) throw invalid(`Cannot accept allowlists.${key}: it has more than ${MAX_LIST} entries`);
     }
     const unknownListKeys = Object.keys(lists).filter((k) => !["registrationIds", "hardwareIds", "sourceCidrs"].includes(k));
-    if (unknownListKeys.length) throw invalid(`unknown allowlist ${unknownListKeys.join(", ")}`);
+    if (unknownListKeys.length) throw invalid(`Unknown allowlist ${unknownListKeys.join(", ")}`);
     for (const p of lists.registrationIds)
-      if (!isRegistrationIdPattern(p)) throw invalid(`registration-id pattern "${clip(p)}" is invalid: use the id alphabet with * and ?`);
-    for (const h of lists.hardwareIds) if (h.length === 0 || h.length > 128) throw invalid("hardware ids must be 1-128 characters");
+      if (!isRegistrationIdPattern(p)) throw invalid(`Registration-id pattern "${clip(p)}" is invalid: use the id alphabet with * and ?`);
+    for (const h of lists.hardwareIds) if (h.length === 0 || h.length > 128) throw invalid("Hardware ids must be 1-128 characters");
     for (const c of lists.sourceCidrs) {
       const problem = cidrProblem(c);
-      if (problem) throw invalid(`source network ${problem}`);
+      if (problem) throw invalid(`Source network ${problem}`);
     }
     getProfile(this.policies, e.profile);
 
@@ -495,18 +495,20 @@ export class DpsAdminService {
     const unknownAllocation = Object.keys(a).filter(
       (k) => !["policy", "hubs", "webhookUrl", "webhookTimeoutMs", "regionNetworks"].includes(k),
     );
-    if (unknownAllocation.length) throw invalid(`unknown allocation setting ${unknownAllocation.join(", ")}`);
-    if (!POLICIES.includes(a.policy)) throw invalid(`allocation policy must be one of ${POLICIES.join(", ")}`);
-    if (!Array.isArray(a.hubs) || a.hubs.length > 100) throw invalid("allocation.hubs must be a list of at most 100 hub names");
+    if (unknownAllocation.length) throw invalid(`Unknown allocation setting ${unknownAllocation.join(", ")}`);
+    if (!POLICIES.includes(a.policy)) throw invalid(`Allocation policy must be one of ${POLICIES.join(", ")}`);
+    if (!Array.isArray(a.hubs) || a.hubs.length > 100)
+      throw invalid("Cannot accept allocation.hubs: it must be a list of at most 100 hub names");
     const scopeHubs = await this.store.listHubs(e.idScope);
     const hubs = a.hubs.map((name) => {
       const hub = typeof name === "string" ? scopeHubs.find((h) => h.name.toLowerCase() === name.toLowerCase()) : undefined;
       if (!hub) throw new AppError("not_found", `No hub ${clip(String(name))} in scope ${e.idScope}`);
       return hub.name;
     });
-    if (new Set(hubs.map((h) => h.toLowerCase())).size !== hubs.length) throw invalid("allocation.hubs lists a hub twice");
+    if (new Set(hubs.map((h) => h.toLowerCase())).size !== hubs.length)
+      throw invalid("Cannot accept allocation.hubs: it lists a hub twice");
     if (a.policy === "custom") {
-      if (!a.webhookUrl) throw invalid("custom allocation needs a webhookUrl");
+      if (!a.webhookUrl) throw invalid("Custom allocation needs a webhookUrl");
     }
     if (a.webhookUrl !== null) {
       let url: URL | null = null;
@@ -515,34 +517,37 @@ export class DpsAdminService {
       } catch {
         // refused below
       }
-      if (!url || url.protocol !== "https:") throw invalid(`webhookUrl "${clip(String(a.webhookUrl))}" must be an https URL`);
+      if (!url || url.protocol !== "https:")
+        throw invalid(`Cannot accept webhookUrl "${clip(String(a.webhookUrl))}": it must be an https URL`);
     }
     if (!Number.isInteger(a.webhookTimeoutMs) || a.webhookTimeoutMs < 100 || a.webhookTimeoutMs > 60_000) {
-      throw invalid("allocation.webhookTimeoutMs must be 100-60000");
+      throw invalid("Cannot accept allocation.webhookTimeoutMs: it must be 100-60000");
     }
-    if (!Array.isArray(a.regionNetworks) || a.regionNetworks.length > MAX_LIST) throw invalid("allocation.regionNetworks must be a list");
+    if (!Array.isArray(a.regionNetworks) || a.regionNetworks.length > MAX_LIST)
+      throw invalid("Cannot accept allocation.regionNetworks: it must be a list");
     for (const n of a.regionNetworks) {
       if (typeof n?.cidr !== "string" || typeof n.region !== "string" || n.region.length === 0 || n.region.length > 64) {
-        throw invalid("allocation.regionNetworks entries are {cidr, region}");
+        throw invalid("Cannot accept allocation.regionNetworks: its entries are {cidr, region}");
       }
       const problem = cidrProblem(n.cidr);
-      if (problem) throw invalid(`region network ${problem}`);
+      if (problem) throw invalid(`Region network ${problem}`);
     }
 
     if (typeof e.reprovision.updateHubAssignment !== "boolean" || typeof e.reprovision.migrateDeviceData !== "boolean") {
-      throw invalid("reprovision.updateHubAssignment and reprovision.migrateDeviceData must be true or false");
+      throw invalid("Cannot accept reprovision: updateHubAssignment and migrateDeviceData must be true or false");
     }
     if (e.deviceId !== null) {
-      if (e.kind === "group") throw invalid("an enrollment group has no device id: each device's is its registration id");
+      if (e.kind === "group") throw invalid("An enrollment group has no device id: each device's is its registration id");
       if (typeof e.deviceId !== "string" || !DEVICE_ID.test(e.deviceId))
-        throw invalid(`device id "${clip(String(e.deviceId))}" is invalid`);
+        throw invalid(`Device id "${clip(String(e.deviceId))}" is invalid`);
     }
     if (e.initialTwin !== null) {
-      if (typeof e.initialTwin !== "object" || Array.isArray(e.initialTwin)) throw invalid("initialTwin must be an object");
+      if (typeof e.initialTwin !== "object" || Array.isArray(e.initialTwin))
+        throw invalid("Cannot accept initialTwin: it must be an object");
       const unbounded = jsonBoundsProblem(e.initialTwin, "initialTwin", { maxBytes: MAX_TWIN_BYTES });
       if (unbounded) throw invalid(unbounded);
     }
-    if (typeof e.capabilities.iotEdge !== "boolean") throw invalid("capabilities.iotEdge must be true or false");
+    if (typeof e.capabilities.iotEdge !== "boolean") throw invalid("Cannot accept capabilities.iotEdge: it must be true or false");
     return { ...e, allocation: { ...a, hubs } };
   }
 
@@ -575,18 +580,18 @@ function attestationSpec(
       ["secondaryKey", secondaryKey],
     ] as const) {
       if (typeof value !== "string" || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(value) || Buffer.from(value, "base64").length < 16) {
-        throw invalid(`${name} must be base64 of at least 16 bytes`);
+        throw invalid(`Cannot accept ${name}: it must be base64 of at least 16 bytes`);
       }
     }
     return { spec: { type: "symmetricKey", primaryKey, secondaryKey }, ...(generated ? { keys: { primaryKey, secondaryKey } } : {}) };
   }
-  if (input.type !== "x509") throw invalid("attestation.type must be symmetricKey or x509");
+  if (input.type !== "x509") throw invalid("Cannot accept attestation.type: it must be symmetricKey or x509");
   if (kind === "group") {
     const pems = input.caCertificates ?? input.certificates ?? [];
-    if (pems.length < 1 || pems.length > 2) throw invalid("an X.509 enrollment group needs one or two CA certificates (PEM)");
+    if (pems.length < 1 || pems.length > 2) throw invalid("An X.509 enrollment group needs one or two CA certificates (PEM)");
     for (const pem of pems) {
       const cert = parseCertificate(pem);
-      if (!cert.ca) throw invalid(`certificate ${cert.subject.replace(/\n/g, ", ")} is not a CA certificate`);
+      if (!cert.ca) throw invalid(`Certificate ${cert.subject.replace(/\n/g, ", ")} is not a CA certificate`);
     }
     return { spec: { type: "x509", caCertificates: pems.map((p) => new X509Certificate(p).toString()) } };
   }
@@ -595,7 +600,7 @@ function attestationSpec(
     ...(input.thumbprints ?? []).map((t) => t.replace(/:/g, "").toLowerCase()),
   ];
   if (thumbprints.length < 1 || thumbprints.length > 2)
-    throw invalid("an X.509 individual enrollment needs one or two device certificates or SHA-256 thumbprints");
+    throw invalid("An X.509 individual enrollment needs one or two device certificates or SHA-256 thumbprints");
   for (const t of thumbprints) if (!/^[0-9a-f]{64}$/.test(t)) throw invalid(`"${clip(t)}" is not a SHA-256 thumbprint (64 hex digits)`);
   return { spec: { type: "x509", thumbprints } };
 }
@@ -609,13 +614,14 @@ function parseCertificate(pem: string): X509Certificate {
 }
 
 function validHub(hub: HubRecord): HubRecord {
-  if (!HUB_NAME.test(hub.name)) throw invalid(`hub name "${clip(hub.name)}" is invalid: use 1-63 letters, digits, . _ -`);
-  if (!HOST_NAME.test(hub.hostName) && !IP_HOST.test(hub.hostName)) throw invalid(`host name "${clip(hub.hostName)}" is not a DNS name`);
-  if (!Number.isInteger(hub.weight) || hub.weight < 1 || hub.weight > 1000) throw invalid("weight must be an integer from 1 to 1000");
+  if (!HUB_NAME.test(hub.name)) throw invalid(`Hub name "${clip(hub.name)}" is invalid: use 1-63 letters, digits, . _ -`);
+  if (!HOST_NAME.test(hub.hostName) && !IP_HOST.test(hub.hostName)) throw invalid(`Host name "${clip(hub.hostName)}" is not a DNS name`);
+  if (!Number.isInteger(hub.weight) || hub.weight < 1 || hub.weight > 1000)
+    throw invalid("Cannot accept weight: it must be an integer from 1 to 1000");
   if (hub.region !== null && (typeof hub.region !== "string" || hub.region.length === 0 || hub.region.length > 64)) {
-    throw invalid("region must be 1-64 characters");
+    throw invalid("Cannot accept region: it must be 1-64 characters");
   }
-  if (typeof hub.enabled !== "boolean") throw invalid("enabled must be true or false");
+  if (typeof hub.enabled !== "boolean") throw invalid("Cannot accept enabled: it must be true or false");
   return hub;
 }
 

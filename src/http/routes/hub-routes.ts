@@ -33,7 +33,7 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
     handler: async (req, res) => {
       const body = (req.body ?? {}) as { key?: unknown; confirm?: unknown };
       if (body.confirm !== undefined && typeof body.confirm !== "boolean")
-        throw new AppError("invalid_argument", "confirm must be true or false");
+        throw new AppError("invalid_argument", "Cannot accept confirm: it must be true or false");
       const change = { key: body.key as RotationChange["key"], confirm: body.confirm === true };
       res.set("Cache-Control", "no-store").json(await ops(res).keyRotate(target(req), change));
     },
@@ -158,7 +158,8 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
       access: HUB_CALLERS,
       handler: async (req, res) => {
         const limit = queryInt(req.query.limit);
-        if (limit !== undefined && !Number.isInteger(limit)) throw new AppError("invalid_argument", "limit must be an integer");
+        if (limit !== undefined && !Number.isInteger(limit))
+          throw new AppError("invalid_argument", "Cannot accept limit: it must be an integer");
         res.json(await hubs.changes(await resolve(req, res), queryString(req.query.after), limit));
       },
     },
