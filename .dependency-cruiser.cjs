@@ -52,7 +52,7 @@ module.exports = {
       name: "adapters-only-in-app",
       comment: "Store implementations (SQLite today) are chosen in src/app.ts; everything else sees the store interfaces.",
       severity: "error",
-      from: { path: "^(src/(core|http|dps)|cli)/|^src/(?!app\\.ts)[^/]+\\.ts$" },
+      from: { path: "^(src/(core|http|dps|operations)|cli)/|^src/(?!app\\.ts)[^/]+\\.ts$" },
       to: { path: "^src/store/sqlite/" },
     },
     {
