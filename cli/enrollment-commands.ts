@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import type { EnrollmentView } from "../src/core/dps/dps-admin-service.js";
+import type { EnrollmentView } from "../src/core/dps/dps-views.js";
 import type { EnrollmentKind } from "../src/store/dps-records.js";
 import { formatTable, shortDate } from "./output.js";
 import { withContext } from "./run.js";

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
-import type { HubInput, HubView } from "../../src/core/dps/dps-admin-service.js";
+import type { HubInput, HubView } from "../../src/core/dps/dps-views.js";
 import { formatRecord, formatTable } from "../output.js";
 import { withContext } from "../run.js";
 import { scopeOption } from "../dps-options.js";

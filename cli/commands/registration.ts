@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { RegistrationView } from "../../src/core/dps/dps-admin-service.js";
+import type { RegistrationView } from "../../src/core/dps/dps-views.js";
 import type { RegistrationStatus } from "../../src/store/dps-records.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";

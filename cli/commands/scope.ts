@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import type { ScopeView } from "../../src/core/dps/dps-admin-service.js";
+import type { ScopeView } from "../../src/core/dps/dps-views.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
 

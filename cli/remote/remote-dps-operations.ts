@@ -8,7 +8,7 @@ import type {
   RegistrationView,
   ScopeInput,
   ScopeView,
-} from "../../src/core/dps/dps-admin-service.js";
+} from "../../src/core/dps/dps-views.js";
 import type {
   DpsOperations,
   EnrollmentUpdateOptions,

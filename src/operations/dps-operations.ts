@@ -8,7 +8,7 @@ import type {
   RegistrationView,
   ScopeInput,
   ScopeView,
-} from "../core/dps/dps-admin-service.js";
+} from "../core/dps/dps-views.js";
 import type { EnrollmentKind, RegistrationStatus } from "../store/dps-records.js";
 import type { Page } from "../store/store.js";
 

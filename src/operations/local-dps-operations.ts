@@ -1,5 +1,5 @@
 import type { Services } from "../app.js";
-import type { EnrollmentInput, HubInput, ScopeInput } from "../core/dps/dps-admin-service.js";
+import type { EnrollmentInput, HubInput, ScopeInput } from "../core/dps/dps-views.js";
 import type { DpsOperations, EnrollmentUpdateOptions, PageQuery, RegistrationListQuery, ScopeDetailView } from "./dps-operations.js";
 import type { EnrollmentKind } from "../store/dps-records.js";
 import { AppError } from "../errors.js";

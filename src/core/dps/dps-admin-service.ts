@@ -1,155 +1,35 @@
-import { X509Certificate, randomBytes } from "node:crypto";
-import type { DpsStore, RegistrationFilter } from "../../store/dps-store.js";
+import { randomBytes } from "node:crypto";
+import type { DpsStore } from "../../store/dps-store.js";
 import type { Page } from "../../store/store.js";
 import type { AuditInput } from "../../store/records.js";
-import type {
-  AllocationPolicyName,
-  AllocationSpec,
-  Allowlists,
-  AttestationSpec,
-  EnrollmentKind,
-  EnrollmentRecord,
-  HubRecord,
-  RegistrationRecord,
-  RegistrationStatus,
-  ReprovisionSpec,
-  ScopeRecord,
-} from "../../store/dps-records.js";
+import type { EnrollmentKind, EnrollmentRecord, HubRecord, ScopeRecord } from "../../store/dps-records.js";
 import type { Clock } from "../../clock.js";
 import type { PolicySet } from "../../policy/policy-set.js";
-import { getProfile } from "../../policy/policy-set.js";
 import { AppError } from "../../errors.js";
-import { deriveDeviceKey, makeSymmetricKey } from "../sas/sas.js";
-import { cidrProblem } from "./cidr.js";
-import { isRegistrationId, isRegistrationIdPattern } from "./dps-allowlist.js";
+import { deriveDeviceKey } from "../sas/sas.js";
+import { isRegistrationId } from "./dps-allowlist.js";
 import { MAX_PAGE, pageLimit } from "../page-limit.js";
-import { jsonBoundsProblem } from "../json-bounds.js";
+import { clip } from "../clip.js";
+import { attestationSpec, checkedEnrollment, checkedHub, ID_SCOPE, invalid } from "./enrollment-rules.js";
+import {
+  auditView,
+  enrollmentView,
+  hubView,
+  registrationView,
+  scopeView,
+  type DerivedKeyView,
+  type AttestationInput,
+  type EnrollmentInput,
+  type EnrollmentView,
+  type EnrollmentWithKeys,
+  type HubInput,
+  type HubView,
+  type RegistrationQuery,
+  type RegistrationView,
+  type ScopeInput,
+  type ScopeView,
+} from "./dps-views.js";
 
-// ---------------------------------------------------------------------------------------
-// Inputs (CLI and API alike) and views (what is shown; never keys, except once at creation)
-
-export interface ScopeInput {
-  /** Chosen by the caller, or generated as `0ne` + 8 hex digits. */
-  idScope?: string;
-  description?: string;
-}
-
-export interface HubInput {
-  name?: string;
-  hostName?: string;
-  weight?: number;
-  region?: string | null;
-  enabled?: boolean;
-}
-
-export type AttestationInput =
-  | { type: "symmetricKey"; primaryKey?: string; secondaryKey?: string }
-  /** Individual: the device certificate(s) as PEM, or their SHA-256 thumbprints. Group: CA certificate(s) as PEM. */
-  | { type: "x509"; certificates?: string[]; thumbprints?: string[]; caCertificates?: string[] };
-
-export interface EnrollmentInput {
-  attestation?: AttestationInput;
-  provisioningStatus?: "enabled" | "disabled";
-  allowlists?: Partial<Allowlists>;
-  profile?: string;
-  allocation?: Partial<AllocationSpec>;
-  reprovision?: Partial<ReprovisionSpec>;
-  deviceId?: string | null;
-  initialTwin?: Record<string, unknown> | null;
-  capabilities?: { iotEdge?: boolean };
-}
-
-export interface ScopeView {
-  idScope: string;
-  description: string;
-  createdAt: string;
-}
-
-export interface HubView {
-  idScope: string;
-  name: string;
-  hostName: string;
-  weight: number;
-  region: string | null;
-  enabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type AttestationView =
-  | { type: "symmetricKey" }
-  | { type: "x509"; thumbprints: string[] }
-  | { type: "x509"; caCertificates: Array<{ subject: string; sha256: string; notAfter: string }> };
-
-export interface EnrollmentView {
-  idScope: string;
-  /** Individual enrollments. */
-  registrationId?: string;
-  /** Enrollment groups. */
-  groupId?: string;
-  attestation: AttestationView;
-  provisioningStatus: "enabled" | "disabled";
-  allowlists: Allowlists;
-  profile: string;
-  allocation: AllocationSpec;
-  reprovision: ReprovisionSpec;
-  deviceId: string | null;
-  initialTwin: Record<string, unknown> | null;
-  capabilities: { iotEdge: boolean };
-  etag: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Returned once, when symmetric keys are created or regenerated. */
-export interface EnrollmentWithKeys {
-  enrollment: EnrollmentView;
-  keys?: { primaryKey: string; secondaryKey: string };
-}
-
-export interface RegistrationView {
-  idScope: string;
-  registrationId: string;
-  status: RegistrationStatus;
-  substatus: string | null;
-  assignedHub: string | null;
-  initialHub: string | null;
-  deviceId: string | null;
-  enrollment: { kind: EnrollmentKind; id: string };
-  attestation: RegistrationRecord["attestation"];
-  issuedSerial: string | null;
-  errorCode: number | null;
-  errorMessage: string | null;
-  payload: unknown;
-  initialTwin: Record<string, unknown> | null;
-  iotEdge: boolean;
-  etag: string;
-  operationId: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface RegistrationQuery extends RegistrationFilter {
-  after?: string | null;
-  limit?: number;
-}
-
-export interface DerivedKeyView {
-  groupId: string;
-  registrationId: string;
-  primaryKey: string;
-  secondaryKey: string;
-}
-
-const POLICIES: readonly AllocationPolicyName[] = ["hashed", "static", "geoLatency", "custom"];
-const ID_SCOPE = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
-const HUB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IP_HOST = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-/** IoT Hub device ids. */
-const DEVICE_ID = /^[A-Za-z0-9\-.%_#*?!(),:=@$']{1,128}$/;
-const MAX_LIST = 1000;
-const MAX_TWIN_BYTES = 32 * 1024;
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5000;
 
 /** Managing scopes, hubs, enrollments, groups and registrations. Every change is logged. */
@@ -207,7 +87,7 @@ export class DpsAdminService {
     if (input.name === undefined) throw invalid("Cannot create hub: name is required");
     if (input.hostName === undefined) throw invalid("Cannot create hub: hostName is required");
     const now = this.clock.now();
-    const hub = validHub({
+    const hub = checkedHub({
       idScope: scope.idScope,
       name: input.name,
       hostName: input.hostName,
@@ -234,7 +114,7 @@ export class DpsAdminService {
     const hub = await this.hub(idScope, name);
     if (input.name !== undefined && input.name.toLowerCase() !== hub.name.toLowerCase()) throw invalid("A hub cannot be renamed");
     const now = this.clock.now();
-    const next = validHub({
+    const next = checkedHub({
       ...hub,
       hostName: input.hostName ?? hub.hostName,
       weight: input.weight ?? hub.weight,
@@ -287,30 +167,34 @@ export class DpsAdminService {
     if (!input.attestation) throw invalid(`Cannot create ${kindName(kind)}: attestation is required (symmetricKey or x509)`);
     const now = this.clock.now();
     const { spec: attestation, keys } = attestationSpec(kind, input.attestation, null);
-    const record = await this.validEnrollment({
-      idScope: scope.idScope,
-      kind,
-      id,
-      attestation,
-      provisioningStatus: input.provisioningStatus ?? "enabled",
-      allowlists: { registrationIds: [], hardwareIds: [], sourceCidrs: [], ...input.allowlists },
-      profile: input.profile ?? "device",
-      allocation: {
-        policy: "hashed",
-        hubs: [],
-        webhookUrl: null,
-        webhookTimeoutMs: DEFAULT_WEBHOOK_TIMEOUT_MS,
-        regionNetworks: [],
-        ...input.allocation,
+    const record = await checkedEnrollment(
+      {
+        idScope: scope.idScope,
+        kind,
+        id,
+        attestation,
+        provisioningStatus: input.provisioningStatus ?? "enabled",
+        allowlists: { registrationIds: [], hardwareIds: [], sourceCidrs: [], ...input.allowlists },
+        profile: input.profile ?? "device",
+        allocation: {
+          policy: "hashed",
+          hubs: [],
+          webhookUrl: null,
+          webhookTimeoutMs: DEFAULT_WEBHOOK_TIMEOUT_MS,
+          regionNetworks: [],
+          ...input.allocation,
+        },
+        reprovision: { updateHubAssignment: true, migrateDeviceData: true, ...input.reprovision },
+        deviceId: input.deviceId ?? null,
+        initialTwin: input.initialTwin ?? null,
+        capabilities: { iotEdge: input.capabilities?.iotEdge ?? false },
+        etag: newEtag(),
+        createdAt: now,
+        updatedAt: now,
       },
-      reprovision: { updateHubAssignment: true, migrateDeviceData: true, ...input.reprovision },
-      deviceId: input.deviceId ?? null,
-      initialTwin: input.initialTwin ?? null,
-      capabilities: { iotEdge: input.capabilities?.iotEdge ?? false },
-      etag: newEtag(),
-      createdAt: now,
-      updatedAt: now,
-    });
+      this.policies,
+      (idScope) => this.store.listHubs(idScope),
+    );
     const view = enrollmentView(record);
     await this.store.insertEnrollment(
       record,
@@ -355,20 +239,24 @@ export class DpsAdminService {
       keys = made.keys;
     }
     const now = this.clock.now();
-    const next = await this.validEnrollment({
-      ...current,
-      attestation,
-      provisioningStatus: input.provisioningStatus ?? current.provisioningStatus,
-      allowlists: { ...current.allowlists, ...input.allowlists },
-      profile: input.profile ?? current.profile,
-      allocation: { ...current.allocation, ...input.allocation },
-      reprovision: { ...current.reprovision, ...input.reprovision },
-      deviceId: input.deviceId !== undefined ? input.deviceId : current.deviceId,
-      initialTwin: input.initialTwin !== undefined ? input.initialTwin : current.initialTwin,
-      capabilities: { iotEdge: input.capabilities?.iotEdge ?? current.capabilities.iotEdge },
-      etag: newEtag(),
-      updatedAt: now,
-    });
+    const next = await checkedEnrollment(
+      {
+        ...current,
+        attestation,
+        provisioningStatus: input.provisioningStatus ?? current.provisioningStatus,
+        allowlists: { ...current.allowlists, ...input.allowlists },
+        profile: input.profile ?? current.profile,
+        allocation: { ...current.allocation, ...input.allocation },
+        reprovision: { ...current.reprovision, ...input.reprovision },
+        deviceId: input.deviceId !== undefined ? input.deviceId : current.deviceId,
+        initialTwin: input.initialTwin !== undefined ? input.initialTwin : current.initialTwin,
+        capabilities: { iotEdge: input.capabilities?.iotEdge ?? current.capabilities.iotEdge },
+        etag: newEtag(),
+        updatedAt: now,
+      },
+      this.policies,
+      (idScope) => this.store.listHubs(idScope),
+    );
     const details = changes(auditView(enrollmentView(current)), auditView(enrollmentView(next)));
     if (keys) details.keysRegenerated = true;
     await this.store.replaceEnrollment(
@@ -470,87 +358,6 @@ export class DpsAdminService {
     } while (after);
   }
 
-  /** Checks everything but the attestation (already built) and resolves hub names to the stored spelling. */
-  private async validEnrollment(e: EnrollmentRecord): Promise<EnrollmentRecord> {
-    if (e.provisioningStatus !== "enabled" && e.provisioningStatus !== "disabled")
-      throw invalid("Cannot accept provisioningStatus: it must be enabled or disabled");
-    const lists = e.allowlists;
-    for (const key of ["registrationIds", "hardwareIds", "sourceCidrs"] as const) {
-      if (!Array.isArray(lists[key]) || lists[key].some((v) => typeof v !== "string"))
-        throw invalid(`Cannot accept allowlists.${key}: it must be a list of strings`);
-      if (lists[key].length > MAX_LIST) throw invalid(`Cannot accept allowlists.${key}: it has more than ${MAX_LIST} entries`);
-    }
-    const unknownListKeys = Object.keys(lists).filter((k) => !["registrationIds", "hardwareIds", "sourceCidrs"].includes(k));
-    if (unknownListKeys.length) throw invalid(`Unknown allowlist ${unknownListKeys.join(", ")}`);
-    for (const p of lists.registrationIds)
-      if (!isRegistrationIdPattern(p)) throw invalid(`Registration-id pattern "${clip(p)}" is invalid: use the id alphabet with * and ?`);
-    for (const h of lists.hardwareIds) if (h.length === 0 || h.length > 128) throw invalid("Hardware ids must be 1-128 characters");
-    for (const c of lists.sourceCidrs) {
-      const problem = cidrProblem(c);
-      if (problem) throw invalid(`Source network ${problem}`);
-    }
-    getProfile(this.policies, e.profile);
-
-    const a = e.allocation;
-    const unknownAllocation = Object.keys(a).filter(
-      (k) => !["policy", "hubs", "webhookUrl", "webhookTimeoutMs", "regionNetworks"].includes(k),
-    );
-    if (unknownAllocation.length) throw invalid(`Unknown allocation setting ${unknownAllocation.join(", ")}`);
-    if (!POLICIES.includes(a.policy)) throw invalid(`Allocation policy must be one of ${POLICIES.join(", ")}`);
-    if (!Array.isArray(a.hubs) || a.hubs.length > 100)
-      throw invalid("Cannot accept allocation.hubs: it must be a list of at most 100 hub names");
-    const scopeHubs = await this.store.listHubs(e.idScope);
-    const hubs = a.hubs.map((name) => {
-      const hub = typeof name === "string" ? scopeHubs.find((h) => h.name.toLowerCase() === name.toLowerCase()) : undefined;
-      if (!hub) throw new AppError("not_found", `No hub ${clip(String(name))} in scope ${e.idScope}`);
-      return hub.name;
-    });
-    if (new Set(hubs.map((h) => h.toLowerCase())).size !== hubs.length)
-      throw invalid("Cannot accept allocation.hubs: it lists a hub twice");
-    if (a.policy === "custom") {
-      if (!a.webhookUrl) throw invalid("Custom allocation needs a webhookUrl");
-    }
-    if (a.webhookUrl !== null) {
-      let url: URL | null = null;
-      try {
-        url = new URL(a.webhookUrl);
-      } catch {
-        // refused below
-      }
-      if (!url || url.protocol !== "https:")
-        throw invalid(`Cannot accept webhookUrl "${clip(String(a.webhookUrl))}": it must be an https URL`);
-    }
-    if (!Number.isInteger(a.webhookTimeoutMs) || a.webhookTimeoutMs < 100 || a.webhookTimeoutMs > 60_000) {
-      throw invalid("Cannot accept allocation.webhookTimeoutMs: it must be 100-60000");
-    }
-    if (!Array.isArray(a.regionNetworks) || a.regionNetworks.length > MAX_LIST)
-      throw invalid("Cannot accept allocation.regionNetworks: it must be a list");
-    for (const n of a.regionNetworks) {
-      if (typeof n?.cidr !== "string" || typeof n.region !== "string" || n.region.length === 0 || n.region.length > 64) {
-        throw invalid("Cannot accept allocation.regionNetworks: its entries are {cidr, region}");
-      }
-      const problem = cidrProblem(n.cidr);
-      if (problem) throw invalid(`Region network ${problem}`);
-    }
-
-    if (typeof e.reprovision.updateHubAssignment !== "boolean" || typeof e.reprovision.migrateDeviceData !== "boolean") {
-      throw invalid("Cannot accept reprovision: updateHubAssignment and migrateDeviceData must be true or false");
-    }
-    if (e.deviceId !== null) {
-      if (e.kind === "group") throw invalid("An enrollment group has no device id: each device's is its registration id");
-      if (typeof e.deviceId !== "string" || !DEVICE_ID.test(e.deviceId))
-        throw invalid(`Device id "${clip(String(e.deviceId))}" is invalid`);
-    }
-    if (e.initialTwin !== null) {
-      if (typeof e.initialTwin !== "object" || Array.isArray(e.initialTwin))
-        throw invalid("Cannot accept initialTwin: it must be an object");
-      const unbounded = jsonBoundsProblem(e.initialTwin, "initialTwin", { maxBytes: MAX_TWIN_BYTES });
-      if (unbounded) throw invalid(unbounded);
-    }
-    if (typeof e.capabilities.iotEdge !== "boolean") throw invalid("Cannot accept capabilities.iotEdge: it must be true or false");
-    return { ...e, allocation: { ...a, hubs } };
-  }
-
   private audit(at: Date, actor: string, action: string, subject: string, details: object): AuditInput {
     return { at, actor, action, subject, details: details as Record<string, unknown> };
   }
@@ -558,83 +365,8 @@ export class DpsAdminService {
 
 // ---------------------------------------------------------------------------------------
 
-function attestationSpec(
-  kind: EnrollmentKind,
-  input: AttestationInput,
-  current: AttestationSpec | null,
-): { spec: AttestationSpec; keys?: { primaryKey: string; secondaryKey: string } } {
-  if (input.type === "symmetricKey") {
-    const size = kind === "group" ? 64 : 32;
-    const keep = current?.type === "symmetricKey" ? current : null;
-    let generated = false;
-    const key = (given: string | undefined, kept: string | undefined): string => {
-      if (given !== undefined) return given;
-      if (kept !== undefined) return kept;
-      generated = true;
-      return makeSymmetricKey(size);
-    };
-    const primaryKey = key(input.primaryKey, keep?.primaryKey);
-    const secondaryKey = key(input.secondaryKey, keep?.secondaryKey);
-    for (const [name, value] of [
-      ["primaryKey", primaryKey],
-      ["secondaryKey", secondaryKey],
-    ] as const) {
-      if (typeof value !== "string" || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(value) || Buffer.from(value, "base64").length < 16) {
-        throw invalid(`Cannot accept ${name}: it must be base64 of at least 16 bytes`);
-      }
-    }
-    return { spec: { type: "symmetricKey", primaryKey, secondaryKey }, ...(generated ? { keys: { primaryKey, secondaryKey } } : {}) };
-  }
-  if (input.type !== "x509") throw invalid("Cannot accept attestation.type: it must be symmetricKey or x509");
-  if (kind === "group") {
-    const pems = input.caCertificates ?? input.certificates ?? [];
-    if (pems.length < 1 || pems.length > 2) throw invalid("An X.509 enrollment group needs one or two CA certificates (PEM)");
-    for (const pem of pems) {
-      const cert = parseCertificate(pem);
-      if (!cert.ca) throw invalid(`Certificate ${cert.subject.replace(/\n/g, ", ")} is not a CA certificate`);
-    }
-    return { spec: { type: "x509", caCertificates: pems.map((p) => new X509Certificate(p).toString()) } };
-  }
-  const thumbprints = [
-    ...(input.certificates ?? []).map((pem) => parseCertificate(pem).fingerprint256.replace(/:/g, "").toLowerCase()),
-    ...(input.thumbprints ?? []).map((t) => t.replace(/:/g, "").toLowerCase()),
-  ];
-  if (thumbprints.length < 1 || thumbprints.length > 2)
-    throw invalid("An X.509 individual enrollment needs one or two device certificates or SHA-256 thumbprints");
-  for (const t of thumbprints) if (!/^[0-9a-f]{64}$/.test(t)) throw invalid(`"${clip(t)}" is not a SHA-256 thumbprint (64 hex digits)`);
-  return { spec: { type: "x509", thumbprints } };
-}
-
-function parseCertificate(pem: string): X509Certificate {
-  try {
-    return new X509Certificate(pem);
-  } catch {
-    throw new AppError("bad_encoding", "Cannot parse certificate: expected PEM or DER X.509");
-  }
-}
-
-function validHub(hub: HubRecord): HubRecord {
-  if (!HUB_NAME.test(hub.name)) throw invalid(`Hub name "${clip(hub.name)}" is invalid: use 1-63 letters, digits, . _ -`);
-  if (!HOST_NAME.test(hub.hostName) && !IP_HOST.test(hub.hostName)) throw invalid(`Host name "${clip(hub.hostName)}" is not a DNS name`);
-  if (!Number.isInteger(hub.weight) || hub.weight < 1 || hub.weight > 1000)
-    throw invalid("Cannot accept weight: it must be an integer from 1 to 1000");
-  if (hub.region !== null && (typeof hub.region !== "string" || hub.region.length === 0 || hub.region.length > 64)) {
-    throw invalid("Cannot accept region: it must be 1-64 characters");
-  }
-  if (typeof hub.enabled !== "boolean") throw invalid("Cannot accept enabled: it must be true or false");
-  return hub;
-}
-
 function kindName(kind: EnrollmentKind): string {
   return kind === "group" ? "enrollment group" : "individual enrollment";
-}
-
-function invalid(message: string): AppError {
-  return new AppError("invalid_argument", message);
-}
-
-function clip(s: string): string {
-  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }
 
 function newEtag(): string {
@@ -651,86 +383,4 @@ function changes(before: object, after: object): Record<string, unknown> {
     if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) out[key] = { from: a[key], to: b[key] };
   }
   return out;
-}
-
-/** What of an enrollment goes into the log: everything shown, minus bulky certificates. */
-function auditView(view: EnrollmentView): Record<string, unknown> {
-  const { createdAt: _c, updatedAt: _u, ...rest } = view;
-  return rest;
-}
-
-export function scopeView(s: ScopeRecord): ScopeView {
-  return { idScope: s.idScope, description: s.description, createdAt: s.createdAt.toISOString() };
-}
-
-export function hubView(h: HubRecord): HubView {
-  return {
-    idScope: h.idScope,
-    name: h.name,
-    hostName: h.hostName,
-    weight: h.weight,
-    region: h.region,
-    enabled: h.enabled,
-    createdAt: h.createdAt.toISOString(),
-    updatedAt: h.updatedAt.toISOString(),
-  };
-}
-
-export function enrollmentView(e: EnrollmentRecord): EnrollmentView {
-  let attestation: AttestationView;
-  if (e.attestation.type === "symmetricKey") attestation = { type: "symmetricKey" };
-  else if ("thumbprints" in e.attestation) attestation = { type: "x509", thumbprints: e.attestation.thumbprints };
-  else {
-    attestation = {
-      type: "x509",
-      caCertificates: e.attestation.caCertificates.map((pem) => {
-        const c = new X509Certificate(pem);
-        return {
-          subject: c.subject.split("\n").join(", "),
-          sha256: c.fingerprint256.replace(/:/g, "").toLowerCase(),
-          notAfter: new Date(c.validTo).toISOString(),
-        };
-      }),
-    };
-  }
-  return {
-    idScope: e.idScope,
-    ...(e.kind === "group" ? { groupId: e.id } : { registrationId: e.id }),
-    attestation,
-    provisioningStatus: e.provisioningStatus,
-    allowlists: e.allowlists,
-    profile: e.profile,
-    allocation: e.allocation,
-    reprovision: e.reprovision,
-    deviceId: e.deviceId,
-    initialTwin: e.initialTwin,
-    capabilities: e.capabilities,
-    etag: e.etag,
-    createdAt: e.createdAt.toISOString(),
-    updatedAt: e.updatedAt.toISOString(),
-  };
-}
-
-export function registrationView(r: RegistrationRecord): RegistrationView {
-  return {
-    idScope: r.idScope,
-    registrationId: r.registrationId,
-    status: r.status,
-    substatus: r.substatus,
-    assignedHub: r.assignedHub,
-    initialHub: r.initialHub,
-    deviceId: r.deviceId,
-    enrollment: { kind: r.enrollmentKind, id: r.enrollmentId },
-    attestation: r.attestation,
-    issuedSerial: r.issuedSerial,
-    errorCode: r.errorCode,
-    errorMessage: r.errorMessage,
-    payload: r.payload,
-    initialTwin: r.initialTwin,
-    iotEdge: r.iotEdge,
-    etag: r.etag,
-    operationId: r.operationId,
-    createdAt: r.createdAt.toISOString(),
-    updatedAt: r.updatedAt.toISOString(),
-  };
 }

@@ -1,5 +1,5 @@
 import type { Response } from "express";
-import type { EnrollmentInput, HubInput, ScopeInput } from "../../core/dps/dps-admin-service.js";
+import type { EnrollmentInput, HubInput, ScopeInput } from "../../core/dps/dps-views.js";
 import type { EnrollmentKind, RegistrationStatus } from "../../store/dps-records.js";
 import type { RouteDef } from "../route.js";
 import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
