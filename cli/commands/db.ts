@@ -4,7 +4,7 @@ import { copyDatabase, databaseUrlOf, migrateDatabase } from "../../src/app.js";
 import { readConfig, writeConfig } from "../../src/config.js";
 import { dataDirAt, hasConfig } from "../../src/data-dir.js";
 import { AppError } from "../../src/errors.js";
-import { globalOptions, remoteOptions } from "../context.js";
+import { globalOptions } from "../context.js";
 import { createOutput, formatRecord } from "../output.js";
 import { withErrors } from "../run.js";
 
@@ -97,6 +97,6 @@ function sqlitePath(source: string): string {
 }
 
 function refuseRemote(cmd: Command): void {
-  if (remoteOptions(cmd))
+  if (globalOptions(cmd).server ?? process.env.DPKI_SERVER)
     throw new AppError("invalid_argument", "dpki db works on the local installation's database, not through --server");
 }
