@@ -213,7 +213,7 @@ export class PgDpsStore implements DpsStore {
         }
         throw new AppError(
           "conflict",
-          `${kindName(enrollment.kind)} ${enrollment.id} was changed meanwhile (etag mismatch); read it again`,
+          `Cannot update ${kindName(enrollment.kind)} ${enrollment.id}: it was changed meanwhile (etag mismatch); read it again`,
         );
       }
       tx.audit(audit);
