@@ -47,6 +47,18 @@ export class LogService {
   }
 
   private async extend(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.extendOnce();
+      } catch (err) {
+        // Another process (another node) extended the tree first: go on from where it got to.
+        if (err instanceof AppError && err.code === "conflict" && attempt < 10) continue;
+        throw err;
+      }
+    }
+  }
+
+  private async extendOnce(): Promise<number> {
     let size = await this.deps.tree.treeSize();
     for await (const batch of this.deps.store.auditEntries(size)) {
       const leaves: Buffer[] = [];
@@ -110,8 +122,13 @@ export class LogService {
    * and refuses to sign a tree that is not an extension of the last signed one.
    */
   async checkpoint(): Promise<CheckpointRecord> {
-    const size = await this.catchUp();
-    const latest = await this.deps.tree.latestCheckpoint();
+    let size = await this.catchUp();
+    let latest = await this.deps.tree.latestCheckpoint();
+    // Another process signed a larger tree since this one caught up: catch up to it before judging.
+    for (let i = 0; latest && latest.size > size && i < 3; i++) {
+      size = await this.catchUp();
+      latest = await this.deps.tree.latestCheckpoint();
+    }
     if (latest && latest.size === size) return latest;
     const root = await treeHash(this.hashes(), size);
     if (latest) {
