@@ -17,12 +17,17 @@ export interface ServeNode {
   kill(): Promise<void>;
 }
 
-/** Starts `dpki serve` with `env` (data directory, passphrase, database) and waits until it listens. */
-export async function startNode(env: Record<string, string>, options: { dps?: boolean } = {}): Promise<ServeNode> {
+/**
+ * Starts `dpki serve` with `env` (data directory, passphrase, database) and waits until it
+ * listens; `dpsOnly` starts `dpki dps serve` instead (no management API: `api` is empty).
+ */
+export async function startNode(env: Record<string, string>, options: { dps?: boolean; dpsOnly?: boolean } = {}): Promise<ServeNode> {
   const port = await freePort();
-  const dpsPort = options.dps ? await freePort() : undefined;
-  const args = [BIN, "serve", "--insecure-http", "--port", String(port), "--no-http"];
-  if (dpsPort) args.push("--dps-port", String(dpsPort));
+  const dpsPort = options.dps || options.dpsOnly ? await freePort() : undefined;
+  const args = options.dpsOnly
+    ? [BIN, "dps", "serve", "--host", "127.0.0.1", "--port", String(dpsPort), "--name", "127.0.0.1"]
+    : [BIN, "serve", "--insecure-http", "--port", String(port), "--no-http"];
+  if (dpsPort && !options.dpsOnly) args.push("--dps-port", String(dpsPort));
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<void>((done) => child.once("exit", () => done()));
   await new Promise<void>((ready, fail) => {
@@ -38,7 +43,7 @@ export async function startNode(env: Record<string, string>, options: { dps?: bo
     await exited;
   };
   return {
-    api: `http://127.0.0.1:${port}`,
+    api: options.dpsOnly ? "" : `http://127.0.0.1:${port}`,
     dps: dpsPort ? { host: "127.0.0.1", port: dpsPort } : undefined,
     process: child,
     stop: () => end("SIGTERM"),

@@ -85,7 +85,7 @@ async function crlOf(node: ServeNode): Promise<{ number: number; serials: string
 
 /** A DPS registration, following its operation when the node answers 202 (busy machines take longer than 2 s). */
 async function register(node: ServeNode, registrationId: string, key: string, body: Record<string, unknown>): Promise<RawResponse> {
-  const target = { ...node.dps!, ca: await (await get(`${node.api}/v1/ca/root.pem`)).text() };
+  const target = { ...node.dps!, ca: await (await get(`${nodes[0]!.api}/v1/ca/root.pem`)).text() };
   const headers = { authorization: dpsToken(SCOPE, registrationId, key) };
   let res = await deviceCall(target, {
     path: `/${SCOPE}/registrations/${registrationId}/register?api-version=2021-06-01`,
@@ -254,6 +254,16 @@ describePg("several dpki nodes on one PostgreSQL database", () => {
     const fresh = JSON.parse(rotated.stdout).primaryKey as string;
     expect(await auth(b, keys.primaryKey)).toMatchObject({ allow: false });
     expect(await auth(c, fresh)).toMatchObject({ allow: true });
+
+    // A `dpki dps serve` node on the same database takes the new key at once too.
+    const devices = await startNode(env, { dpsOnly: true });
+    try {
+      const withNew = await register(devices, "valve-1", fresh, {});
+      expect(withNew.json?.registrationState?.status, withNew.text).toBe("assigned");
+      expect((await register(devices, "valve-1", keys.primaryKey, {})).status).toBe(401);
+    } finally {
+      await devices.stop();
+    }
 
     // Disabled through A: refused by B at once, and its DPS registration on B too.
     const disabled = await dpkiAsync(["enrollment", "disable", "valve-1", "--scope", SCOPE, "--server", a.api, "--token", admin], { env });
