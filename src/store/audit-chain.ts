@@ -38,10 +38,19 @@ export function hashEntry(seq: number, prevHash: string, input: AuditInput): Has
  * string the log stores is made once.
  */
 function canonicalText(seq: number, prevHash: string, at: string, input: AuditInput): string {
+  return `["dpki-audit-v1",${json(seq)},${json(at)},${canonicalBody(input)},${json(prevHash)}]`;
+}
+
+/**
+ * The part of the canonical encoding that depends on the entry alone (actor through details),
+ * for a store that chains entries inside the database: it splices seq, time and the previous
+ * hash around it exactly as canonicalText does.
+ */
+export function canonicalBody(input: AuditInput): string {
   return (
-    `["dpki-audit-v1",${json(seq)},${json(at)},${json(input.actor)},${json(input.action)},${json(input.subject ?? null)},` +
+    `${json(input.actor)},${json(input.action)},${json(input.subject ?? null)},` +
     `${json(input.serial ?? null)},${json(input.profile ?? null)},${json(input.policyHash ?? null)},` +
-    `${canonicalJson(input.details ?? {})},${json(prevHash)}]`
+    `${canonicalJson(input.details ?? {})}`
   );
 }
 

@@ -130,6 +130,29 @@ describePg("PostgreSQL store contracts", () => {
     await Promise.all(nodes.map((n) => n.close()));
   });
 
+  it("chains issuance entries inside the database exactly as the log's own encoding does, whatever their text", async () => {
+    const db = new PgDb(await fresh());
+    const store = new PgStore(db);
+    await store.insertCas([caRecord("int-1")], [audit("ca.create")]);
+    const awkward: Array<Record<string, unknown>> = [
+      { text: 'quotes " and \\ backslashes, tab\t, newline\n, bell\u0007, NUL\u0000 escaped' },
+      { unicode: "Grüße, 日本語, emoji 🔐, line separator \u2028, lone surrogate \ud800" },
+      { numbers: [0, -0, 0.1, 1e21, 2 ** 53, -1.5e-7], nested: { b: { d: 1, c: [null, true] }, a: "x", 10: "ten", 2: "two" } },
+      { undefinedMember: undefined, list: [undefined, 1], empty: {}, emptyList: [] },
+      { long: "x".repeat(20_000) },
+    ];
+    const times = [new Date("2099-12-31T23:59:59.999Z"), new Date("2026-01-01T00:00:00.001Z"), new Date("2030-06-15T12:00:00.000Z")];
+    for (const [i, details] of awkward.entries()) {
+      const cert = certRecord();
+      const at = times[i % times.length]!;
+      await store.insertCertificates([
+        { cert, audit: { at, actor: `actor "${i}" ✓`, action: "cert.issue", serial: cert.serial, details } },
+      ]);
+    }
+    expect(await verifyChain(store.auditEntries())).toMatchObject({ ok: true, entries: 1 + awkward.length });
+    await db.close();
+  });
+
   it("lets only increasing CRL numbers commit when nodes publish at once", async () => {
     const url = await fresh();
     const nodes = [0, 1, 2, 3].map(() => new PgStore(new PgDb(url)));

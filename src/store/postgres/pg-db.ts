@@ -199,6 +199,14 @@ export class PgDb {
     const applied: string[] = [];
     try {
       // Session lock, not a transaction one: each migration commits on its own.
+      // The log's hashes are of UTF-8 text, and the database computes some of them (dpki_entry_hash).
+      const [encoding] = (await client.query<{ server_encoding: string }>("SHOW server_encoding")).rows;
+      if (encoding?.server_encoding !== "UTF8") {
+        throw new AppError(
+          "config_error",
+          `PostgreSQL at ${this.where} stores text as ${encoding?.server_encoding}: dpki needs a database created with ENCODING 'UTF8'`,
+        );
+      }
       await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
       try {
         await client.query("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)");

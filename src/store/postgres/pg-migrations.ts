@@ -108,6 +108,16 @@ export const PG_MIGRATIONS: PgMigration[] = [
   );
   INSERT INTO audit_head (id, seq, hash, at) VALUES (1, 0, '${"0".repeat(64)}', NULL);
 
+  -- An entry's chain hash as audit-chain.ts computes it, for appends chained inside one statement
+  -- (pg-chained-insert.ts): the canonical encoding with seq, time and the previous hash spliced
+  -- around the part the client encoded (canonicalBody). Times are milliseconds, as JavaScript's.
+  CREATE FUNCTION dpki_entry_hash(seq BIGINT, at TIMESTAMPTZ, body TEXT, prev_hash TEXT) RETURNS TEXT
+  LANGUAGE sql STABLE STRICT AS $$
+    SELECT encode(sha256(convert_to(
+      '["dpki-audit-v1",' || seq || ',"' || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '",' ||
+      body || ',"' || prev_hash || '"]', 'UTF8')), 'hex')
+  $$;
+
   -- Counters moved by writes that caches on every node must see (see PgDpsStore).
   CREATE TABLE change_counters (
     kind TEXT PRIMARY KEY,

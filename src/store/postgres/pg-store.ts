@@ -1,6 +1,8 @@
 import { AppError } from "../../errors.js";
 import { decodeCursor, encodeCursor } from "../cursor.js";
 import { isUniqueViolation, type PgDb, type PgTx } from "./pg-db.js";
+import { insertCertificatesChained } from "./pg-chained-insert.js";
+import { FEED_ACTIONS } from "../hub-feed-actions.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
 import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
@@ -47,20 +49,25 @@ export class PgStore implements Store {
   }
 
   async insertCertificates(items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
+    if (items.length === 0) return;
     try {
-      await this.pg.write(async (tx) => {
-        // One statement for the whole batch: a round trip per certificate would be most of its cost.
-        const cols: unknown[][] = Array.from({ length: 16 }, () => []);
-        for (const { cert } of items) certValues(cert).forEach((v, i) => cols[i]!.push(v));
-        await tx.query(
-          `INSERT INTO certificates (${CERT_COLUMNS})
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-             $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::text[], $15::bytea[],
-             $16::timestamptz[])`,
-          cols,
-        );
-        for (const { audit } of items) tx.audit(audit);
-      });
+      // Entries the hub feed follows need it in their transaction; issuance entries (all there are in practice) do not.
+      if (items.some(({ audit }) => FEED_ACTIONS.has(audit.action))) {
+        await this.pg.write(async (tx) => {
+          const cols: unknown[][] = Array.from({ length: 16 }, () => []);
+          for (const { cert } of items) certValues(cert).forEach((v, i) => cols[i]!.push(v));
+          await tx.query(
+            `INSERT INTO certificates (${CERT_COLUMNS})
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+               $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::text[], $15::bytea[],
+               $16::timestamptz[])`,
+            cols,
+          );
+          for (const { audit } of items) tx.audit(audit);
+        });
+      } else {
+        await insertCertificatesChained(this.pg.query.bind(this.pg), items);
+      }
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "Serial number or thumbprint already in use");
       throw err;
