@@ -10,6 +10,10 @@ type Row = Record<string, unknown>;
  * on every request, so a revocation on one node refuses the token on all of them at once.
  */
 export class PgTokenStore implements TokenStore {
+  /** Token lookups waiting for the next query, by id. */
+  private lookups = new Map<string, Array<{ resolve: (t: TokenRecord | null) => void; reject: (err: unknown) => void }>>();
+  private flushing = false;
+
   constructor(private readonly pg: PgDb) {}
 
   async insertToken(token: TokenRecord, audit: AuditInput): Promise<void> {
@@ -45,9 +49,37 @@ export class PgTokenStore implements TokenStore {
     }
   }
 
-  async getToken(id: string): Promise<TokenRecord | null> {
-    const [row] = await this.pg.query("SELECT * FROM api_tokens WHERE id = $1", [id]);
-    return row ? fromRow(row) : null;
+  /**
+   * Every API request reads its token, so lookups that arrive together go to the database as one
+   * query, sent after the last of them arrived: each still sees every change committed before it
+   * asked (a revocation on another node included), at a fraction of the round trips.
+   */
+  getToken(id: string): Promise<TokenRecord | null> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.lookups.get(id);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.lookups.set(id, [{ resolve, reject }]);
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flushLookups());
+      }
+    });
+  }
+
+  private async flushLookups(): Promise<void> {
+    const batch = this.lookups;
+    this.lookups = new Map();
+    this.flushing = false;
+    try {
+      const rows = await this.pg.query("SELECT * FROM api_tokens WHERE id = ANY($1::text[])", [[...batch.keys()]]);
+      const found = new Map(rows.map((r) => [r.id as string, r]));
+      for (const [id, waiters] of batch) {
+        const row = found.get(id);
+        for (const w of waiters) w.resolve(row ? fromRow(row) : null);
+      }
+    } catch (err) {
+      for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
+    }
   }
 
   async listTokens(): Promise<TokenRecord[]> {
