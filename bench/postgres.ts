@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { availableParallelism, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { PACKAGE_ROOT } from "../src/package-root.js";
@@ -24,7 +24,8 @@ export interface PgBenchResult {
 /**
  * HTTP issuance on PostgreSQL next to SQLite, same run, same CSRs, same load generator: one
  * `dpki serve` on SQLite (its default, fsync'd commits), one node on PostgreSQL, and two nodes
- * on the same PostgreSQL database sharing the connections. The cluster is a throwaway one on
+ * on the same PostgreSQL database sharing the connections and splitting the cores (`--workers`),
+ * so one node and two get the same hardware. The cluster is a throwaway one on
  * loopback with durable commits (fsync and synchronous_commit on, as SQLite's FULL). Rounds
  * take turns between the setups; each keeps its best. The database's CPU is the cluster's
  * processes' (for SQLite it is inside the server's).
@@ -39,7 +40,7 @@ export async function benchPostgres(csrs: string[], seconds = 4, connections = [
   }
   const rows: Row[] = [];
   const sqlite = await startDpkiServer(18_470, { https: false });
-  const nodes = await startPgNodes(cluster, [18_471, 18_472]);
+  const nodes = await startPgNodes(cluster, 18_471, [18_472, 18_473]);
   const issue = (urls: string[], token: string, c: number): LoadOptions => ({
     url: `${urls[0]}/v1/certificates`,
     urls: urls.map((u) => `${u}/v1/certificates`),
@@ -50,17 +51,19 @@ export async function benchPostgres(csrs: string[], seconds = 4, connections = [
     accept: (status) => status === 201,
   });
   const one = [nodes.servers[0]!];
-  const both = nodes.servers;
+  const both = nodes.servers.slice(1);
   try {
     await runLoad({ ...issue([sqlite.url], sqlite.token, 16), seconds: WARM_UP_SECONDS });
-    await runLoad({
-      ...issue(
-        both.map((n) => n.url),
-        nodes.token,
-        16,
-      ),
-      seconds: WARM_UP_SECONDS,
-    });
+    for (const servers of [one, both]) {
+      await runLoad({
+        ...issue(
+          servers.map((n) => n.url),
+          nodes.token,
+          16,
+        ),
+        seconds: WARM_UP_SECONDS,
+      });
+    }
     for (const c of connections) {
       const cases = [
         { key: "sqlite" as const, name: `SQLite, 1 node, ${c} conns`, servers: [sqlite], token: sqlite.token, db: null },
@@ -187,8 +190,12 @@ async function startBenchCluster(): Promise<BenchCluster> {
   };
 }
 
-/** `dpki init` on the database, then `dpki serve` nodes sharing one data directory (config and keys). */
-async function startPgNodes(cluster: BenchCluster, ports: number[]) {
+/**
+ * `dpki init` on the database, then `dpki serve` nodes sharing one data directory (config and
+ * keys): one on its own (every core), and a pair that splits the cores, as one node has them all
+ * (the same hardware either way).
+ */
+async function startPgNodes(cluster: BenchCluster, single: number, pair: number[]) {
   const dir = mkdtempSync(join(tmpdir(), "dpki-bench-nodes-"));
   const env = { ...process.env, DPKI_HOME: join(dir, "ca"), DPKI_PASSPHRASE: "bench passphrase", DPKI_DATABASE_URL: cluster.url };
   execFileSync(process.execPath, [BIN, "init"], { env, stdio: "ignore" });
@@ -201,8 +208,9 @@ async function startPgNodes(cluster: BenchCluster, ports: number[]) {
   ).secret;
   const children: ChildProcess[] = [];
   const servers: Array<Pick<DpkiServer, "url" | "cpuMicros" | "peakRssMb">> = [];
-  for (const port of ports) {
-    const child = spawn(process.execPath, [BIN, "serve", "--insecure-http", "--no-http", "--port", String(port)], {
+  const half = String(Math.max(1, Math.floor(availableParallelism() / pair.length)));
+  for (const [port, workers] of [[single, String(availableParallelism())], ...pair.map((p) => [p, half] as const)] as const) {
+    const child = spawn(process.execPath, [BIN, "serve", "--insecure-http", "--no-http", "--port", String(port), "--workers", workers], {
       env,
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -99,6 +99,8 @@ export interface OpenOptions {
   database?: string;
   /** Long-running servers: follow other nodes' changes on a shared database, so caches drop their copy at once. */
   watch?: boolean;
+  /** Threads building certificates when `workers` is set; one per core when absent (nodes sharing a host split the cores). */
+  workerThreads?: number;
 }
 
 export function openServices(options: OpenOptions = {}): Services {
@@ -121,7 +123,7 @@ export function openServices(options: OpenOptions = {}): Services {
   const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl), () =>
     lifecycleStore.listCrossCertificates(),
   );
-  const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
+  const executor = options.workers ? new WorkerLeafExecutor(options.workerThreads) : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));

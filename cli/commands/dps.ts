@@ -8,6 +8,7 @@ import { defaultListenerNames, startDeviceListener } from "../../src/dps/serve.j
 import { writeRootPem } from "../../src/http/server-certificate.js";
 import { actorFor, globalOptions } from "../context.js";
 import { withErrors } from "../run.js";
+import { toThreads } from "./serve.js";
 
 export function dpsCommand(): Command {
   const dps = new Command("dps").description("The DPS-compatible device endpoint");
@@ -29,6 +30,7 @@ export function dpsCommand(): Command {
     )
     .option("--retry-after <seconds>", "Retry-After on 202 answers", toInt, 1)
     .option("--max-body <bytes>", "largest request body", toInt, 64 * 1024)
+    .option("--workers <n>", "threads building certificates (default: one per core; nodes sharing a host split the cores)", toThreads)
     .option("--webhook-ca <file>", "CA certificate (PEM) trusted for custom allocation webhooks besides the system roots and dpki's root")
     .addHelpText(
       "after",
@@ -54,7 +56,15 @@ Examples:
         const rate = opts.rate as number;
         const passphrase = resolvePassphrase(dataDir, global.passphraseFile);
         const webhookCa = opts.webhookCa ? [read(opts.webhookCa as string).toString("utf8")] : [];
-        const services = openServices({ dataDir: dataDir.root, passphrase, workers: true, webhookCa, database, watch: true });
+        const services = openServices({
+          dataDir: dataDir.root,
+          passphrase,
+          workers: true,
+          workerThreads: opts.workers as number | undefined,
+          webhookCa,
+          database,
+          watch: true,
+        });
         try {
           await services.ca.activeIssuer();
           const rootFile = await writeRootPem(services);

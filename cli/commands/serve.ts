@@ -46,6 +46,8 @@ export interface ServeSettings {
   insecureHttp: boolean;
   /** The plain-HTTP listener of CRLs, OCSP and CA certificates; undefined: the default port, if free. */
   httpPort?: number | false;
+  /** Threads building certificates; one per core when undefined. */
+  workerThreads?: number;
 }
 
 export function serveOptions(cmd: Command): Command {
@@ -61,6 +63,7 @@ export function serveOptions(cmd: Command): Command {
       toPort,
     )
     .option("--no-http", "no plain-HTTP listener for CRLs, OCSP and CA certificates")
+    .option("--workers <n>", "threads building certificates (default: one per core; nodes sharing a host split the cores)", toThreads)
     .option(
       "--dps-port <port>",
       "also serve the DPS device endpoint on this port (Azure SDKs use 443; see `dpki dps serve` for its options)",
@@ -77,6 +80,7 @@ export function serveSettings(opts: Record<string, unknown>): ServeSettings {
     insecureHttp: Boolean(opts.insecureHttp),
     dpsPort: opts.dpsPort as number | undefined,
     httpPort: opts.http === false ? false : (opts.httpPort as number | undefined),
+    workerThreads: opts.workers as number | undefined,
   };
 }
 
@@ -95,7 +99,14 @@ export async function runServer(
   if (settings.insecureHttp && settings.tlsCert)
     throw new AppError("invalid_argument", "--insecure-http and --tls-cert exclude each other");
   const passphrase = resolvePassphrase(dataDir, passphraseFile);
-  const services = openServices({ dataDir: dataDir.root, passphrase, workers: true, database: databaseUrl, watch: true });
+  const services = openServices({
+    dataDir: dataDir.root,
+    passphrase,
+    workers: true,
+    workerThreads: settings.workerThreads,
+    database: databaseUrl,
+    watch: true,
+  });
   try {
     // Fail at start, not on the first request, when the CA or its key cannot be used.
     await services.ca.activeIssuer();
@@ -168,6 +179,12 @@ function readFile(file: string): Buffer {
   } catch {
     throw new AppError("not_found", `Cannot read ${file}`);
   }
+}
+
+export function toThreads(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError(`"${value}" is not a thread count (1-256)`);
+  return n;
 }
 
 function toPort(value: string): number {
