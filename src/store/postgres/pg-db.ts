@@ -76,6 +76,8 @@ export class PgDb {
       config = {
         connectionString: url,
         max: options.poolSize ?? 10,
+        // A database that does not answer (a host that drops packets) fails a request after 10 s, not the TCP timeout.
+        connectionTimeoutMillis: 10_000,
         types: TYPES,
         application_name: "dpki",
         // A node that stops mid-transaction (a network cut, not a crash: the kernel closes a crashed
