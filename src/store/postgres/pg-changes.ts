@@ -38,7 +38,7 @@ export class PgChangeListener implements StoreChanges {
 
   private async connect(again: boolean): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.url, application_name: "dpki-listen" });
+    const client = new pg.Client({ connectionString: this.url, application_name: "dpki-listen", connectionTimeoutMillis: 10_000 });
     const retry = () => {
       if (this.client === client) this.client = undefined;
       client.end().catch(() => {});
