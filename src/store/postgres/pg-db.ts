@@ -101,13 +101,19 @@ export class PgDb {
     return this.readyPromise;
   }
 
-  /** A read outside any transaction. */
+  /**
+   * One statement outside any transaction (it commits on its own). One that lost a deadlock or
+   * a serialisation failure did nothing, so it runs again.
+   */
   async query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]> {
     await this.ready();
-    try {
-      return (await this.pool.query(named(text, values))).rows as R[];
-    } catch (err) {
-      throw pgFailure(err, this.where);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.pool.query(named(text, values))).rows as R[];
+      } catch (err) {
+        if (isRetryable(err) && attempt < 5) continue;
+        throw pgFailure(err, this.where);
+      }
     }
   }
 
