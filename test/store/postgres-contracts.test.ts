@@ -153,6 +153,23 @@ describePg("PostgreSQL store contracts", () => {
     await db.close();
   });
 
+  it("lets one of two nodes inserting the same serial at once win: the other gets conflict, the log one entry", async () => {
+    const url = await fresh();
+    const nodes = [0, 1].map(() => new PgStore(new PgDb(url)));
+    await nodes[0]!.insertCas([caRecord("int-1")], [audit("ca.create")]);
+    for (let round = 0; round < 10; round++) {
+      const serial = `4${round}`.padEnd(32, "a");
+      const results = await Promise.allSettled(
+        nodes.map((node) => node.insertCertificates([{ cert: certRecord({ serial }), audit: audit("cert.issue", { serial }) }])),
+      );
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(["conflict"]);
+      expect((await nodes[1]!.listAudit({ serial }, { limit: 10 })).items).toHaveLength(1);
+    }
+    expect(await verifyChain(nodes[0]!.auditEntries())).toMatchObject({ ok: true, entries: 11 });
+    await Promise.all(nodes.map((n) => n.close()));
+  });
+
   it("lets only increasing CRL numbers commit when nodes publish at once", async () => {
     const url = await fresh();
     const nodes = [0, 1, 2, 3].map(() => new PgStore(new PgDb(url)));
