@@ -95,9 +95,14 @@ export class PgDb {
 
   /** Applies pending migrations once; resolves with the names applied by this call. */
   ready(): Promise<string[]> {
-    this.readyPromise ??= this.migrate();
-    // A failed start (database down) is retried by the next call rather than remembered.
-    this.readyPromise.catch(() => (this.readyPromise = undefined));
+    if (!this.readyPromise) {
+      const migrating = this.migrate();
+      this.readyPromise = migrating;
+      // A failed start (database down) is retried by the next call rather than remembered.
+      migrating.catch(() => {
+        if (this.readyPromise === migrating) this.readyPromise = undefined;
+      });
+    }
     return this.readyPromise;
   }
 
