@@ -1,3 +1,5 @@
+import type { AuditInput } from "./records.js";
+
 /**
  * The Merkle tree over the issuance log (RFC 6962 hashing, tlog/merkle.ts): leaf i is the hash
  * of entry i+1's canonical encoding. The tree is derived data — it can always be rebuilt from the
@@ -21,8 +23,8 @@ export interface LogKeyRecord {
 
 export interface LogTreeStore {
   logKey(): Promise<LogKeyRecord | null>;
-  /** Records the log key once; throws conflict when one exists. */
-  insertLogKey(key: LogKeyRecord): Promise<void>;
+  /** Records the log key once, with its log entry; throws conflict when one exists, appending nothing. */
+  insertLogKey(key: LogKeyRecord, audit: AuditInput): Promise<void>;
   /** How many leaves the tree holds. */
   treeSize(): Promise<number>;
   /**

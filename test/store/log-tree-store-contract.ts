@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { inclusionProof, leafHash, treeHash, verifyInclusion } from "../../tlog/merkle.js";
-import { t0, withStores, type OpenStoreSet } from "./store-set.js";
+import { audit, expectAudited, expectRefused, t0, withStores, type OpenStoreSet } from "./store-set.js";
 
 /** What every LogTreeStore must do: hold complete subtrees without gaps, checkpoints that only grow, one log key. */
 export function describeLogTreeStoreContract(name: string, open: OpenStoreSet): void {
@@ -50,11 +50,11 @@ export function describeLogTreeStoreContract(name: string, open: OpenStoreSet): 
       }));
 
     it("records one log key", () =>
-      withStores(open, async ({ logTree }) => {
+      withStores(open, async ({ store, logTree }) => {
         expect(await logTree.logKey()).toBeNull();
         const key = { keyRef: "log-key-1", spki: new Uint8Array(randomBytes(44)), createdAt: t0 };
-        await logTree.insertLogKey(key);
-        await expect(logTree.insertLogKey({ ...key, keyRef: "other" })).rejects.toMatchObject({ code: "conflict" });
+        await expectAudited(store, ["log.key.create"], () => logTree.insertLogKey(key, audit("log.key.create")));
+        await expectRefused(store, "conflict", () => logTree.insertLogKey({ ...key, keyRef: "other" }, audit("log.key.create")));
         expect(await logTree.logKey()).toEqual(key);
       }));
   });

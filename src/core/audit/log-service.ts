@@ -1,4 +1,4 @@
-import { createPublicKey } from "node:crypto";
+import { createHash, createPublicKey } from "node:crypto";
 import type { KeyProvider } from "../../../ca/key-provider.js";
 import { checkpointText, parseCheckpoint } from "../../../tlog/checkpoint.js";
 import {
@@ -76,7 +76,17 @@ export class LogService {
       if (!key) {
         const made = await this.deps.keys.generate("Ed25519", "log");
         try {
-          await this.deps.tree.insertLogKey({ keyRef: made.ref, spki: made.spki, createdAt: this.deps.clock.now() });
+          const createdAt = this.deps.clock.now();
+          await this.deps.tree.insertLogKey(
+            { keyRef: made.ref, spki: made.spki, createdAt },
+            {
+              at: createdAt,
+              actor: "system:log",
+              action: "log.key.create",
+              subject: this.origin,
+              details: { spkiSha256: sha256Hex(made.spki) },
+            },
+          );
         } catch (err) {
           if (!(err instanceof AppError && err.code === "conflict")) throw err;
         }
@@ -211,4 +221,8 @@ export class LogService {
     }
     throw new AppError("not_found", `No log entry ${seq}`);
   }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }

@@ -1,6 +1,7 @@
 import { nodeHash } from "../../../tlog/merkle.js";
 import { AppError } from "../../errors.js";
 import type { CheckpointRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
+import type { AuditInput } from "../records.js";
 import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 
 type Row = Record<string, unknown>;
@@ -30,9 +31,12 @@ export class SqliteLogTreeStore implements LogTreeStore {
       : null;
   }
 
-  async insertLogKey(key: LogKeyRecord): Promise<void> {
+  async insertLogKey(key: LogKeyRecord, audit: AuditInput): Promise<void> {
     try {
-      this.sqlite.write(() => this.stmts.insertLogKey.run(key.keyRef, Buffer.from(key.spki), key.createdAt.toISOString()));
+      this.sqlite.write(() => {
+        this.stmts.insertLogKey.run(key.keyRef, Buffer.from(key.spki), key.createdAt.toISOString());
+        this.sqlite.appendAudit(audit);
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "The log already has a signing key");
       throw err;
