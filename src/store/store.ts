@@ -19,6 +19,8 @@ export interface AuditFilter {
   serial?: string;
   action?: string;
   actor?: string;
+  /** Only refused attempts (REFUSAL_ACTIONS) and the counts of those the log bounded away. */
+  refusals?: boolean;
   /**
    * Only entries of this ID scope: those naming it (`details.idScope`) and those about its
    * certificates. CA-level entries belong to no scope.
