@@ -40,6 +40,9 @@ import { HubPolicyService } from "./core/hub-api/hub-policy-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
+import { AuditContext } from "./core/audit/audit-context.js";
+import { RefusalLog } from "./core/audit/refusal-log.js";
+import type { AuditDefaults } from "./store/audit-defaults.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -55,6 +58,10 @@ export interface Services {
   audit: AuditService;
   /** The verifiable log: Merkle tree, signed checkpoints, proofs. */
   log: LogService;
+  /** Where the work in progress came from: the edges run each request in it. */
+  auditContext: AuditContext;
+  /** Refused attempts, bounded, into the log. */
+  refusals: RefusalLog;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
@@ -89,10 +96,23 @@ export function openServices(options: OpenOptions = {}): Services {
   const config = readConfig(dataDir.root);
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
-  const sqlite = new SqliteDb(dataDir.database);
+  const auditContext = new AuditContext("local");
+  // The one place every entry gets the policy in force and its source, whichever service appends it.
+  const auditDefaults = (): AuditDefaults => ({ policyHash: policies.hash, source: auditContext.source() });
+  const sqlite = new SqliteDb(dataDir.database, { auditDefaults, announcePolicyChanges: true });
   // Servers and batches also move certificate commits off the main thread.
   const sqliteStore = new SqliteStore(sqlite);
-  const store: Store = options.workers ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database)) : sqliteStore;
+  const store: Store = options.workers
+    ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database, { announcePolicyChanges: true }), auditDefaults)
+    : sqliteStore;
+  const refusals = new RefusalLog(
+    { store, clock },
+    {
+      windowMs: parseDuration(config.refusalLogWindow),
+      perSource: config.refusalLogPerSource,
+      perWindow: config.refusalLogPerWindow,
+    },
+  );
   const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
   const keys = lazyKeyProvider(
     () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
@@ -107,12 +127,12 @@ export function openServices(options: OpenOptions = {}): Services {
   const certificates = new CertificateService(store, clock);
   const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
-  const issuance = new IssuanceService(store, ca, policies, clock, executor);
+  const issuance = new IssuanceService(store, ca, policies, clock, executor, { context: auditContext, refusals });
   const dpsStore = new SqliteDpsStore(sqlite, secrets);
   const rotation = new CaRotationService(store, lifecycleStore, keys, ca, clock);
   let renewals: RenewalService | undefined;
   // A status check that meets a renewed certificate past its grace has the sweeper persist the revocation.
-  const status = new CredentialStatus(lifecycleStore, () => void renewals?.sweep().catch(() => {}));
+  const status = new CredentialStatus(lifecycleStore, () => auditContext.detached(() => void renewals?.sweep().catch(() => {})));
   renewals = new RenewalService(
     { lifecycle: lifecycleStore, certificates, issuance, status, clock },
     {
@@ -172,6 +192,7 @@ export function openServices(options: OpenOptions = {}): Services {
     clock,
     allocation: allocationPolicies({ ca: webhookTrust }),
     skewMs: parseDuration(config.clockSkew),
+    refusals,
     lifecycle: {
       effectiveStatus: (cert, now) => status.of(cert, now ?? clock.now()),
       expiredRenewalWindowMs: renewals.expiredWindowMs,
@@ -191,6 +212,8 @@ export function openServices(options: OpenOptions = {}): Services {
     crl,
     audit: new AuditService(store, log),
     log,
+    auditContext,
+    refusals,
     lifecycle,
     tokens: new TokenService(
       new SqliteTokenStore(sqlite),
@@ -200,6 +223,8 @@ export function openServices(options: OpenOptions = {}): Services {
     ),
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
+      // The counts of refusals not logged one by one are written before the store closes.
+      await refusals.close();
       await executor.close();
       await store.close();
     },

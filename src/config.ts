@@ -32,6 +32,12 @@ export interface DpkiConfig {
   hubAuthCacheTtl: string;
   /** How often `dpki serve` signs a checkpoint of the issuance log (when entries were added); "off" for on demand only. */
   checkpointInterval: string;
+  /** Refused attempts in the issuance log: the window they are counted in… */
+  refusalLogWindow: string;
+  /** …at most this many entries per action, error code and source address in one window… */
+  refusalLogPerSource: number;
+  /** …and this many altogether; the rest are counted, one entry per count when the window closes. */
+  refusalLogPerWindow: number;
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -46,6 +52,9 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   expiredRenewalWindow: "30d",
   hubAuthCacheTtl: "1m",
   checkpointInterval: "5m",
+  refusalLogWindow: "1m",
+  refusalLogPerSource: 10,
+  refusalLogPerWindow: 200,
 };
 
 export const CONFIG_FILE = "config.json";
@@ -104,5 +113,10 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   }
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
   if (config.checkpointInterval !== "off") parseDuration(config.checkpointInterval);
+  parseDuration(config.refusalLogWindow);
+  for (const key of ["refusalLogPerSource", "refusalLogPerWindow"] as const) {
+    const n = config[key];
+    if (!Number.isSafeInteger(n) || n < 1) throw new AppError("config_error", `${source}: ${key} must be a whole number of at least 1`);
+  }
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, ""), publicHttpUrl };
 }
