@@ -19,6 +19,7 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
             serial: queryString(q.serial),
             action: queryString(q.action),
             actor: queryString(q.actor),
+            refusals: String(q.refusals) === "true" ? true : undefined,
             after: queryString(q.after),
             limit: queryInt(q.limit),
           }),
