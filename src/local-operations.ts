@@ -116,6 +116,7 @@ export class LocalOperations implements Operations {
         serial,
         action: query.action,
         actor: query.actor,
+        refusals: query.refusals,
         scope: this.scope ?? undefined,
       },
       query.after,

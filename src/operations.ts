@@ -107,6 +107,8 @@ export interface AuditQuery {
   serial?: string;
   action?: string;
   actor?: string;
+  /** Only refused attempts (auth.deny, cert.refuse, dps.register.refuse). */
+  refusals?: boolean;
   after?: string;
   limit?: number;
 }

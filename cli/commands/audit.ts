@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { AppError } from "../../src/errors.js";
+import { REFUSAL_ACTIONS } from "../../src/store/records.js";
 import { formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
 import { toInt } from "./cert.js";
@@ -15,6 +16,7 @@ export function auditCommand(): Command {
     .option("--serial <serial>", "entries about one certificate")
     .option("--action <action>", "e.g. cert.issue, cert.revoke, crl.publish, ca.create")
     .option("--actor <actor>", "entries made by this actor")
+    .option("--refusals", "only refused attempts: auth.deny, cert.refuse, dps.register.refuse")
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")
     .action(
@@ -24,6 +26,7 @@ export function auditCommand(): Command {
           serial: opts.serial as string | undefined,
           action: opts.action as string | undefined,
           actor: opts.actor as string | undefined,
+          refusals: opts.refusals ? true : undefined,
           limit: opts.limit as number,
           after: opts.after as string | undefined,
         });
@@ -35,8 +38,10 @@ export function auditCommand(): Command {
               { header: "at", value: (e) => shortDate(e.at) },
               { header: "actor", value: (e) => e.actor },
               { header: "action", value: (e) => e.action },
+              { header: "source", value: (e) => (typeof e.details.source === "string" ? e.details.source : "-") },
               { header: "serial", value: (e) => e.serial ?? "-" },
               { header: "subject", value: (e) => e.subject ?? "-" },
+              { header: "reason", value: (e) => refusalReason(e.action, e.details) },
             ]) + (page.nextCursor ? `(more: --after ${page.nextCursor})\n` : ""),
         );
       }),
@@ -117,4 +122,10 @@ Examples:
       }),
     );
   return audit;
+}
+
+/** What a refusal entry says of itself: its code, and how many it stands for when it counts suppressed ones. */
+function refusalReason(action: string, details: Record<string, unknown>): string {
+  if (!(REFUSAL_ACTIONS as readonly string[]).includes(action) || typeof details.code !== "string") return "-";
+  return typeof details.suppressed === "number" ? `${details.code} ×${details.suppressed}` : details.code;
 }
