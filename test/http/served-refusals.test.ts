@@ -70,17 +70,8 @@ beforeAll(async () => {
       refusalLogPerWindow: 100,
     }),
   );
-  cli("scope", "add", SCOPE);
-  cli("hub", "add", "hub-1", "--host-name", "hub-1.hubs.example.net", "--scope", SCOPE);
-  deviceKey = cli("enrollment", "add", "meter-1", "--attestation", "symmetric-key", "--hub", "hub-1", "--scope", SCOPE).keys.primaryKey;
-  tokens = {
-    admin: cli("token", "create", "--role", "admin", "--name", "ops").secret,
-    auditor: cli("token", "create", "--role", "auditor", "--name", "audit").secret,
-    factory: cli("token", "create", "--role", "factory", "--name", "line-1", "--profiles", "device", "--quota", "1").secret,
-    revoked: cli("token", "create", "--role", "operator", "--name", "gone").secret,
-  };
-  cli("token", "revoke", "gone");
-
+  // One token from the CLI; the rest over the API once the server runs (a CLI run is slow on a busy machine).
+  const admin = cli("token", "create", "--role", "admin", "--name", "ops").secret as string;
   const [apiPort, dpsPort] = [await freePort(), await freePort()];
   server = spawn(process.execPath, [BIN, "serve", "--port", String(apiPort), "--dps-port", String(dpsPort)], {
     env: { ...process.env, ...env },
@@ -97,7 +88,29 @@ beforeAll(async () => {
   const ca = readFileSync(join(env.DPKI_HOME!, "root.pem"), "utf8");
   api = { host: "127.0.0.1", port: apiPort, ca };
   devices = { host: "127.0.0.1", port: dpsPort, ca };
-}, 60_000);
+
+  const post = async (path: string, body: unknown, status = 201) => {
+    const res = await call("POST", path, bearer(admin), body);
+    expect(res.status, res.text).toBe(status);
+    return res.json;
+  };
+  await post("/v1/scopes", { idScope: SCOPE });
+  await post(`/v1/scopes/${SCOPE}/hubs`, { name: "hub-1", hostName: "hub-1.hubs.example.net" });
+  deviceKey = (
+    await post(`/v1/scopes/${SCOPE}/enrollments`, {
+      registrationId: "meter-1",
+      attestation: { type: "symmetricKey" },
+      allocation: { policy: "hashed", hubs: ["hub-1"] },
+    })
+  ).keys.primaryKey;
+  tokens = {
+    admin,
+    auditor: (await post("/v1/tokens", { role: "auditor", name: "audit" })).secret,
+    factory: (await post("/v1/tokens", { role: "factory", name: "line-1", profiles: ["device"], quotaPerDay: 1 })).secret,
+    revoked: (await post("/v1/tokens", { role: "operator", name: "gone" })).secret,
+  };
+  await post("/v1/tokens/gone/revoke", {}, 200);
+}, 120_000);
 
 afterAll(() => {
   server?.kill("SIGTERM");
