@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr, pemBlocks } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { REFUSAL_ACTIONS } from "../../src/store/records.js";
 
 const work = tempDir();
 const home = join(work, "ca");
@@ -23,8 +24,10 @@ const json = (args: string[]) => {
 function dbState(): { certificates: number; audit: number; crls: number } {
   const db = new Database(join(home, "dpki.db"), { readonly: true });
   try {
-    const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-    return { certificates: count("certificates"), audit: count("audit_log"), crls: count("crls") };
+    const count = (t: string, where = "") => (db.prepare(`SELECT count(*) AS n FROM ${t} ${where}`).get() as { n: number }).n;
+    // A refusal is logged, and is the one entry a refused command adds: the changes must not move.
+    const changes = `WHERE action NOT IN (${REFUSAL_ACTIONS.map((a) => `'${a}'`).join(", ")})`;
+    return { certificates: count("certificates"), audit: count("audit_log", changes), crls: count("crls") };
   } finally {
     db.close();
   }
@@ -349,7 +352,11 @@ describe("dpki audit", () => {
     expect(entries[0]).toMatchObject({ actor: "line-7", action: "cert.issue", profile: "device", subject: "CN=audited" });
     expect(entries[0].policyHash).toMatch(/^[0-9a-f]{64}$/);
     const actions = new Set(json(["audit", "log", "--limit", "1000"]).items.map((e: { action: string }) => e.action));
-    expect([...actions].sort()).toEqual(["ca.create", "cert.issue", "cert.revoke", "crl.publish"]);
+    expect([...actions].sort()).toEqual(["ca.create", "cert.issue", "cert.refuse", "cert.revoke", "crl.publish"]);
+    // The bad CSRs above were refused by this CLI on the data directory itself.
+    const refused = json(["audit", "log", "--refusals", "--limit", "1000"]).items;
+    expect(refused.length).toBeGreaterThan(0);
+    for (const e of refused) expect(e).toMatchObject({ action: "cert.refuse", details: { source: "local", code: expect.any(String) } });
     expect(run(["audit", "verify"]).stdout).toMatch(/^Log intact: \d+ entries, head [0-9a-f]{64}/);
   });
 

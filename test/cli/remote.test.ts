@@ -98,18 +98,22 @@ async function runScenario(mode: "local" | "remote"): Promise<CliResult[]> {
 }
 
 function normalise(text: string): string {
-  return text
-    .replaceAll(work, "<DIR>")
-    .replace(/out-(local|remote)/g, "out-<MODE>")
-    .replace(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g, "<PEM $1>")
-    .replace(/dpki_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/g, "<TOKEN>")
-    .replace(/\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{3})?Z/g, "<TIME>")
-    .replace(/\b[0-9a-f]{64}\b/g, "<SHA256>")
-    .replace(/\b[0-9a-f]{32}\b/g, "<SERIAL>")
-    .replace(/\b[0-9a-f]{16}\b/g, "<ID>")
-    .replace(/\b(root|int)-[0-9a-f]{8}\b/g, "<CA>")
-    .replace(/\b(cli|token):[A-Za-z0-9._@-]+/g, "<ACTOR>")
-    .replace(/ {2,}/g, " ");
+  return (
+    text
+      .replaceAll(work, "<DIR>")
+      .replace(/out-(local|remote)/g, "out-<MODE>")
+      .replace(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g, "<PEM $1>")
+      .replace(/dpki_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/g, "<TOKEN>")
+      .replace(/\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{3})?Z/g, "<TIME>")
+      .replace(/\b[0-9a-f]{64}\b/g, "<SHA256>")
+      .replace(/\b[0-9a-f]{32}\b/g, "<SERIAL>")
+      .replace(/\b[0-9a-f]{16}\b/g, "<ID>")
+      .replace(/\b(root|int)-[0-9a-f]{8}\b/g, "<CA>")
+      .replace(/\b(cli|token):[A-Za-z0-9._@-]+/g, "<ACTOR>")
+      // Where an entry came from: this machine for the local CLI, the client address for the server.
+      .replace(/\b(local|127\.0\.0\.1)\b/g, "<SOURCE>")
+      .replace(/ {2,}/g, " ")
+  );
 }
 
 describe("the CLI prints the same locally and with --server", () => {
