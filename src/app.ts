@@ -38,6 +38,8 @@ import { HubService } from "./core/hub-api/hub-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
+import { AuditCheckService } from "./core/audit/audit-check-service.js";
+import { SqliteAuditCheckStore } from "./store/sqlite/sqlite-audit-check-store.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -53,6 +55,8 @@ export interface Services {
   audit: AuditService;
   /** The verifiable log: Merkle tree, signed checkpoints, proofs. */
   log: LogService;
+  /** The audit checks: findings about certificates, CAs, registrations and tokens. */
+  auditCheck: AuditCheckService;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
@@ -174,6 +178,12 @@ export function openServices(options: OpenOptions = {}): Services {
       renewed: (event) => renewals!.deviceRenewed(event),
     },
   });
+  const tokens = new TokenService(
+    new SqliteTokenStore(sqlite),
+    clock,
+    () => policies.profiles.keys(),
+    async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+  );
   return {
     dataDir,
     config,
@@ -187,12 +197,16 @@ export function openServices(options: OpenOptions = {}): Services {
     audit: new AuditService(store, log),
     log,
     lifecycle,
-    tokens: new TokenService(
-      new SqliteTokenStore(sqlite),
+    auditCheck: new AuditCheckService({
+      checks: new SqliteAuditCheckStore(sqlite),
+      store,
+      dps: dpsStore,
+      tokens,
+      rotation,
+      policies,
       clock,
-      () => policies.profiles.keys(),
-      async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
-    ),
+    }),
+    tokens,
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       await executor.close();
