@@ -2,6 +2,7 @@ import { pemEncode } from "../ca/pem.js";
 import { normaliseSerialHex } from "../ca/serial.js";
 import type { Services } from "./app.js";
 import type {
+  AuditCheckQuery,
   AuditQuery,
   BatchResultView,
   CertificateQuery,
@@ -116,6 +117,7 @@ export class LocalOperations implements Operations {
         serial,
         action: query.action,
         actor: query.actor,
+        text: query.text,
         scope: this.scope ?? undefined,
       },
       query.after,
@@ -163,6 +165,14 @@ export class LocalOperations implements Operations {
     };
   }
 
+  async auditCheck(query: AuditCheckQuery) {
+    this.unscoped("Checking the installation");
+    return this.services.auditCheck.run({
+      caExpiryWithinMs: parseDuration(query.within ?? DEFAULT_CHECK_WINDOW),
+      tokenUnusedForMs: parseDuration(query.unusedFor ?? DEFAULT_CHECK_WINDOW),
+    });
+  }
+
   async profiles(): Promise<ProfileView[]> {
     return [...this.services.policies.profiles.values()].map((p) => ({
       name: p.name,
@@ -207,6 +217,9 @@ export class LocalOperations implements Operations {
     };
   }
 }
+
+/** How far ahead `audit check` looks for expiring CAs, and how long a token may sit unused, unless told. */
+export const DEFAULT_CHECK_WINDOW = "90d";
 
 function parseTime(text: string): Date {
   const d = new Date(text);

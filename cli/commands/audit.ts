@@ -4,6 +4,7 @@ import { AppError } from "../../src/errors.js";
 import { formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
 import { toInt } from "./cert.js";
+import { auditCheckCommand } from "./audit-check.js";
 
 export function auditCommand(): Command {
   const audit = new Command("audit").description("Read and verify the tamper-evident issuance log");
@@ -15,6 +16,7 @@ export function auditCommand(): Command {
     .option("--serial <serial>", "entries about one certificate")
     .option("--action <action>", "e.g. cert.issue, cert.revoke, crl.publish, ca.create")
     .option("--actor <actor>", "entries made by this actor")
+    .option("--text <text>", "entries whose subject, actor, action, serial or details contain this (any case)")
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")
     .action(
@@ -24,6 +26,7 @@ export function auditCommand(): Command {
           serial: opts.serial as string | undefined,
           action: opts.action as string | undefined,
           actor: opts.actor as string | undefined,
+          text: opts.text as string | undefined,
           limit: opts.limit as number,
           after: opts.after as string | undefined,
         });
@@ -116,5 +119,6 @@ Examples:
         );
       }),
     );
+  audit.addCommand(auditCheckCommand());
   return audit;
 }

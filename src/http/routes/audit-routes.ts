@@ -19,6 +19,7 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
             serial: queryString(q.serial),
             action: queryString(q.action),
             actor: queryString(q.actor),
+            text: queryString(q.text),
             after: queryString(q.after),
             limit: queryInt(q.limit),
           }),
@@ -50,6 +51,16 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
         if (principalOf(res)?.scope) throw new AppError("forbidden", "Log proofs cover every scope: ask with an unscoped token");
         const seq = queryInt(req.query.seq);
         res.json(await opsFor(deps, res).auditProve({ serial: queryString(req.query.serial), seq }));
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/audit/findings",
+      access: AUDIT_READERS,
+      handler: async (req, res) => {
+        res.json(
+          await opsFor(deps, res).auditCheck({ within: queryString(req.query.within), unusedFor: queryString(req.query.unusedFor) }),
+        );
       },
     },
   ];
