@@ -34,6 +34,7 @@ const MATRIX: Record<string, readonly TokenRole[] | typeof PUBLIC> = {
   "GET /v1/tokens": ["admin"],
   "POST /v1/tokens/:id/revoke": ["admin"],
   "GET /v1/profiles": EVERY_ROLE,
+  "GET /openapi.yaml": PUBLIC,
 };
 
 let t: TestServer;

@@ -1,5 +1,6 @@
 import type { RouteDef } from "../route.js";
 import { auditRoutes } from "./audit-routes.js";
+import { auditPageRoutes } from "./audit-page-routes.js";
 import { caRoutes } from "./ca-routes.js";
 import { caLifecycleRoutes } from "./ca-lifecycle-routes.js";
 import { certificateRoutes } from "./certificate-routes.js";
@@ -10,6 +11,7 @@ import { healthRoutes } from "./health-routes.js";
 import { hubRoutes } from "./hub-routes.js";
 import { ocspRoutes } from "./ocsp-routes.js";
 import { profileRoutes } from "./profile-routes.js";
+import { specRoutes } from "./spec-routes.js";
 import { tokenRoutes } from "./token-routes.js";
 
 /** Every route of the management API, one group per resource. Add a resource's group here. */
@@ -26,5 +28,7 @@ export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[
     ...caLifecycleRoutes(deps),
     ...ocspRoutes(deps),
     ...hubRoutes(deps),
+    ...specRoutes(),
+    ...auditPageRoutes(),
   ];
 }
