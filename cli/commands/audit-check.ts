@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { hasFindingsAtLeast, SEVERITIES, type AuditCheckReport, type Severity } from "../../src/core/audit/finding.js";
+import { DEFAULT_CHECK_WINDOW } from "../../src/local-operations.js";
 import { formatTable } from "../output.js";
 import { withContext } from "../run.js";
 
@@ -9,8 +10,8 @@ export const FINDINGS_EXIT = 1;
 export function auditCheckCommand(): Command {
   return new Command("check")
     .description("Look over certificates, CAs, registrations and tokens for what an auditor should see")
-    .option("--within <duration>", "report CAs expiring within this long", "90d")
-    .option("--unused-for <duration>", "report tokens not used for this long (and tokens never used)", "90d")
+    .option("--within <duration>", "report CAs expiring within this long", DEFAULT_CHECK_WINDOW)
+    .option("--unused-for <duration>", "report tokens not used for this long (and tokens never used)", DEFAULT_CHECK_WINDOW)
     .option("--fail-on <severity>", "exit 1 when a finding is at least this severe: high, medium, low, or none", toThreshold, "low")
     .addHelpText(
       "after",
