@@ -8,7 +8,7 @@ import type {
   RotationChange,
   RotationTarget,
 } from "../src/core/lifecycle/credential-service.js";
-import type { HubPolicyView, HubPolicyWithKeys } from "../src/core/hub-api/hub-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "../src/core/hub-api/hub-policy-service.js";
 import type { EnrollmentKind } from "../src/store/dps-records.js";
 import { ApiClient, seg } from "./api-client.js";
 import type { RemoteOptions } from "./remote-operations.js";

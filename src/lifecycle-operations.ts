@@ -8,7 +8,7 @@ import type {
   RotationChange,
   RotationTarget,
 } from "./core/lifecycle/credential-service.js";
-import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-api/hub-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-api/hub-policy-service.js";
 import type { EnrollmentKind } from "./store/dps-records.js";
 
 export interface RotateInput {

@@ -64,23 +64,23 @@ export class LocalLifecycleOperations implements LifecycleOperations {
   }
 
   async hubPolicyCreate(idScope: string, hub: string, input: { name: string; rights: string[] }) {
-    return this.lifecycle.hubs.createPolicy(this.allowed(idScope), hub, input, this.actor);
+    return this.lifecycle.hubPolicies.createPolicy(this.allowed(idScope), hub, input, this.actor);
   }
 
   async hubPolicyList(idScope: string, hub: string) {
-    return this.lifecycle.hubs.listPolicies(this.allowed(idScope), hub);
+    return this.lifecycle.hubPolicies.listPolicies(this.allowed(idScope), hub);
   }
 
   async hubPolicyGet(idScope: string, hub: string, name: string) {
-    return this.lifecycle.hubs.getPolicy(this.allowed(idScope), hub, name);
+    return this.lifecycle.hubPolicies.getPolicy(this.allowed(idScope), hub, name);
   }
 
   async hubPolicyUpdate(idScope: string, hub: string, name: string, input: { rights: string[] }) {
-    return this.lifecycle.hubs.updatePolicy(this.allowed(idScope), hub, name, input, this.actor);
+    return this.lifecycle.hubPolicies.updatePolicy(this.allowed(idScope), hub, name, input, this.actor);
   }
 
   async hubPolicyDelete(idScope: string, hub: string, name: string) {
-    await this.lifecycle.hubs.deletePolicy(this.allowed(idScope), hub, name, this.actor);
+    await this.lifecycle.hubPolicies.deletePolicy(this.allowed(idScope), hub, name, this.actor);
   }
 
   async keyRotate(target: RotationTarget, change: RotationChange) {

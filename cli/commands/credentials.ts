@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { Command, Option } from "commander";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
-import type { HubPolicyView } from "../../src/core/hub-api/hub-service.js";
+import type { HubPolicyView } from "../../src/core/hub-api/hub-policy-service.js";
 import type { KeyRotationResult, RotationTarget } from "../../src/core/lifecycle/credential-service.js";
 import { HUB_RIGHTS } from "../../src/store/lifecycle-store.js";
 import { AppError } from "../../src/errors.js";

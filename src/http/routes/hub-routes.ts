@@ -1,5 +1,5 @@
 import type { Request, Response } from "express";
-import type { DeviceAuthRequest } from "../../core/hub-api/hub-service.js";
+import type { DeviceAuthRequest } from "../../core/hub-api/hub-api-types.js";
 import type { MintRequest, RotationChange } from "../../core/lifecycle/credential-service.js";
 import type { Principal } from "../../core/tokens/token-service.js";
 import type { MintInput } from "../../lifecycle-operations.js";
