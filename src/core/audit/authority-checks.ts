@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import type { KeyFacts } from "../../store/audit-check-store.js";
 import type { DpsStore } from "../../store/dps-store.js";
 import type { CaRecord } from "../../store/records.js";
@@ -24,13 +24,8 @@ export async function enrollmentCas(dps: DpsStore): Promise<EnrollmentCa[]> {
     for (const group of await dps.groupsByAttestation(scope.idScope, "x509")) {
       if (!("caCertificates" in group.attestation)) continue;
       for (const pem of group.attestation.caCertificates) {
-        const cert = new X509Certificate(pem);
-        out.push({
-          group: `${group.idScope}/${group.id}`,
-          subject: cert.subject.replace(/\n/g, ", "),
-          notAfter: new Date(cert.validTo),
-          key: keyFactsOfSpki(cert.publicKey.export({ type: "spki", format: "der" })),
-        });
+        const cert = ParsedCertificate.parse(pem, `a CA certificate of enrollment group ${group.idScope}/${group.id}`);
+        out.push({ group: `${group.idScope}/${group.id}`, subject: cert.subject, notAfter: cert.notAfter, key: keyFactsOfSpki(cert.spki) });
       }
     }
   }
