@@ -2,7 +2,7 @@
  * The auditor page in a real browser: Debian's headless Chromium driven by playwright-core
  * against `dpki serve` in its own process. The page must verify the checkpoint, the whole log
  * and a certificate's inclusion proof itself — and say so plainly once the database is edited
- * behind the server's back (an entry's details rewritten, a tree node deleted).
+ * behind the server's back (an entry's details rewritten, a tree node changed, leaf hashes deleted).
  */
 import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -139,7 +139,9 @@ it.skipIf(!HAS_CHROMIUM)(
 );
 
 it.skipIf(!HAS_CHROMIUM)(
-  HAS_CHROMIUM ? "says the log was tampered with once an entry is rewritten or a tree node deleted" : `skipped: no ${CHROMIUM}`,
+  HAS_CHROMIUM
+    ? "says the log was tampered with once an entry is rewritten, a tree node changed or leaf hashes deleted"
+    : `skipped: no ${CHROMIUM}`,
   async () => {
     // An entry's details edited in the database: the signed tree no longer covers what is served.
     const [issued] = await searchSerial(serial).then(Object.keys);
@@ -174,8 +176,19 @@ it.skipIf(!HAS_CHROMIUM)(
     });
     expect(await text("#alarm")).toMatch(new RegExp(`^The log does not match what was signed\\.[\\s\\S]*Entry ${other}: `));
 
-    // A leaf hash row deleted: the server can no longer give a checkpoint, and the page can verify nothing.
-    db((d) => d.prepare("DELETE FROM log_tree WHERE level = 0 AND idx = ?").run(sibling));
+    // The first leaf hash deleted: the entry beside it can no longer be proven.
+    db((d) => d.prepare("DELETE FROM log_tree WHERE level = 0 AND idx = 0").run());
+    await reload();
+    await page.fill("#search-serial", "");
+    await page.fill("#search-action", "ca.create");
+    await page.click("#search-form button");
+    await page.waitForFunction(() => !/Searching/.test(document.getElementById("entries-status")!.textContent!));
+    expect((await proofs())["2"]).toMatch(/^FAILED: the server cannot prove an entry its checkpoint covers/);
+    expect(await text("#alarm")).toMatch(/Entry 2: the server cannot prove/);
+
+    // The last two leaf hashes deleted: the server can no longer give a checkpoint (rebuilding them
+    // collides with what is left), and the page can verify nothing.
+    db((d) => d.prepare("DELETE FROM log_tree WHERE level = 0 AND idx >= (SELECT max(idx) - 1 FROM log_tree WHERE level = 0)").run());
     await reload();
     expect(await text("#checkpoint-status")).toMatch(/^FAILED: the server gives no checkpoint/);
     expect(await text("#log-status")).toMatch(/^FAILED: there is no verified checkpoint/);
