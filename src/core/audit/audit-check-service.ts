@@ -107,7 +107,9 @@ export class AuditCheckService {
     const out = new Map<string, number[]>();
     const add = (type: FindingObjectType, id: string, entry: EntryRef) => {
       const k = key({ type, id });
-      out.set(k, [...(out.get(k) ?? []), entry.seq]);
+      const list = out.get(k);
+      if (list) list.push(entry.seq);
+      else out.set(k, [entry.seq]);
     };
     const checks = this.deps.checks;
     const serialOwners = new Map<string, Array<{ type: FindingObjectType; id: string }>>();
