@@ -1,6 +1,11 @@
 import { Command, InvalidArgumentError } from "commander";
-import { hasFindingsAtLeast, SEVERITIES, type AuditCheckReport, type Severity } from "../../src/core/audit/finding.js";
-import { DEFAULT_CHECK_WINDOW } from "../../src/local-operations.js";
+import {
+  DEFAULT_CHECK_WINDOW,
+  hasFindingsAtLeast,
+  SEVERITIES,
+  type AuditCheckReport,
+  type Severity,
+} from "../../src/core/audit/finding.js";
 import { formatTable } from "../output.js";
 import { withContext } from "../run.js";
 

@@ -2,6 +2,9 @@
  * What `dpki audit check` and GET /v1/audit/findings report: one finding per thing an auditor
  * should look at, naming the objects it is about and the log entries that recorded them.
  */
+/** How far ahead the checks look for expiring CAs, and how long a token may sit unused, unless told. */
+export const DEFAULT_CHECK_WINDOW = "90d";
+
 export type Severity = "high" | "medium" | "low";
 
 export const SEVERITIES: readonly Severity[] = ["high", "medium", "low"];

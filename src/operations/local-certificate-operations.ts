@@ -1,26 +1,27 @@
-import { pemEncode } from "../ca/pem.js";
-import { normaliseSerialHex } from "../ca/serial.js";
-import type { Services } from "./app.js";
+import { pemEncode } from "../../ca/pem.js";
+import { normaliseSerialHex } from "../../ca/serial.js";
+import type { Services } from "../app.js";
 import type {
   AuditCheckQuery,
   AuditQuery,
   BatchResultView,
+  CertificateOperations,
   CertificateQuery,
   IssueInput,
   IssuedView,
   LogCheckpointView,
   LogProofView,
-  Operations,
   ProfileView,
   TokenCreateInput,
-} from "./operations.js";
-import { AppError, toAppError } from "./errors.js";
-import { parseDuration } from "./duration.js";
-import { crlInfo } from "./core/authority/crl-service.js";
-import type { IssueRequest } from "./core/issuance/issuance-service.js";
+} from "./certificate-operations.js";
+import { AppError, toAppError } from "../errors.js";
+import { parseDuration } from "../duration.js";
+import { crlInfo } from "../core/authority/crl-service.js";
+import { DEFAULT_CHECK_WINDOW } from "../core/audit/finding.js";
+import type { IssueRequest } from "../core/issuance/issuance-service.js";
 
-/** Operations backed by in-process services, acting as `actor` (the CLI user or an API token). */
-export class LocalOperations implements Operations {
+/** CertificateOperations on in-process services, acting as `actor` (the CLI user or an API token). */
+export class LocalCertificateOperations implements CertificateOperations {
   constructor(
     private readonly services: Services,
     private readonly actor: string,
@@ -217,9 +218,6 @@ export class LocalOperations implements Operations {
     };
   }
 }
-
-/** How far ahead `audit check` looks for expiring CAs, and how long a token may sit unused, unless told. */
-export const DEFAULT_CHECK_WINDOW = "90d";
 
 function parseTime(text: string): Date {
   const d = new Date(text);
