@@ -38,6 +38,7 @@ import { HubService } from "./core/hub-api/hub-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
+import { LogTiles } from "./core/audit/log-tiles.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -53,6 +54,8 @@ export interface Services {
   audit: AuditService;
   /** The verifiable log: Merkle tree, signed checkpoints, proofs. */
   log: LogService;
+  /** The same log as C2SP tlog-tiles: checkpoint, hash tiles, entry bundles. */
+  logTiles: LogTiles;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
@@ -156,7 +159,8 @@ export function openServices(options: OpenOptions = {}): Services {
       return () => clearInterval(timer);
     },
   };
-  const log = new LogService({ store, tree: new SqliteLogTreeStore(sqlite), keys, clock }, logOrigin(config.publicUrl));
+  const logTree = new SqliteLogTreeStore(sqlite);
+  const log = new LogService({ store, tree: logTree, keys, clock }, logOrigin(config.publicUrl));
   const webhookTrust = async () => [pemEncode("CERTIFICATE", (await ca.root()).certDer), ...(options.webhookCa ?? [])];
   // The one registration flow: the device listener and the management API both use it.
   const registrations = new DpsService({
@@ -186,6 +190,7 @@ export function openServices(options: OpenOptions = {}): Services {
     crl,
     audit: new AuditService(store, log),
     log,
+    logTiles: new LogTiles({ store, tree: logTree, log }),
     lifecycle,
     tokens: new TokenService(
       new SqliteTokenStore(sqlite),

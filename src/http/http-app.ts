@@ -12,6 +12,7 @@ import { checkBodyDepth } from "./request-body.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
 import { ocspGetPath } from "./routes/ocsp-routes.js";
+import { logTilePath } from "./routes/log-routes.js";
 
 export interface HttpAppOptions {
   logger?: Logger;
@@ -52,6 +53,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   app.set("etag", false);
   app.use(requestContext(logger, metrics, isDraining));
   app.use(ocspGetPath);
+  app.use(logTilePath);
   app.use(authenticate(services.tokens));
 
   const router = express.Router({ caseSensitive: true, strict: true });

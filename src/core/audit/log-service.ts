@@ -136,14 +136,18 @@ export class LogService {
     return record;
   }
 
-  /** A tlog-proof that entry `seq` is in the log, against a checkpoint covering it. */
+  /**
+   * A tlog-proof that entry `seq` is in the log, against a checkpoint covering it. The entry's
+   * canonical encoding rides along as the proof's extra data: it is the leaf, so the proof checks
+   * offline with nothing else (and the inclusion proof authenticates it).
+   */
   async proveEntry(seq: number): Promise<{ proof: string; entry: AuditEntry; checkpoint: CheckpointRecord }> {
     let checkpoint = await this.deps.tree.latestCheckpoint();
     if (!checkpoint || checkpoint.size < seq) checkpoint = await this.checkpoint();
     if (!Number.isSafeInteger(seq) || seq < 1 || seq > checkpoint.size) throw new AppError("not_found", `No log entry ${seq}`);
     const entry = await this.entry(seq);
     const path = await inclusionProof(this.hashes(), seq - 1, checkpoint.size);
-    return { proof: tlogProofText({ index: seq - 1, proof: path, checkpoint: checkpoint.note }), entry, checkpoint };
+    return { proof: tlogProofText({ index: seq - 1, proof: path, checkpoint: checkpoint.note, extra: logLeaf(entry) }), entry, checkpoint };
   }
 
   /** The proof for the entry that issued certificate `serial`. */
@@ -152,6 +156,11 @@ export class LogService {
     const issued = page.items[0];
     if (!issued) throw new AppError("not_found", `No issuance of certificate ${serial} in the log`);
     return this.proveEntry(issued.seq);
+  }
+
+  /** The root hash of the tree's first `size` entries (a size the tree has reached). */
+  async rootAt(size: number): Promise<Buffer> {
+    return treeHash(this.hashes(), size);
   }
 
   /** RFC 9162 consistency proof between two sizes the tree has reached. */

@@ -1,5 +1,6 @@
 import { AppError } from "../../errors.js";
-import { principalOf, type RouteDef } from "../route.js";
+import { LocalLogOperations } from "../../local-log-operations.js";
+import { actorOf, principalOf, type RouteDef } from "../route.js";
 import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
 const AUDIT_READERS = ["admin", "auditor"] as const;
@@ -50,6 +51,17 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
         if (principalOf(res)?.scope) throw new AppError("forbidden", "Log proofs cover every scope: ask with an unscoped token");
         const seq = queryInt(req.query.seq);
         res.json(await opsFor(deps, res).auditProve({ serial: queryString(req.query.serial), seq }));
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/audit/consistency",
+      access: AUDIT_READERS,
+      handler: async (req, res) => {
+        if (principalOf(res)?.scope) throw new AppError("forbidden", "Log proofs cover every scope: ask with an unscoped token");
+        const from = queryInt(req.query.from)!;
+        const to = queryInt(req.query.to)!;
+        res.json(await new LocalLogOperations(deps.services, actorOf(res)).consistency(from, to));
       },
     },
   ];
