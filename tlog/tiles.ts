@@ -151,6 +151,18 @@ export function decodeEntryBundle(bytes: Uint8Array): Buffer[] {
   return entries;
 }
 
+/**
+ * The first `width` hashes or entries of a wider tile of the same index (a full one, or a wider
+ * partial one): the partial tile of that width, which a log may have deleted once it grew.
+ */
+export function tilePrefix(t: TileRef, wider: Uint8Array): Buffer {
+  const buf = Buffer.from(wider.buffer, wider.byteOffset, wider.length);
+  if (t.level !== "entries") return buf.subarray(0, t.width * HASH_SIZE);
+  let at = 0;
+  for (let i = 0; i < t.width && at + 2 <= buf.length; i++) at += 2 + buf.readUInt16BE(at);
+  return buf.subarray(0, Math.min(at, buf.length));
+}
+
 /** A hash tile cut from a source of subtree hashes (a log that keeps them, or a tree in memory). */
 export async function tileFromSubtrees(hashes: SubtreeHashes, t: TileRef & { level: number }): Promise<Buffer> {
   const out: Buffer[] = [];

@@ -167,7 +167,13 @@ export class LogService {
   async consistency(oldSize: number, newSize: number): Promise<Buffer[]> {
     const size = await this.catchUp();
     if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && oldSize >= 1 && oldSize <= newSize && newSize <= size)) {
-      throw new AppError("invalid_argument", `Cannot prove size ${oldSize} against size ${newSize}: sizes must be 1 ≤ old ≤ new ≤ ${size}`);
+      throw new AppError(
+        "invalid_argument",
+        `Cannot prove size ${oldSize} against size ${newSize}: sizes must be 1 ≤ old ≤ new ≤ ${size}`,
+        {
+          treeSize: size,
+        },
+      );
     }
     return consistencyProof(this.hashes(), oldSize, newSize);
   }
