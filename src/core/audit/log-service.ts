@@ -1,4 +1,4 @@
-import { createPublicKey } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { KeyProvider } from "../../../ca/key-provider.js";
 import { checkpointText, parseCheckpoint } from "../../../tlog/checkpoint.js";
 import {
@@ -14,10 +14,16 @@ import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner,
 import { tlogProofText } from "../../../tlog/proof.js";
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
-import { canonicalEntry, chainHash } from "../../store/audit-chain.js";
+import { canonicalEntry } from "../../store/audit-chain.js";
 import type { CheckpointRecord, LogTreeStore } from "../../store/log-tree-store.js";
 import type { AuditEntry } from "../../store/records.js";
 import type { Store } from "../../store/store.js";
+
+/** SHA-256 in hex, as the chain stores it; Node 20 before 20.12 lacks the one-shot `crypto.hash`. */
+const sha256Hex: (data: Buffer) => string =
+  typeof crypto.hash === "function"
+    ? (data) => crypto.hash("sha256", data, "hex")
+    : (data) => crypto.createHash("sha256").update(data).digest("hex");
 
 /** What a leaf of the log's tree is made of: the entry's canonical encoding, chain link included. */
 export function logLeaf(entry: AuditEntry): Buffer {
@@ -54,10 +60,12 @@ export class LogService {
         if (entry.seq !== size + leaves.length + 1) {
           throw new AppError("log_damaged", `Log entry ${size + leaves.length + 1} is missing: the tree cannot be extended past it`);
         }
-        if (chainHash(entry.seq, entry.prevHash, entry) !== entry.hash) {
+        // The leaf is the text the chain hashes: encoded once, hashed both ways.
+        const leaf = logLeaf(entry);
+        if (sha256Hex(leaf) !== entry.hash) {
           throw new AppError("log_damaged", `Log entry ${entry.seq} was altered: its content no longer matches its hash`);
         }
-        leaves.push(leafHash(logLeaf(entry)));
+        leaves.push(leafHash(leaf));
       }
       await this.deps.tree.appendLeaves(size, leaves);
       size += leaves.length;
@@ -83,7 +91,7 @@ export class LogService {
         key = (await this.deps.tree.logKey())!;
       }
       const signer = await this.deps.keys.signer(key.keyRef);
-      const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+      const publicKey = crypto.createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
       return remoteNoteSigner(this.origin, publicKey, (message) => signer.sign(message));
     })();
     this.signer.catch(() => (this.signer = undefined));
@@ -94,7 +102,7 @@ export class LogService {
   private async verifier(): Promise<NoteVerifier | null> {
     const key = await this.deps.tree.logKey();
     if (!key) return null;
-    const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+    const publicKey = crypto.createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
     return remoteNoteSigner(this.origin, publicKey, () => {
       throw new AppError("internal", "A verifier does not sign");
     });
