@@ -26,9 +26,6 @@ export const verifyCopy = withOutput(async (out, opts, cmd, copy: string) => {
       "Verifying a copy of the log needs its verifier key: --key VKEY (as `dpki audit checkpoint` prints it)",
     );
   }
-  if (cmd.parent?.getOptionValueSource("server") === "cli" || cmd.parent?.parent?.getOptionValueSource("server") === "cli") {
-    throw new AppError("bad_request", "--server does not apply to verifying a copy: give the copy's directory or URL");
-  }
   const verifier = verifierKey(opts.key as string);
   const previous = ((opts.previous as string[] | undefined) ?? []).map((file) => readInput(file).toString("utf8"));
   const global = globalOptions(cmd);

@@ -48,7 +48,7 @@ export function auditCommand(): Command {
     .command("verify")
     .argument("[copy]", "a copy of the log to check offline instead: an export directory or a tlog-tiles URL")
     .description(
-      "Check the hash chain and the latest signed checkpoint; names the first altered, removed or reordered entry, or a cut tail",
+      "Check the hash chain and the latest signed checkpoint, or a copy of the log offline (DIR|URL --key); names the first altered, removed or reordered entry, or a cut tail",
     )
     .option("--key <vkey>", "with a copy: the log's note verifier key (text, or a file holding it)")
     .option("--previous <checkpoint>", "with a copy: a checkpoint seen before, which the copy must extend (repeatable)", collect)

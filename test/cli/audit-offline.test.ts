@@ -169,6 +169,7 @@ beforeAll(async () => {
   checks.missing = { args: ["audit", "verify", join(work, "nothing-here"), "--key", vkey] };
   checks["no-key"] = { args: ["audit", "verify", base] };
   checks["bad-key"] = { args: ["audit", "verify", base, "--key", "not a key"] };
+  checks["server-with-copy"] = { args: ["--server", "https://localhost:1", "audit", "verify", base, "--key", vkey] };
   // --key belongs to a copy; the database check refuses it rather than ignore it.
   checks["key-without-copy"] = { args: ["audit", "verify", "--key", vkey], env };
 
@@ -268,12 +269,14 @@ describe("dpki audit verify DIR --key", () => {
     expect(verdict("retiled").message).toMatch(/Entry 62 does not link to entry 61: one of them was altered; .* among entries 1 to 256/);
   });
 
-  it("exits 66 for a copy that is not there and 64 without a usable --key", () => {
+  it("exits 66 for a copy that is not there, 64 without a usable --key or with --server", () => {
     expect(result("missing").status).toBe(66);
     expect(result("missing").stderr).toMatch(/No log copy at .*nothing-here: no such directory/);
     expect(result("no-key").status).toBe(64);
     expect(result("no-key").stderr).toMatch(/needs its verifier key: --key VKEY/);
     expect(result("bad-key").status).toBe(64);
+    expect(result("server-with-copy").status).toBe(64);
+    expect(result("server-with-copy").stderr).toMatch(/--server does not apply to `dpki audit verify`/);
     expect(result("key-without-copy").status).toBe(64);
     expect(result("key-without-copy").stderr).toMatch(/--key applies to a copy of the log/);
   });
