@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildCertificateRequest } from "../src/core/issuance/server-certificate-request.js";
+import { buildCertificateRequest } from "../ca/certificate-request-builder.js";
 import { pemEncode } from "../ca/pem.js";
 import { openServices, type Services } from "../src/app.js";
 import { createSasToken, deriveDeviceKey } from "../src/core/sas/sas.js";

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "./x509-certificate.js";
 import { parseCsr } from "./csr.js";
 
 /**
@@ -13,9 +13,9 @@ export function certificateMatchesCsr(
   issuers: ReadonlyArray<string | Uint8Array>,
   now: Date,
 ): boolean {
-  let cert: X509Certificate;
+  let cert: ParsedCertificate;
   try {
-    cert = new X509Certificate(certificatePem);
+    cert = ParsedCertificate.parse(certificatePem);
   } catch {
     return false;
   }
@@ -25,12 +25,11 @@ export function certificateMatchesCsr(
   } catch {
     return false;
   }
-  if (Buffer.compare(cert.publicKey.export({ type: "spki", format: "der" }), Buffer.from(spki)) !== 0) return false;
-  if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return false;
+  if (Buffer.compare(cert.spki, spki) !== 0) return false;
+  if (!cert.validAt(now)) return false;
   return issuers.some((issuer) => {
     try {
-      const ca = new X509Certificate(issuer);
-      return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+      return cert.issuedBy(ParsedCertificate.parse(issuer));
     } catch {
       return false;
     }

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { X509Certificate } from "node:crypto";
-import type { AttestationInput, EnrollmentInput, EnrollmentView, EnrollmentWithKeys } from "../src/core/dps/dps-admin-service.js";
+import { ParsedCertificate } from "../ca/x509-certificate.js";
+import type { AttestationInput, EnrollmentInput, EnrollmentView, EnrollmentWithKeys } from "../src/core/dps/dps-views.js";
 import type { AllocationPolicyName, EnrollmentKind } from "../src/store/dps-records.js";
 import { parseDuration } from "../src/duration.js";
 import { AppError } from "../src/errors.js";
@@ -114,7 +114,7 @@ function attestationInput(opts: Record<string, unknown>, kind: EnrollmentKind, c
 function readCertificate(file: string): string {
   const bytes = readInput(file);
   try {
-    return new X509Certificate(bytes).toString();
+    return ParsedCertificate.parse(bytes).pem;
   } catch {
     throw new AppError("bad_encoding", `Cannot parse certificate ${file}: expected PEM or DER X.509`);
   }

@@ -3,6 +3,7 @@ import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import { SqliteDb } from "./store/sqlite/sqlite-db.js";
 import { SqliteWriter } from "./store/sqlite/sqlite-writer.js";
+import { WriterThreadStore } from "./store/sqlite/writer-thread-store.js";
 import type { Store } from "./store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { readConfig, type DpkiConfig } from "./config.js";
@@ -35,6 +36,7 @@ import { CredentialStatus } from "./core/lifecycle/credential-status.js";
 import { OcspService } from "./core/authority/ocsp-service.js";
 import { RenewalService } from "./core/lifecycle/renewal-service.js";
 import { HubService } from "./core/hub-api/hub-service.js";
+import { HubPolicyService } from "./core/hub-api/hub-policy-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
@@ -92,7 +94,8 @@ export function openServices(options: OpenOptions = {}): Services {
   const clock = options.clock ?? systemClock;
   const sqlite = new SqliteDb(dataDir.database);
   // Servers and batches also move certificate commits off the main thread.
-  const store = new SqliteStore(sqlite, options.workers ? new SqliteWriter(dataDir.database) : undefined);
+  const sqliteStore = new SqliteStore(sqlite);
+  const store: Store = options.workers ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database)) : sqliteStore;
   const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
   const keys = lazyKeyProvider(
     () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
@@ -143,6 +146,7 @@ export function openServices(options: OpenOptions = {}): Services {
     { store, dps: dpsStore, lifecycle: lifecycleStore, status, clock },
     { authCacheTtlMs: parseDuration(config.hubAuthCacheTtl), skewMs: parseDuration(config.clockSkew) },
   );
+  const hubPolicies = new HubPolicyService({ dps: dpsStore, lifecycle: lifecycleStore, clock });
   const lifecycle: LifecycleServices = {
     store: lifecycleStore,
     rotation,
@@ -150,7 +154,8 @@ export function openServices(options: OpenOptions = {}): Services {
     ocsp,
     renewals,
     hubs,
-    credentials: new CredentialService({ dps: dpsStore, lifecycle: lifecycleStore, hubs, store, clock }),
+    hubPolicies,
+    credentials: new CredentialService({ dps: dpsStore, lifecycle: lifecycleStore, hubPolicies, store, clock }),
     background: (onError) => {
       const timer = setInterval(() => {
         renewals!.sweep().catch((err) => onError("cannot supersede renewed certificates", err));

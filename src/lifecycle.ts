@@ -6,6 +6,7 @@ import type { CredentialStatus } from "./core/lifecycle/credential-status.js";
 import type { OcspService } from "./core/authority/ocsp-service.js";
 import type { RenewalService } from "./core/lifecycle/renewal-service.js";
 import type { HubService } from "./core/hub-api/hub-service.js";
+import type { HubPolicyService } from "./core/hub-api/hub-policy-service.js";
 import type { CredentialService } from "./core/lifecycle/credential-service.js";
 
 /** Credential lifecycle: CA rollover and revocation, OCSP, certificate renewal. */
@@ -15,8 +16,10 @@ export interface LifecycleServices {
   status: CredentialStatus;
   ocsp: OcspService;
   renewals: RenewalService;
-  /** Hub policies and the hub API (device view, device-auth, change feed). */
+  /** The hub API: device view, device-auth, change feed. */
   hubs: HubService;
+  /** Hubs' shared access policies (operators manage them; their tokens authenticate hub services). */
+  hubPolicies: HubPolicyService;
   /** Key rotation, enrollment revocation, SAS tokens from stored keys. */
   credentials: CredentialService;
   /**

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../ca/x509-certificate.js";
 import { hostname } from "node:os";
 import type { Services } from "../app.js";
 import { jsonLogger, type Logger } from "../http/logger.js";
@@ -30,11 +30,7 @@ export interface RunningDeviceListener {
 
 /** The DNS names and IP addresses a PEM certificate (the first of a chain) covers. */
 function certificateNames(pem: string | Buffer): string[] {
-  const san = new X509Certificate(pem).subjectAltName ?? "";
-  return san
-    .split(", ")
-    .map((entry) => /^(?:DNS|IP Address):(.+)$/.exec(entry)?.[1])
-    .filter((name): name is string => Boolean(name) && !name!.startsWith("*"));
+  return ParsedCertificate.parse(typeof pem === "string" ? pem : pem.toString("utf8"), "listener certificate").hostNames;
 }
 
 /** Default SANs: this machine's name and loopback. */

@@ -1,3 +1,4 @@
+import { clip } from "../core/clip.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { AppError, ERROR_TABLE, toAppError, type ErrorCode } from "../errors.js";
 import { sendBody } from "./exchange.js";
@@ -76,8 +77,8 @@ interface ValidatorError {
 
 function validationError(e: ValidatorError): AppError {
   const errors = (e.errors ?? []).slice(0, 20).map((item) => ({
-    path: clip(String(item.path ?? "")),
-    message: clip(String(item.message ?? "")),
+    path: clip(String(item.path ?? ""), 200),
+    message: clip(String(item.message ?? ""), 200),
   }));
   const summary = errors.map((x) => `${x.path.replace(/^\//, "").replace(/\//g, ".")} ${x.message}`.trim()).join("; ");
   switch (e.status) {
@@ -138,9 +139,4 @@ export function sendProblem(
   }
   sendBody(res, problem.status, `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, JSON.stringify(problem));
   return error.code;
-}
-
-/** Attacker-supplied text echoed in messages stays short. */
-function clip(s: string): string {
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }

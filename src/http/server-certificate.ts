@@ -1,6 +1,5 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../ca/x509-certificate.js";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { isIP } from "node:net";
 import { pemEncode } from "../../ca/pem.js";
 import { decryptPrivateKey, encryptPrivateKey } from "../../ca/private-key.js";
 import type { Services } from "../app.js";
@@ -74,22 +73,20 @@ async function reusable(
 ): Promise<ServerCertificate | null> {
   if (!existsSync(files.cert) || !existsSync(files.key)) return null;
   try {
-    const cert = new X509Certificate(readFileSync(files.cert, "utf8"));
-    const issuer = new X509Certificate(active.ca.certDer);
+    const cert = ParsedCertificate.parse(readFileSync(files.cert, "utf8"), "server certificate");
+    const issuer = ParsedCertificate.parse(active.ca.certDer, "CA certificate");
     // The chain is today's, not the file's: cross certificates come and go with the roots in service.
-    const certPem = [cert.raw, ...active.chain].map((der) => pemEncode("CERTIFICATE", der)).join("");
+    const certPem = [cert.der, ...active.chain].map((der) => pemEncode("CERTIFICATE", der)).join("");
     const now = services.clock.now().getTime();
-    const from = Date.parse(cert.validFrom);
-    const to = Date.parse(cert.validTo);
+    const from = cert.notBefore.getTime();
+    const to = cert.notAfter.getTime();
     if (to - now < (to - from) / 3) return null;
-    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) return null;
-    for (const name of options.names) {
-      if (isIP(name) ? !cert.checkIP(name) : !cert.checkHost(name, { wildcards: false })) return null;
-    }
-    const record = await services.certificates.find(cert.serialNumber);
+    if (!cert.issuedBy(issuer)) return null;
+    if (!options.names.every((name) => cert.covers(name))) return null;
+    const record = await services.certificates.find(cert.serial);
     if (record.status !== "good") return null;
     const key = decryptPrivateKey(readFileSync(files.key, "utf8"), options.passphrase);
-    if (!cert.checkPrivateKey(key)) return null;
+    if (!cert.matchesKey(key)) return null;
     return {
       certPem,
       keyPem: key.export({ type: "pkcs8", format: "pem" }) as string,

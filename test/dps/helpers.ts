@@ -10,7 +10,7 @@ import { DpsService } from "../../src/core/dps/dps-service.js";
 import { allocationPolicies } from "../../src/core/allocation/policies.js";
 import type { CustomAllocationOptions } from "../../src/core/allocation/custom.js";
 import { pemEncode } from "../../ca/pem.js";
-import { buildCertificateRequest } from "../../src/core/issuance/server-certificate-request.js";
+import { buildCertificateRequest } from "../../ca/certificate-request-builder.js";
 import { createSasToken } from "../../src/core/sas/sas.js";
 
 export const ACTOR = "test";

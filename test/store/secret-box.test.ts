@@ -41,7 +41,7 @@ describe("secret box", () => {
     await admin.createScope({ idScope: "0ne00SEAL" }, "t");
     await admin.createHub("0ne00SEAL", { name: "hub", hostName: "hub.example.net" }, "t");
     const made = await admin.createEnrollment("0ne00SEAL", "group", "fleet", { attestation: { type: "symmetricKey" } }, "t");
-    const policy = await services.lifecycle.hubs.createPolicy("0ne00SEAL", "hub", { name: "svc", rights: ["ServiceConnect"] }, "t");
+    const policy = await services.lifecycle.hubPolicies.createPolicy("0ne00SEAL", "hub", { name: "svc", rights: ["ServiceConnect"] }, "t");
     const keys = [made.keys!.primaryKey, made.keys!.secondaryKey, policy.keys.primaryKey!, policy.keys.secondaryKey];
 
     const raw = new Database(services.dataDir.database, { readonly: true });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
+import { WriterThreadStore } from "../../src/store/sqlite/writer-thread-store.js";
 import { SqliteDpsStore } from "../../src/store/sqlite/sqlite-dps-store.js";
 import { SqliteLifecycleStore } from "../../src/store/sqlite/sqlite-lifecycle-store.js";
 import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
@@ -40,7 +41,8 @@ const sqliteStores =
   async () => {
     const file = freshDatabase();
     const sqlite = new SqliteDb(file);
-    const store = new SqliteStore(sqlite, workers ? new SqliteWriter(file) : undefined);
+    const plain = new SqliteStore(sqlite);
+    const store = workers ? new WriterThreadStore(plain, new SqliteWriter(file)) : plain;
     return {
       store,
       dps: new SqliteDpsStore(sqlite, secrets),

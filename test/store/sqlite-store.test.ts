@@ -5,6 +5,7 @@ import { expect, it } from "vitest";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { SqliteWriter } from "../../src/store/sqlite/sqlite-writer.js";
+import { WriterThreadStore } from "../../src/store/sqlite/writer-thread-store.js";
 import { describeStoreContract } from "./store-contract.js";
 import { verifyChain } from "../../src/store/audit-chain.js";
 import { tempDir } from "../helpers/temp-dir.js";
@@ -17,7 +18,7 @@ describeStoreContract("sqlite", async () => new SqliteStore(new SqliteDb(join(di
 // Servers commit certificates on a writer thread with its own connection: the same contract holds.
 describeStoreContract("sqlite with a writer thread", async () => {
   const file = join(dir, `store-${n++}.db`);
-  return new SqliteStore(new SqliteDb(file), new SqliteWriter(file));
+  return new WriterThreadStore(new SqliteStore(new SqliteDb(file)), new SqliteWriter(file));
 });
 
 it("creates the database file 0600 and applies migrations once", () => {

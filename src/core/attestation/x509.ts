@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import type { CertificateRecord } from "../../store/records.js";
 import { AttestationError, type Attestation, type AttestationContext, type Attestor, type CertificateInfo } from "./attestor.js";
 
@@ -43,7 +43,7 @@ export class X509Attestor implements Attestor {
     const presented = parseAll(context.clientCertificates);
     const leaf = presented[0]!;
     const info = certificateInfo(leaf);
-    const cn = commonName(leaf);
+    const cn = leaf.commonName;
     if (cn === null || cn.toLowerCase() !== context.registrationId.toLowerCase()) {
       throw new AttestationError(
         "subject",
@@ -90,11 +90,11 @@ export class X509Attestor implements Attestor {
       if (att.type !== "x509" || !("caCertificates" in att)) continue;
       sawGroup = true;
       for (const [keyIndex, pem] of att.caCertificates.entries()) {
-        const anchor = new X509Certificate(pem);
+        const anchor = ParsedCertificate.parse(pem, "enrollment group CA certificate");
         if (this.chainsTo(leaf, intermediates, anchor, context.now)) {
           return {
             enrollment: group,
-            used: { method: "x509", keyIndex, thumbprint: info.sha256Thumbprint, signingThumbprint: thumbprint(anchor) },
+            used: { method: "x509", keyIndex, thumbprint: info.sha256Thumbprint, signingThumbprint: anchor.sha256 },
             certificate: info,
           };
         }
@@ -107,10 +107,10 @@ export class X509Attestor implements Attestor {
   }
 
   /** A good, unexpired certificate dpki issued to this very registration, chaining to a dpki CA. */
-  private async renewal(context: AttestationContext, leaf: X509Certificate, issued: CertificateRecord): Promise<Attestation | null> {
+  private async renewal(context: AttestationContext, leaf: ParsedCertificate, issued: CertificateRecord): Promise<Attestation | null> {
     const requester = `dps:${context.idScope}/${context.registrationId}`.toLowerCase();
     if (issued.requester.toLowerCase() !== requester) return null;
-    const anchors = (await this.options.dpkiCaCertificates()).map((der) => new X509Certificate(Buffer.from(der)));
+    const anchors = (await this.options.dpkiCaCertificates()).map((der) => ParsedCertificate.parse(der, "CA certificate"));
     if (!anchors.some((anchor) => this.chainsTo(leaf, anchors, anchor, context.now))) return null;
     const lookup = context.enrollments;
     const enrollment =
@@ -123,82 +123,57 @@ export class X509Attestor implements Attestor {
   }
 
   /** Walks issuer links from the leaf through `intermediates` until `anchor` signed one. */
-  private chainsTo(leaf: X509Certificate, intermediates: X509Certificate[], anchor: X509Certificate, now: Date): boolean {
-    const anchorPrint = thumbprint(anchor);
-    const seen = new Set<string>([thumbprint(leaf)]);
+  private chainsTo(leaf: ParsedCertificate, intermediates: ParsedCertificate[], anchor: ParsedCertificate, now: Date): boolean {
+    const seen = new Set<string>([leaf.sha256]);
     let current = leaf;
     for (let depth = 0; depth < MAX_PATH; depth++) {
-      if (issuedBy(current, anchor)) return this.valid(anchor, now);
-      const next = intermediates.find((c) => c.ca && !seen.has(thumbprint(c)) && issuedBy(current, c));
+      if (current.issuedBy(anchor)) return anchor.validAt(now, this.options.skewMs);
+      const next = intermediates.find((c) => c.isCa && !seen.has(c.sha256) && current.issuedBy(c));
       if (!next) return false;
-      if (thumbprint(next) === anchorPrint) return this.valid(next, now);
-      if (!this.valid(next, now)) return false;
-      seen.add(thumbprint(next));
+      if (next.sha256 === anchor.sha256) return next.validAt(now, this.options.skewMs);
+      if (!next.validAt(now, this.options.skewMs)) return false;
+      seen.add(next.sha256);
       current = next;
     }
     return false;
   }
 
   /** Past notAfter (beyond the skew) but inside the renewal window that follows it. */
-  private expiredButRenewable(cert: X509Certificate, now: Date): boolean {
+  private expiredButRenewable(cert: ParsedCertificate, now: Date): boolean {
     const window = this.options.expiredRenewalWindowMs;
     if (!window) return false;
-    const notAfter = new Date(cert.validTo).getTime();
+    const notAfter = cert.notAfter.getTime();
     return notAfter + this.options.skewMs < now.getTime() && now.getTime() <= notAfter + window;
   }
 
-  private valid(cert: X509Certificate, now: Date): boolean {
+  private checkValidity(cert: ParsedCertificate, now: Date, what: string): void {
     const t = now.getTime();
-    return new Date(cert.validFrom).getTime() - this.options.skewMs <= t && t <= new Date(cert.validTo).getTime() + this.options.skewMs;
-  }
-
-  private checkValidity(cert: X509Certificate, now: Date, what: string): void {
-    const t = now.getTime();
-    if (new Date(cert.validFrom).getTime() - this.options.skewMs > t) {
-      throw new AttestationError("not_yet_valid", `${what} is not valid before ${new Date(cert.validFrom).toISOString()}`);
+    if (cert.notBefore.getTime() - this.options.skewMs > t) {
+      throw new AttestationError("not_yet_valid", `${what} is not valid before ${cert.notBefore.toISOString()}`);
     }
-    if (new Date(cert.validTo).getTime() + this.options.skewMs < t) {
-      throw new AttestationError("expired", `${what} expired at ${new Date(cert.validTo).toISOString()}`);
+    if (cert.notAfter.getTime() + this.options.skewMs < t) {
+      throw new AttestationError("expired", `${what} expired at ${cert.notAfter.toISOString()}`);
     }
   }
 }
 
-function parseAll(ders: Uint8Array[]): X509Certificate[] {
+function parseAll(ders: Uint8Array[]): ParsedCertificate[] {
   try {
-    return ders.map((der) => new X509Certificate(Buffer.from(der)));
+    return ders.map((der) => ParsedCertificate.parse(der, "client certificate"));
   } catch {
     throw new AttestationError("malformed", "Cannot parse the client certificate");
   }
 }
 
-/** Names and key identifiers match, and the issuer's key verifies the signature. */
-function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  try {
-    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-  } catch {
-    return false;
-  }
-}
-
-function thumbprint(cert: X509Certificate): string {
-  return cert.fingerprint256.replace(/:/g, "").toLowerCase();
-}
-
-/** The one CN of the subject, or null (none, or more than one). */
-function commonName(cert: X509Certificate): string | null {
-  const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
-  return cns.length === 1 ? cns[0]!.slice(3) : null;
-}
-
-export function certificateInfo(cert: X509Certificate): CertificateInfo {
+export function certificateInfo(cert: ParsedCertificate): CertificateInfo {
   return {
-    subjectName: cert.subject.split("\n").join(", "),
-    sha1Thumbprint: cert.fingerprint.replace(/:/g, "").toUpperCase(),
-    sha256Thumbprint: thumbprint(cert),
-    issuerName: cert.issuer.split("\n").join(", "),
-    notBeforeUtc: new Date(cert.validFrom).toISOString(),
-    notAfterUtc: new Date(cert.validTo).toISOString(),
-    serialNumber: cert.serialNumber.toUpperCase(),
+    subjectName: cert.subject,
+    sha1Thumbprint: cert.sha1.toUpperCase(),
+    sha256Thumbprint: cert.sha256,
+    issuerName: cert.issuer,
+    notBeforeUtc: cert.notBefore.toISOString(),
+    notAfterUtc: cert.notAfter.toISOString(),
+    serialNumber: cert.serial.toUpperCase(),
     version: 3,
   };
 }

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { readCertificateFields } from "../../../ca/certificate-fields.js";
 import type { KeyProvider } from "../../../ca/key-provider.js";
 import type { KeyAlgorithm } from "../../../ca/key-algorithm.js";
 import { certificateThumbprint, encodeCertificate } from "../../../ca/certificate.js";
@@ -288,7 +288,7 @@ function responderSubject(issuer: NameAttribute[]): NameAttribute[] {
 }
 
 function certificateSerial(der: Uint8Array): string {
-  return new X509Certificate(der).serialNumber.toLowerCase();
+  return readCertificateFields(der).serial;
 }
 
 function errorAnswer(status: OcspErrorStatus): OcspAnswer {

@@ -6,7 +6,7 @@ import type { LifecycleStore } from "../../store/lifecycle-store.js";
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
 import type { Store } from "../../store/store.js";
-import type { HubService } from "../hub-api/hub-service.js";
+import type { HubPolicyService } from "../hub-api/hub-policy-service.js";
 import { certRevokedAudit } from "../issuance/certificate-service.js";
 import {
   changeKeys,
@@ -88,7 +88,7 @@ export class CredentialService {
     private readonly deps: {
       dps: DpsStore;
       lifecycle: LifecycleStore;
-      hubs: HubService;
+      hubPolicies: HubPolicyService;
       store: Store;
       clock: Clock;
     },
@@ -104,7 +104,7 @@ export class CredentialService {
       throw new AppError("invalid_argument", `Name the key to change: primary, secondary or swap (not "${String(change.key)}")`);
     }
     if (target.kind === "hubPolicy") {
-      const rotated = await this.deps.hubs.rotatePolicyKeys(target.idScope, target.hub, target.policy, change.key, actor);
+      const rotated = await this.deps.hubPolicies.rotatePolicyKeys(target.idScope, target.hub, target.policy, change.key, actor);
       return { target, key: change.key, ...rotated.keys, registrationsRefused: 0, rotatedAt: rotated.policy.rotatedAt! };
     }
     const kind: EnrollmentKind = target.kind === "group" ? "group" : "individual";
@@ -246,7 +246,7 @@ export class CredentialService {
         break;
       }
       case "policy": {
-        const policy = await this.deps.hubs.policy(idScope, request.hub, request.policy);
+        const policy = await this.deps.hubPolicies.policy(idScope, request.hub, request.policy);
         const host = await this.hubHost(idScope, policy.hub);
         key = slot ? policy.secondaryKey : policy.primaryKey;
         resource = request.deviceId ? encodeUriComponentStrict(`${host}/devices/${request.deviceId}`) : host;
@@ -258,7 +258,7 @@ export class CredentialService {
         throw new AppError("invalid_argument", `Unknown token kind "${(request as { kind: string }).kind}"`);
     }
     if (!Number.isSafeInteger(options.expiry) || options.expiry <= 0)
-      throw new AppError("invalid_argument", "expiry must be seconds since the epoch");
+      throw new AppError("invalid_argument", "Cannot accept expiry: it must be seconds since the epoch");
     const token = createSasToken({ resourceUri: resource, key, keyName, expiry: options.expiry });
     const now = this.deps.clock.now();
     const expiresAt = new Date(options.expiry * 1000).toISOString().replace(/\.000Z$/, "Z");

@@ -1,4 +1,5 @@
-import { createPublicKey, verify as cryptoVerify, X509Certificate } from "node:crypto";
+import { verify as cryptoVerify } from "node:crypto";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import { parseCsr } from "../../../ca/csr.js";
 import { formatName } from "../../../ca/name.js";
 import { PkiError } from "../../../ca/pki-error.js";
@@ -268,12 +269,11 @@ function checkSameIdentity(
 
 /** The CSR is signed by the old key (same SPKI), or `proof` is the old key's signature over the CSR. */
 function provesPossession(old: CertificateRecord, csrDer: Uint8Array, csrSpki: Uint8Array, proof: Uint8Array | undefined): boolean {
-  const oldKey = new X509Certificate(old.der).publicKey;
-  const oldSpki = oldKey.export({ type: "spki", format: "der" });
-  if (Buffer.compare(oldSpki, csrSpki) === 0) return true; // parseCsr + the issuance path verified the CSR's signature
+  const oldCert = ParsedCertificate.parse(old.der);
+  if (Buffer.compare(oldCert.spki, csrSpki) === 0) return true; // parseCsr + the issuance path verified the CSR's signature
   if (!proof || proof.length === 0) return false;
   try {
-    const key = createPublicKey({ key: oldSpki, type: "spki", format: "der" });
+    const key = oldCert.publicKey;
     const digest = key.asymmetricKeyType === "ed25519" || key.asymmetricKeyType === "ed448" ? null : "sha256";
     return cryptoVerify(digest, csrDer, key, proof);
   } catch (err) {

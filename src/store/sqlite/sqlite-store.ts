@@ -2,7 +2,6 @@ import Database from "better-sqlite3";
 import { AppError } from "../../errors.js";
 import { decodeCursor, encodeCursor } from "../cursor.js";
 import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
-import type { SqliteWriter } from "./sqlite-writer.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
 import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
@@ -16,11 +15,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  /** With `writer`, certificate inserts run on the writer's thread instead of this one. */
-  constructor(
-    private readonly sqlite: SqliteDb,
-    private readonly writer?: SqliteWriter,
-  ) {
+  constructor(private readonly sqlite: SqliteDb) {
     this.db = sqlite.db;
     this.stmts = this.prepare();
   }
@@ -62,7 +57,6 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.writer?.close();
     this.sqlite.close();
   }
 
@@ -95,7 +89,6 @@ export class SqliteStore implements Store {
   }
 
   async insertCertificates(items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
-    if (this.writer) return this.writer.insertCertificates(items);
     try {
       this.sqlite.write(() => {
         for (const { cert, audit } of items) {

@@ -1,11 +1,11 @@
-import { pemEncode } from "../ca/pem.js";
-import { isKeyAlgorithm, KEY_ALGORITHMS } from "../ca/key-algorithm.js";
-import type { Services } from "./app.js";
-import { AppError } from "./errors.js";
+import { pemEncode } from "../../ca/pem.js";
+import { isKeyAlgorithm, KEY_ALGORITHMS } from "../../ca/key-algorithm.js";
+import type { Services } from "../app.js";
+import { AppError } from "../errors.js";
 import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "./lifecycle-operations.js";
-import type { MintRequest, RotationChange, RotationTarget } from "./core/lifecycle/credential-service.js";
-import type { EnrollmentKind } from "./store/dps-records.js";
-import { parseDuration } from "./duration.js";
+import type { MintRequest, RotationChange, RotationTarget } from "../core/lifecycle/credential-service.js";
+import type { EnrollmentKind } from "../store/dps-records.js";
+import { parseDuration } from "../duration.js";
 
 /**
  * LifecycleOperations on in-process services, acting as `actor` (the CLI user or an API token).
@@ -27,10 +27,6 @@ export class LocalLifecycleOperations implements LifecycleOperations {
 
   private get lifecycle() {
     return this.services.lifecycle;
-  }
-
-  async caStatus() {
-    return this.lifecycle.rotation.status();
   }
 
   /** CA-wide operations reach every scope's devices: not for a scoped caller. */
@@ -64,23 +60,23 @@ export class LocalLifecycleOperations implements LifecycleOperations {
   }
 
   async hubPolicyCreate(idScope: string, hub: string, input: { name: string; rights: string[] }) {
-    return this.lifecycle.hubs.createPolicy(this.allowed(idScope), hub, input, this.actor);
+    return this.lifecycle.hubPolicies.createPolicy(this.allowed(idScope), hub, input, this.actor);
   }
 
   async hubPolicyList(idScope: string, hub: string) {
-    return this.lifecycle.hubs.listPolicies(this.allowed(idScope), hub);
+    return this.lifecycle.hubPolicies.listPolicies(this.allowed(idScope), hub);
   }
 
   async hubPolicyGet(idScope: string, hub: string, name: string) {
-    return this.lifecycle.hubs.getPolicy(this.allowed(idScope), hub, name);
+    return this.lifecycle.hubPolicies.getPolicy(this.allowed(idScope), hub, name);
   }
 
   async hubPolicyUpdate(idScope: string, hub: string, name: string, input: { rights: string[] }) {
-    return this.lifecycle.hubs.updatePolicy(this.allowed(idScope), hub, name, input, this.actor);
+    return this.lifecycle.hubPolicies.updatePolicy(this.allowed(idScope), hub, name, input, this.actor);
   }
 
   async hubPolicyDelete(idScope: string, hub: string, name: string) {
-    await this.lifecycle.hubs.deletePolicy(this.allowed(idScope), hub, name, this.actor);
+    await this.lifecycle.hubPolicies.deletePolicy(this.allowed(idScope), hub, name, this.actor);
   }
 
   async keyRotate(target: RotationTarget, change: RotationChange) {
