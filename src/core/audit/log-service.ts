@@ -19,6 +19,9 @@ import type { CheckpointRecord, LogTreeStore } from "../../store/log-tree-store.
 import type { AuditEntry } from "../../store/records.js";
 import type { Store } from "../../store/store.js";
 
+/** Races with other writers lost before catching up gives up: each loss means the tree did grow. */
+const EXTEND_ATTEMPTS = 5;
+
 /** SHA-256 in hex, as the chain stores it; Node 20 before 20.12 lacks the one-shot `crypto.hash`. */
 const sha256Hex: (data: Buffer) => string =
   typeof crypto.hash === "function"
@@ -52,7 +55,22 @@ export class LogService {
     return this.catchingUp;
   }
 
+  /**
+   * Another process (`dpki audit …` beside `dpki serve`) may extend the tree at the same time:
+   * whoever loses the race goes on from the size the winner left, as the leaves are derived from
+   * the same committed entries.
+   */
   private async extend(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.extendOnce();
+      } catch (err) {
+        if (!(err instanceof AppError && err.code === "conflict") || attempt >= EXTEND_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async extendOnce(): Promise<number> {
     let size = await this.deps.tree.treeSize();
     for await (const batch of this.deps.store.auditEntries(size)) {
       const leaves: Buffer[] = [];
