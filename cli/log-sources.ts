@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { tilePath, tilePrefix, TILE_WIDTH, type TileRef } from "../tlog/tiles.js";
 import type { LogSource } from "../src/core/audit/log-copy.js";
 import { AppError } from "../src/errors.js";
-import { ApiClient, type RemoteOptions } from "./api-client.js";
+import { ApiClient, type RemoteOptions } from "./remote/api-client.js";
 
 /** The C2SP tlog-tiles paths dpki serves the log under. */
 export const SERVED_LOG_PREFIX = "/v1/log";

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tilePath, tilesForSize } from "../../tlog/tiles.js";
 import { AppError } from "../../src/errors.js";
-import { withLog } from "../log-context.js";
+import { withContext } from "../run.js";
 
 /** Tiles fetched at once: a server answers several, a local tree does not mind. */
 const IN_FLIGHT = 8;
@@ -26,17 +26,17 @@ Examples:
   dpki audit export --out ./log-copy --since 1200        # add what came after the copy of 1200 entries`,
     )
     .action(
-      withLog(async ({ log, out }, opts) => {
+      withContext(async ({ ops, out }, opts) => {
         const dir = opts.out as string;
         const since = opts.since as number;
-        const checkpoint = await log.checkpoint();
+        const checkpoint = await ops.auditCheckpoint();
         if (since > checkpoint.size) {
           throw new AppError("invalid_argument", `--since ${since} is beyond the log's ${checkpoint.size} entries`);
         }
         const tiles = tilesForSize(checkpoint.size, since);
         for (let at = 0; at < tiles.length; at += IN_FLIGHT) {
           const batch = tiles.slice(at, at + IN_FLIGHT);
-          const bytes = await Promise.all(batch.map((t) => log.tile(t)));
+          const bytes = await Promise.all(batch.map((t) => ops.logTile(t)));
           batch.forEach((t, i) => write(join(dir, tilePath(t)), bytes[i]!));
         }
         // The checkpoint last: a copy cut short by a failure has no checkpoint claiming what is not there.

@@ -8,11 +8,12 @@ import { checkExtension, type ConsistencyVerdict } from "../../src/core/audit/co
 import { openCheckpoint, verifyLogCopy, type CopyVerdict } from "../../src/core/audit/log-copy-verifier.js";
 import { checkProof } from "../../src/core/audit/proof-check.js";
 import { dataDirAt } from "../../src/data-dir.js";
+import type { Operations } from "../../src/operations/operations.js";
 import { AppError } from "../../src/errors.js";
 import { serverTlsFiles } from "../../src/http/tls-files.js";
 import { globalOptions } from "../context.js";
 import { readInput } from "../io.js";
-import { withLog, withOutput } from "../log-context.js";
+import { withContext, withOutput } from "../run.js";
 import { directorySource, httpSource } from "../log-sources.js";
 
 /**
@@ -125,7 +126,7 @@ Examples:
   dpki --server https://pki.example.net:8443 audit consistency saved.note 1200 --key log.vkey`,
     )
     .action(
-      withLog(async ({ log, out }, opts, oldArg: string, newArg: string) => {
+      withContext(async ({ ops, out }, opts, oldArg: string, newArg: string) => {
         const verifier = opts.key !== undefined ? verifierKey(opts.key as string) : undefined;
         const heads = [treeArgument(oldArg, verifier, "OLD"), treeArgument(newArg, verifier, "NEW")];
         const forged = heads.find((h): h is { forged: string } => "forged" in h);
@@ -136,7 +137,7 @@ Examples:
         const [old, next] = heads as Array<{ size: number; root?: Buffer }>;
         let verdict: ConsistencyVerdict;
         try {
-          verdict = await extension(log, old!, next!);
+          verdict = await extension(ops, old!, next!);
         } catch (err) {
           const treeSize = err instanceof AppError ? (err.detail?.treeSize as number | undefined) : undefined;
           if (treeSize === undefined || treeSize >= next!.size) throw err;
@@ -175,14 +176,14 @@ function unsignedCheckpoint(note: string, file: string): Checkpoint {
 }
 
 async function extension(
-  log: { consistency(from: number, to: number): Promise<{ fromRoot: string; toRoot: string; proof: string[] }> },
+  ops: Pick<Operations, "auditConsistency">,
   old: { size: number; root?: Buffer },
   next: { size: number; root?: Buffer },
 ): Promise<ConsistencyVerdict> {
   if (old.size > next.size) return checkExtension({ size: old.size, root: EMPTY_ROOT }, { size: next.size, root: EMPTY_ROOT }, []);
   const needsLog =
     (old.size >= 1 && old.size < next.size) || (next.root === undefined && next.size > 0) || (old.root === undefined && old.size > 0);
-  const view = needsLog ? await log.consistency(old.size >= 1 ? old.size : next.size, next.size) : undefined;
+  const view = needsLog ? await ops.auditConsistency(old.size >= 1 ? old.size : next.size, next.size) : undefined;
   const root = (given: Buffer | undefined, stated: string | undefined, size: number) =>
     given ?? (size === 0 ? EMPTY_ROOT : Buffer.from(stated!, "base64"));
   const proof = old.size >= 1 && old.size < next.size ? view!.proof.map((h) => Buffer.from(h, "base64")) : [];

@@ -1,6 +1,5 @@
 import { AppError } from "../../errors.js";
-import { LocalLogOperations } from "../../local-log-operations.js";
-import { actorOf, principalOf, type RouteDef } from "../route.js";
+import { principalOf, type RouteDef } from "../route.js";
 import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
 const AUDIT_READERS = ["admin", "auditor"] as const;
@@ -58,10 +57,7 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/audit/consistency",
       access: AUDIT_READERS,
       handler: async (req, res) => {
-        if (principalOf(res)?.scope) throw new AppError("forbidden", "Log proofs cover every scope: ask with an unscoped token");
-        const from = queryInt(req.query.from)!;
-        const to = queryInt(req.query.to)!;
-        res.json(await new LocalLogOperations(deps.services, actorOf(res)).consistency(from, to));
+        res.json(await opsFor(deps, res).auditConsistency(queryInt(req.query.from)!, queryInt(req.query.to)!));
       },
     },
   ];

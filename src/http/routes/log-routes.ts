@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { parseTilePath, TileError, TILE_WIDTH, type TileRef } from "../../../tlog/tiles.js";
 import { AppError } from "../../errors.js";
 import { principalOf, type Access, type RouteDef } from "../route.js";
-import type { RouteDeps } from "./context.js";
+import { opsFor, type RouteDeps } from "./context.js";
 
 export const LOG_PREFIX = "/v1/log";
 const TILE_PREFIX = `${LOG_PREFIX}/tile/`;
@@ -22,9 +22,8 @@ export function logRoutes(deps: RouteDeps): RouteDef[] {
     if (!open && principalOf(res)?.scope) throw new AppError("forbidden", "The log covers every scope: read it with an unscoped token");
   };
   const tile = async (req: Request, res: Response, level: string) => {
-    allowed(res);
     const ref = tileRef(`tile/${level}/${req.params.tile as string}`);
-    const bytes = await deps.services.logTiles.tile(ref);
+    const bytes = await opsFor(deps, res).logTile(ref);
     // A full tile never changes; a partial one is superseded by wider ones and, in the end, the full tile.
     res.set("Cache-Control", ref.width === TILE_WIDTH ? `${audience}, max-age=31536000, immutable` : `${audience}, max-age=86400`);
     res.status(200).type("application/octet-stream").send(bytes);
