@@ -110,7 +110,9 @@ describe.skipIf(!haveGo)("Go's tlog client reads dpki's tiles", () => {
       dpkiAsync(["audit", "verify", url, "--key", vkey, "--ca-file", caFile], { env: auditor }),
       dpkiAsync(["--server", url, "--ca-file", caFile, "audit", "export", "--out", copy], { env: auditor }),
     ]);
-    expect(online.stdout, online.stderr).toMatch(new RegExp(`^Log copy intact: ${size} entries`));
+    // The server logged its own TLS certificate at start: the export's fresh checkpoint may count it, the served one not yet.
+    expect(online.stdout, online.stderr).toMatch(/^Log copy intact: \d+ entries/);
+    expect(Number(/(\d+) entries/.exec(online.stdout)![1])).toBeGreaterThanOrEqual(size);
     expect(exported.status, exported.stderr).toBe(0);
     const offline = dpki(["audit", "verify", copy, "--key", vkey], { env: auditor });
     expect(offline.stdout, offline.stderr).toMatch(/^Log copy intact/);
