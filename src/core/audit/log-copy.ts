@@ -32,6 +32,23 @@ export interface CopiedEntries {
   damage: Array<{ bundle: number; index: number; message: string }>;
 }
 
+/**
+ * What an auditor's offline check of a log copy concludes. `forged`: the checkpoint is not the
+ * log key's; `inconsistent`: it commits to another tree than the copy holds; `rewritten`: the
+ * copy does not extend a checkpoint seen before; `bad_tile`: the entries are intact but a hash
+ * tile is not theirs. The others name the first entry (seq, 1-based; index, 0-based) found bad.
+ */
+export type CopyVerdict =
+  | { ok: true; origin: string; size: number; root: string; message: string }
+  | {
+      ok: false;
+      problem: "forged" | "inconsistent" | "rewritten" | "truncated" | "altered" | "removed" | "reordered" | "broken_link" | "bad_tile";
+      size?: number;
+      seq?: number;
+      index?: number;
+      message: string;
+    };
+
 /** Bundles fetched ahead of the one being hashed: a server answers several at once. */
 const READ_AHEAD = 8;
 
