@@ -10,13 +10,14 @@ import { csrPool } from "./csr-pool.js";
 import { benchHttpIssuance } from "./http-issuance.js";
 import { benchDpsRegistration } from "./dps-registration.js";
 import { benchLifecycle } from "./lifecycle.js";
+import { benchLog } from "./log.js";
 import { fmt, printTable } from "./table.js";
 
 /**
  * `npm run bench`: every figure is printed next to a baseline measured in the same run (raw
  * signature rates, cfssl on the same machine), because absolute numbers on shared machines
  * drift. `npm run bench -- issuance http` runs only the named sections:
- * stages, issuance, batch, api, http, dps, lifecycle, crl, memory.
+ * stages, issuance, batch, api, http, dps, lifecycle, crl, log, memory.
  */
 const wanted = new Set(process.argv.slice(2));
 const want = (name: string) => wanted.size === 0 || wanted.has(name);
@@ -85,4 +86,11 @@ if (want("lifecycle")) {
 
 if (want("crl")) {
   printTable("CRL generation (encode + sign)", await benchCrl());
+}
+
+if (want("log")) {
+  printTable(
+    "The verifiable log at 1,000,000 entries: proofs, checkpoints, offline verification; issuance with and without the tree",
+    await benchLog(csrs),
+  );
 }

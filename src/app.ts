@@ -42,6 +42,7 @@ import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
 import { AuditCheckService } from "./core/audit/audit-check-service.js";
 import { SqliteAuditCheckStore } from "./store/sqlite/sqlite-audit-check-store.js";
+import { LogTiles } from "./core/audit/log-tiles.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -59,6 +60,8 @@ export interface Services {
   log: LogService;
   /** The audit checks: findings about certificates, CAs, registrations and tokens. */
   auditCheck: AuditCheckService;
+  /** The same log as C2SP tlog-tiles: checkpoint, hash tiles, entry bundles. */
+  logTiles: LogTiles;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
@@ -165,7 +168,8 @@ export function openServices(options: OpenOptions = {}): Services {
       return () => clearInterval(timer);
     },
   };
-  const log = new LogService({ store, tree: new SqliteLogTreeStore(sqlite), keys, clock }, logOrigin(config.publicUrl));
+  const logTree = new SqliteLogTreeStore(sqlite);
+  const log = new LogService({ store, tree: logTree, keys, clock }, logOrigin(config.publicUrl));
   const webhookTrust = async () => [pemEncode("CERTIFICATE", (await ca.root()).certDer), ...(options.webhookCa ?? [])];
   // The one registration flow: the device listener and the management API both use it.
   const registrations = new DpsService({
@@ -201,6 +205,7 @@ export function openServices(options: OpenOptions = {}): Services {
     crl,
     audit: new AuditService(store, log),
     log,
+    logTiles: new LogTiles({ store, tree: logTree, log }),
     lifecycle,
     auditCheck: new AuditCheckService({
       checks: new SqliteAuditCheckStore(sqlite),

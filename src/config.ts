@@ -32,6 +32,11 @@ export interface DpkiConfig {
   hubAuthCacheTtl: string;
   /** How often `dpki serve` signs a checkpoint of the issuance log (when entries were added); "off" for on demand only. */
   checkpointInterval: string;
+  /**
+   * Serve the log as C2SP tlog-tiles (`/v1/log/checkpoint`, `/v1/log/tile/…`) to anyone, as a
+   * public transparency log; false: admin and auditor tokens only, as the rest of the audit API.
+   */
+  logPublic: boolean;
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -46,6 +51,7 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   expiredRenewalWindow: "30d",
   hubAuthCacheTtl: "1m",
   checkpointInterval: "5m",
+  logPublic: false,
 };
 
 export const CONFIG_FILE = "config.json";
@@ -104,5 +110,6 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   }
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
   if (config.checkpointInterval !== "off") parseDuration(config.checkpointInterval);
+  if (typeof config.logPublic !== "boolean") throw new AppError("config_error", `${source}: logPublic must be true or false`);
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, ""), publicHttpUrl };
 }

@@ -13,6 +13,7 @@ import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
 import { ocspGetPath } from "./routes/ocsp-routes.js";
 import { auditPageIndex } from "./routes/audit-page-routes.js";
+import { logTilePath } from "./routes/log-routes.js";
 
 export interface HttpAppOptions {
   logger?: Logger;
@@ -54,6 +55,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   app.use(requestContext(logger, metrics, isDraining));
   app.use(ocspGetPath);
   app.use(auditPageIndex);
+  app.use(logTilePath);
   app.use(authenticate(services.tokens));
 
   const router = express.Router({ caseSensitive: true, strict: true });

@@ -63,5 +63,13 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
         );
       },
     },
+    {
+      method: "get",
+      path: "/v1/audit/consistency",
+      access: AUDIT_READERS,
+      handler: async (req, res) => {
+        res.json(await opsFor(deps, res).auditConsistency(queryInt(req.query.from)!, queryInt(req.query.to)!));
+      },
+    },
   ];
 }

@@ -9,6 +9,7 @@ import { crlRoutes } from "./crl-routes.js";
 import { dpsRoutes } from "./dps-routes.js";
 import { healthRoutes } from "./health-routes.js";
 import { hubRoutes } from "./hub-routes.js";
+import { logRoutes } from "./log-routes.js";
 import { ocspRoutes } from "./ocsp-routes.js";
 import { profileRoutes } from "./profile-routes.js";
 import { specRoutes } from "./spec-routes.js";
@@ -22,6 +23,7 @@ export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[
     ...certificateRoutes(deps),
     ...crlRoutes(deps),
     ...auditRoutes(deps),
+    ...logRoutes(deps),
     ...tokenRoutes(deps),
     ...profileRoutes(deps),
     ...dpsRoutes(deps),
