@@ -14,6 +14,7 @@ import type { CrossCertificateRecord, LifecycleStore } from "../../store/lifecyc
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
 import { certRevokedAudit } from "../issuance/certificate-service.js";
+import { isOfflineKeyRef } from "../../../ca/offline-key.js";
 import { caCreatedAudit, caSubject, caView, rootInService, servedChain, type CaService, type CaView } from "./ca-service.js";
 
 export interface RotateOptions {
@@ -85,6 +86,8 @@ export class CaRotationService {
     if (!currentRoot) throw new AppError("internal", `The active intermediate ${previous.id} has no root`);
     const algorithm = options.algorithm ?? (previous.keyAlgorithm as KeyAlgorithm);
     if (!isKeyAlgorithm(algorithm)) throw new AppError("invalid_argument", `Unknown key algorithm "${algorithm}"`);
+    // Checked before any key is made: with the root offline, nothing here could be finished.
+    if (isOfflineKeyRef(currentRoot.keyRef)) throw offlineRootRotation(currentRoot.id, Boolean(options.newRoot));
 
     const now = this.clock.now();
     const organization =
@@ -177,6 +180,37 @@ export class CaRotationService {
           }
         : {}),
     };
+  }
+
+  /**
+   * Makes an intermediate signed elsewhere (by an offline root, in the ceremony) the active
+   * issuer, as a rotation does: the previous one retires and keeps answering for its certificates.
+   */
+  async installIntermediate(inter: CaRecord, actor: string): Promise<RotationResult> {
+    const cas = await this.store.listCas();
+    const previous = cas.find((c) => c.kind === "intermediate" && c.status === "active");
+    if (!previous) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
+    if (cas.some((c) => c.id === inter.id)) throw new AppError("already_exists", `${inter.id} is already installed`);
+    const now = this.clock.now();
+    await this.lifecycle.rotateCa({
+      cas: [inter],
+      crossCertificates: [],
+      activate: inter.id,
+      audit: [
+        caCreatedAudit(inter, now, actor),
+        {
+          at: now,
+          actor,
+          action: "ca.rotate",
+          subject: inter.subject,
+          serial: caSerial(inter),
+          details: { from: previous.id, to: inter.id, root: inter.parentId, newRoot: false, ceremony: "offline-root" },
+        },
+      ],
+    });
+    this.ca.refreshActive();
+    for (const listener of this.onChange) await listener();
+    return { active: caView(inter), previous: caView({ ...previous, status: "retired" }) };
   }
 
   /** Every CA with its lifecycle state, roots first. */
@@ -331,8 +365,18 @@ function stateOf(ca: CaRecord, lastCertificateExpiry: Date | null, revoked: bool
   return lastCertificateExpiry && lastCertificateExpiry > now ? "serving" : "retired";
 }
 
+function offlineRootRotation(rootId: string, newRoot: boolean): AppError {
+  return new AppError(
+    "key_offline",
+    newRoot
+      ? `The key of root ${rootId} is offline, and a new root must be cross-signed by it: that is not offered as a ceremony yet; a new intermediate under ${rootId} is (\`dpki ca request-intermediate\`)`
+      : `The key of root ${rootId} is offline: a new intermediate under it is signed in the offline-root ceremony (\`dpki ca request-intermediate --out request.json\` here, \`dpki ca sign-intermediate request.json --root-key ROOT-KEY --out signed.json\` on the offline machine, \`dpki ca import-intermediate signed.json\` here)`,
+    { caId: rootId },
+  );
+}
+
 /** "<org> Issuing CA <n>" (or "Root CA <n>") with the first n not used by an existing CA of that kind. */
-function uniqueSubject(organization: string, label: string, cas: CaRecord[], kind: CaRecord["kind"]): NameAttribute[] {
+export function uniqueSubject(organization: string, label: string, cas: CaRecord[], kind: CaRecord["kind"]): NameAttribute[] {
   const taken = new Set(cas.filter((c) => c.kind === kind).map((c) => c.subject));
   for (let n = cas.filter((c) => c.kind === kind).length + 1; ; n++) {
     const subject = caSubject(organization, `${label} ${n}`);
