@@ -1,6 +1,4 @@
-import { createPublicKey } from "node:crypto";
 import { bitString, DerReader, integer, NULL, oid, sequence, TAG } from "./der.js";
-import type { KeyAlgorithm } from "./key-algorithm.js";
 import { OID } from "./oids.js";
 import { PkiError } from "./pki-error.js";
 
@@ -27,26 +25,6 @@ const POINT_BYTES = { "P-256": 65, "P-384": 97 } as const;
 /** The SubjectPublicKeyInfo (RFC 3279 §2.3.1) of a token's RSA public key. */
 export function rsaSpki(modulus: Uint8Array, publicExponent: Uint8Array): Uint8Array {
   return sequence(sequence(oid(OID.rsaEncryption), NULL), bitString(sequence(integer(modulus), integer(publicExponent))));
-}
-
-/** Which of dpki's CA key algorithms a public key is; anything else is refused. */
-export function keyAlgorithmOfSpki(spki: Uint8Array): KeyAlgorithm {
-  let details;
-  let type;
-  try {
-    const key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
-    details = key.asymmetricKeyDetails ?? {};
-    type = key.asymmetricKeyType;
-  } catch {
-    throw new PkiError("bad_encoding", "Cannot read the token's public key: not a valid SubjectPublicKeyInfo");
-  }
-  if (type === "ec" && details.namedCurve === "prime256v1") return "P-256";
-  if (type === "ec" && details.namedCurve === "secp384r1") return "P-384";
-  if (type === "rsa" && [2048, 3072, 4096].includes(details.modulusLength ?? 0)) return `RSA-${details.modulusLength}` as KeyAlgorithm;
-  throw new PkiError(
-    "unsupported_algorithm",
-    `Cannot use the token key: ${type} ${details.namedCurve ?? details.modulusLength ?? ""} is not P-256, P-384 or RSA 2048/3072/4096`,
-  );
 }
 
 function unwrapPoint(ecPoint: Uint8Array, pointBytes: number): Uint8Array {

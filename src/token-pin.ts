@@ -12,7 +12,7 @@ export function resolveTokenPin(settings: Pkcs11Settings): string {
   if (!settings.pinFile) {
     throw new AppError(
       "key_unavailable",
-      `No PIN for PKCS#11 token "${settings.tokenLabel}": set DPKI_PKCS11_PIN, or name a PIN file in config.json (pkcs11.pinFile)`,
+      `No PIN for PKCS#11 token "${settings.tokenLabel}": set DPKI_PKCS11_PIN, or name a PIN file (\`init --pin-file\`, pkcs11.pinFile in config.json)`,
     );
   }
   let text: string;

@@ -10,7 +10,7 @@ import { pemEncode } from "../../ca/pem.js";
 import { actorFor, globalOptions, localServices } from "../context.js";
 import { writeOutput } from "../io.js";
 import { createOutput, formatRecord, type Output } from "../output.js";
-import { readRootKeyFile, rootPassphrase } from "../root-key-file.js";
+import { readRootKeyFile, rootPassphrase, writeRootKeyFile } from "../root-key-file.js";
 import { withErrors } from "../run.js";
 
 const CEREMONY = `
@@ -20,7 +20,9 @@ on the offline machine, with the root key file
   dpki ca sign-intermediate request.json --root-key root-key.pem --out signed.json
 back on the online machine
   dpki ca import-intermediate signed.json
-A root CRL alone: request-crl, sign-crl, import-crl, the same way round.`;
+A root CRL alone: request-crl, sign-crl, import-crl, the same way round. A new root
+(cross-signed by the current one): request-intermediate --new-root, then sign-intermediate
+with --new-root-key-out FILE for the new root's key.`;
 
 /** Adds the offline-root ceremony commands to `dpki ca`. */
 export function addCeremonyCommands(ca: Command): Command {
@@ -28,10 +30,15 @@ export function addCeremonyCommands(ca: Command): Command {
     .description("Offline root, online machine: make a new intermediate key here and write the request the offline root signs")
     .requiredOption("--out <file>", "the request file to carry to the offline machine")
     .addOption(new Option("--algorithm <alg>", "key algorithm (default: the current issuer's)").choices([...KEY_ALGORITHMS]))
+    .option("--new-root", "also a new offline root, cross-signed by the current one, above the new intermediate")
     .addHelpText("after", CEREMONY)
     .action(
       withLocal(async ({ services, out, actor }, opts) => {
-        const request = await services.offlineRoot.requestIntermediate({ algorithm: opts.algorithm as string | undefined, actor });
+        const request = await services.offlineRoot.requestIntermediate({
+          algorithm: opts.algorithm as string | undefined,
+          newRoot: Boolean(opts.newRoot),
+          actor,
+        });
         writeOutput(opts.out as string, JSON.stringify(request, null, 2) + "\n");
         out.print({ file: opts.out, root: request.root.id, keyAlgorithm: request.keyAlgorithm, keyRef: request.keyRef }, () =>
           formatRecord([
@@ -39,6 +46,7 @@ export function addCeremonyCommands(ca: Command): Command {
             ["root", request.root.id],
             ["new key", `${request.keyAlgorithm}, ${request.keyRef}`],
             ["root CRL", `number ${request.rootCrl.number}, ${request.rootCrl.revoked.length} revoked intermediates`],
+            ["new root", request.newRoot ? `${request.newRoot.subject} (${request.newRoot.keyAlgorithm}), made offline` : null],
           ]),
         );
       }),
@@ -50,13 +58,24 @@ export function addCeremonyCommands(ca: Command): Command {
     .requiredOption("--root-key <file>", "the encrypted root key (`dpki init --offline-root` wrote it)")
     .requiredOption("--out <file>", "the signed file to carry back")
     .option("--root-passphrase-file <file>", "file holding the root key passphrase (else env DPKI_ROOT_PASSPHRASE)")
+    .option(
+      "--new-root-key-out <file>",
+      "for a request made with --new-root: where the new root's key goes (encrypted under the same passphrase)",
+    )
     .addHelpText("after", `\nNeeds no data directory: only the request, the root key file and its passphrase.\n${CEREMONY}`)
     .action(
       withErrors(async (opts, cmd, requestFile: string) => {
         const out = createOutput(Boolean(globalOptions(cmd).json));
         const request = parseIntermediateRequest(readText(requestFile), requestFile);
-        const signer = await openRoot(opts);
-        const { signed, summary } = await signer.signIntermediate(request);
+        if (opts.newRootKeyOut && !request.newRoot) {
+          throw new AppError("bad_request", `--new-root-key-out: ${requestFile} asks for no new root (made without --new-root)`);
+        }
+        const passphrase = rootPassphrase(opts.rootPassphraseFile as string | undefined);
+        const signer = await OfflineRootSigner.open(readRootKeyFile(opts.rootKey as string), passphrase, systemClock);
+        const newRootKey = opts.newRootKeyOut
+          ? { passphrase, save: (pem: string) => writeRootKeyFile(opts.newRootKeyOut as string, pem) }
+          : undefined;
+        const { signed, summary } = await signer.signIntermediate(request, newRootKey);
         writeOutput(opts.out as string, JSON.stringify(signed, null, 2) + "\n");
         printSummary(out, summary, opts.out as string);
       }),
@@ -73,6 +92,11 @@ export function addCeremonyCommands(ca: Command): Command {
           formatRecord([
             ["active issuer", `${result.active.id} (${result.active.subject})`],
             ["retired", `${result.previous.id} (serves its certificates until they expire)`],
+            ["new root", result.root ? `${result.root.id} (${result.root.subject}); distribute the new root.pem (\`dpki ca root\`)` : null],
+            [
+              "cross certificate",
+              result.crossCertificate ? `${result.crossCertificate.serial}, signed by ${result.crossCertificate.issuer}` : null,
+            ],
             ["root CRL", `number ${result.rootCrl.number}, next update ${result.rootCrl.nextUpdate}`],
           ]),
         );
@@ -173,6 +197,13 @@ function printSummary(out: Output, summary: CeremonySummary, file: string): void
     formatRecord([
       ["signed", `${file} (carry it back to the online machine)`],
       ["root", summary.rootId],
+      ...(summary.newRoot
+        ? ([
+            ["new root", `${summary.newRoot.id} (${summary.newRoot.subject}), until ${summary.newRoot.notAfter}`],
+            ["new root sha256", summary.newRoot.sha256],
+            ["cross certificate", `sha256 ${summary.newRoot.crossCertificateSha256}`],
+          ] as Array<[string, string]>)
+        : []),
       ...(summary.intermediate
         ? ([
             ["intermediate", `${summary.intermediate.subject}, serial ${summary.intermediate.serial}`],

@@ -186,31 +186,68 @@ export class CaRotationService {
    * Makes an intermediate signed elsewhere (by an offline root, in the ceremony) the active
    * issuer, as a rotation does: the previous one retires and keeps answering for its certificates.
    */
-  async installIntermediate(inter: CaRecord, actor: string): Promise<RotationResult> {
+  async installIntermediate(
+    inter: CaRecord,
+    actor: string,
+    /** A new root above it, with its cross certificate from the current root. */
+    newRoot?: { root: CaRecord; crossCertificate: CrossCertificateRecord },
+  ): Promise<RotationResult> {
     const cas = await this.store.listCas();
     const previous = cas.find((c) => c.kind === "intermediate" && c.status === "active");
     if (!previous) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
-    if (cas.some((c) => c.id === inter.id)) throw new AppError("already_exists", `${inter.id} is already installed`);
+    for (const ca of [inter, ...(newRoot ? [newRoot.root] : [])]) {
+      if (cas.some((c) => c.id === ca.id)) throw new AppError("already_exists", `${ca.id} is already installed`);
+    }
     const now = this.clock.now();
-    await this.lifecycle.rotateCa({
-      cas: [inter],
-      crossCertificates: [],
-      activate: inter.id,
-      audit: [
-        caCreatedAudit(inter, now, actor),
-        {
-          at: now,
-          actor,
-          action: "ca.rotate",
-          subject: inter.subject,
-          serial: caSerial(inter),
-          details: { from: previous.id, to: inter.id, root: inter.parentId, newRoot: false, ceremony: "offline-root" },
+    const audit: AuditInput[] = [];
+    if (newRoot) {
+      const x = newRoot.crossCertificate;
+      audit.push(caCreatedAudit(newRoot.root, now, actor), {
+        at: now,
+        actor,
+        action: "ca.cross-sign",
+        subject: newRoot.root.subject,
+        serial: x.serial,
+        details: {
+          caId: newRoot.root.id,
+          issuer: x.issuerCaId,
+          sha256: certificateThumbprint(x.certDer),
+          notAfter: x.notAfter.toISOString(),
         },
-      ],
+      });
+    }
+    audit.push(caCreatedAudit(inter, now, actor), {
+      at: now,
+      actor,
+      action: "ca.rotate",
+      subject: inter.subject,
+      serial: caSerial(inter),
+      details: { from: previous.id, to: inter.id, root: inter.parentId, newRoot: Boolean(newRoot), ceremony: "offline-root" },
+    });
+    await this.lifecycle.rotateCa({
+      cas: newRoot ? [newRoot.root, inter] : [inter],
+      crossCertificates: newRoot ? [newRoot.crossCertificate] : [],
+      activate: inter.id,
+      audit,
     });
     this.ca.refreshActive();
     for (const listener of this.onChange) await listener();
-    return { active: caView(inter), previous: caView({ ...previous, status: "retired" }) };
+    const x = newRoot?.crossCertificate;
+    return {
+      active: caView(inter),
+      previous: caView({ ...previous, status: "retired" }),
+      ...(newRoot ? { root: caView(newRoot.root) } : {}),
+      ...(x
+        ? {
+            crossCertificate: {
+              serial: x.serial,
+              sha256: certificateThumbprint(x.certDer),
+              issuer: x.issuerCaId,
+              notAfter: x.notAfter.toISOString(),
+            },
+          }
+        : {}),
+    };
   }
 
   /** Every CA with its lifecycle state, roots first. */
@@ -369,7 +406,7 @@ function offlineRootRotation(rootId: string, newRoot: boolean): AppError {
   return new AppError(
     "key_offline",
     newRoot
-      ? `The key of root ${rootId} is offline, and a new root must be cross-signed by it: that is not offered as a ceremony yet; a new intermediate under ${rootId} is (\`dpki ca request-intermediate\`)`
+      ? `The key of root ${rootId} is offline: a new root cross-signed by it is made in the offline-root ceremony (\`dpki ca request-intermediate --new-root --out request.json\` here, \`dpki ca sign-intermediate request.json --root-key ROOT-KEY --new-root-key-out NEW-ROOT-KEY --out signed.json\` on the offline machine, \`dpki ca import-intermediate signed.json\` here)`
       : `The key of root ${rootId} is offline: a new intermediate under it is signed in the offline-root ceremony (\`dpki ca request-intermediate --out request.json\` here, \`dpki ca sign-intermediate request.json --root-key ROOT-KEY --out signed.json\` on the offline machine, \`dpki ca import-intermediate signed.json\` here)`,
     { caId: rootId },
   );

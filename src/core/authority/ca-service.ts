@@ -285,8 +285,7 @@ function caRecord(
   createdAt: Date,
 ): CaRecord {
   return {
-    // The serial's last octets: its first ones are the clock, alike for CAs made within a minute.
-    id: `${kind === "root" ? "root" : "int"}-${serialToHex(params.serial).slice(-8)}`,
+    id: caIdFor(kind, serialToHex(params.serial)),
     kind,
     parentId,
     keyRef,
@@ -299,6 +298,11 @@ function caRecord(
     status: "active",
     createdAt,
   };
+}
+
+/** A CA's id: its kind and its serial's last octets (the first ones are the clock, alike for CAs made within a minute). */
+export function caIdFor(kind: CaRecord["kind"], serialHex: string): string {
+  return `${kind === "root" ? "root" : "int"}-${serialHex.slice(-8)}`;
 }
 
 /** The log entry of a CA's creation (init, rotation). */

@@ -38,6 +38,24 @@ export interface IntermediateRequest {
   urls: { crl?: string; caIssuers?: string };
   /** Signed in the same sitting: a fresh CRL of the root. */
   rootCrl: RootCrlOrder;
+  /**
+   * A rollover to a new offline root: made on the offline machine, cross-signed by the current
+   * root, and the parent of the new intermediate. `urls` are then the current root's (for the
+   * cross certificate); the intermediate gets the new root's, from the templates.
+   */
+  newRoot?: NewRootOrder;
+}
+
+export interface NewRootOrder {
+  /** "O=…, CN=…", for the operator to read; `subjectAttributes` is what gets encoded. */
+  subject: string;
+  subjectAttributes: Array<{ oid: string; shortName: string; value: string }>;
+  keyAlgorithm: KeyAlgorithm;
+  validityMs: number;
+  /** The new root's CRL and certificate URLs with `{id}` for its id, known only once its serial is drawn. */
+  urlTemplates: { crl?: string; caIssuers?: string };
+  /** nextUpdate - thisUpdate of the new root's first CRL, ms. */
+  crlValidityMs: number;
 }
 
 export interface SignedIntermediate {
@@ -49,6 +67,8 @@ export interface SignedIntermediate {
   certificate: string;
   /** The root's new CRL, PEM. */
   rootCrl: string;
+  /** With a new root: its certificate, the cross certificate (signed by `rootId`) and its first CRL, PEM. */
+  newRoot?: { certificate: string; crossCertificate: string; crl: string };
 }
 
 export interface CrlRequest {
@@ -80,6 +100,7 @@ export function parseIntermediateRequest(text: string, source: string): Intermed
   for (const key of ["crl", "caIssuers"])
     if (urls[key] !== undefined && typeof urls[key] !== "string") r.fail(`urls.${key} must be a string`);
   r.crlOrder("rootCrl");
+  if (file.newRoot !== undefined) r.newRootOrder("newRoot");
   return file as unknown as IntermediateRequest;
 }
 
@@ -90,6 +111,12 @@ export function parseSignedIntermediate(text: string, source: string): SignedInt
   r.string("keyRef");
   r.pem("certificate", "CERTIFICATE");
   r.pem("rootCrl", "X509 CRL");
+  if (file.newRoot !== undefined) {
+    const newRoot = r.object("newRoot");
+    r.pem("certificate", "CERTIFICATE", newRoot, "newRoot.");
+    r.pem("crossCertificate", "CERTIFICATE", newRoot, "newRoot.");
+    r.pem("crl", "X509 CRL", newRoot, "newRoot.");
+  }
   return file as unknown as SignedIntermediate;
 }
 
@@ -160,6 +187,36 @@ class Fields {
     const root = this.object(key);
     this.string("id", root, `${key}.`);
     this.pem("certificate", "CERTIFICATE", root, `${key}.`);
+  }
+
+  newRootOrder(key: string): void {
+    const order = this.object(key);
+    const where = `${key}.`;
+    this.string("subject", order, where);
+    const attrs = order.subjectAttributes;
+    if (!Array.isArray(attrs) || attrs.length === 0) this.fail(`${where}subjectAttributes is not a list`);
+    for (const a of attrs as Array<Record<string, unknown>>) {
+      if (
+        typeof a !== "object" ||
+        a === null ||
+        typeof a.oid !== "string" ||
+        typeof a.shortName !== "string" ||
+        typeof a.value !== "string"
+      ) {
+        this.fail(`${where}subjectAttributes holds an entry that is not {oid, shortName, value}`);
+      }
+    }
+    if (!isKeyAlgorithm(this.string("keyAlgorithm", order, where))) this.fail(`${where}keyAlgorithm is not a dpki key algorithm`);
+    for (const ms of ["validityMs", "crlValidityMs"]) {
+      const value = order[ms];
+      if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) this.fail(`${where}${ms} is not a positive number`);
+    }
+    const templates = this.object("urlTemplates", order, where);
+    for (const k of ["crl", "caIssuers"]) {
+      if (templates[k] !== undefined && (typeof templates[k] !== "string" || !(templates[k] as string).includes("{id}"))) {
+        this.fail(`${where}urlTemplates.${k} must be a string with {id}`);
+      }
+    }
   }
 
   crlOrder(key: string): void {

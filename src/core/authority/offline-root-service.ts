@@ -5,7 +5,7 @@ import { readSignedCrl } from "../../../ca/crl-reader.js";
 import { isKeyAlgorithm, type KeyAlgorithm } from "../../../ca/key-algorithm.js";
 import type { KeyProvider } from "../../../ca/key-provider.js";
 import { formatName, parseName } from "../../../ca/name.js";
-import { isOfflineKeyRef } from "../../../ca/offline-key.js";
+import { isOfflineKeyRef, offlineKeyRef } from "../../../ca/offline-key.js";
 import { OID } from "../../../ca/oids.js";
 import { pemEncode } from "../../../ca/pem.js";
 import { ParsedCertificate } from "../../../ca/x509-certificate.js";
@@ -17,7 +17,11 @@ import type { Store } from "../../store/store.js";
 import type { CaRotationService, RotationResult } from "./ca-rotation-service.js";
 import { uniqueSubject } from "./ca-rotation-service.js";
 import type { CaService } from "./ca-service.js";
-import type { IntermediateRequest, CrlRequest, RootCrlOrder, SignedIntermediate } from "./ceremony-files.js";
+import type { IntermediateRequest, CrlRequest, NewRootOrder, RootCrlOrder, SignedIntermediate } from "./ceremony-files.js";
+import type { CrlRecord } from "../../store/records.js";
+import type { CrossCertificateRecord } from "../../store/lifecycle-store.js";
+import { keyAlgorithmOfSpki } from "../../../ca/spki-algorithm.js";
+import { caIdFor } from "./ca-service.js";
 import { crlInfo, type CrlInfo, type CrlService } from "./crl-service.js";
 
 const YEAR = 365 * 86_400_000;
@@ -44,7 +48,14 @@ export class OfflineRootService {
   ) {}
 
   /** A new intermediate key (here) and the request the offline root signs. */
-  async requestIntermediate(options: { algorithm?: string; validityMs?: number; actor: string }): Promise<IntermediateRequest> {
+  async requestIntermediate(options: {
+    algorithm?: string;
+    validityMs?: number;
+    /** Also a new offline root, cross-signed by the current one, as the new intermediate's parent. */
+    newRoot?: boolean;
+    rootValidityMs?: number;
+    actor: string;
+  }): Promise<IntermediateRequest> {
     const cas = await this.deps.store.listCas();
     const active = cas.find((c) => c.kind === "intermediate" && c.status === "active");
     if (!active) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
@@ -77,43 +88,80 @@ export class OfflineRootService {
       notAfter: new Date(now.getTime() + (options.validityMs ?? 10 * YEAR)).toISOString(),
       urls: { ...(urls.crl ? { crl: urls.crl } : {}), ...(urls.caIssuers ? { caIssuers: urls.caIssuers } : {}) },
       rootCrl: await this.crlOrder(root),
+      ...(options.newRoot ? { newRoot: this.newRootOrder(cas, organization, algorithm as KeyAlgorithm, options.rootValidityMs) } : {}),
+    };
+  }
+
+  private newRootOrder(cas: CaRecord[], organization: string, keyAlgorithm: KeyAlgorithm, validityMs = 20 * YEAR): NewRootOrder {
+    const subject = uniqueSubject(organization, "Root CA", cas, "root");
+    // The new root's URLs hang off its id, which the offline machine learns when it draws the serial.
+    const urls = this.deps.ca.urlsOf({ ...cas.find((c) => c.kind === "root")!, id: "{id}" });
+    return {
+      subject: formatName(subject),
+      subjectAttributes: subject.map(({ oid, shortName, value }) => ({ oid, shortName: shortName ?? "", value })),
+      keyAlgorithm,
+      validityMs,
+      urlTemplates: { ...(urls.crl ? { crl: urls.crl } : {}), ...(urls.caIssuers ? { caIssuers: urls.caIssuers } : {}) },
+      crlValidityMs: this.options.crlValidityMs,
     };
   }
 
   /** Installs the intermediate the offline root signed as the active issuer, and the root CRL signed with it. */
-  async importIntermediate(signed: SignedIntermediate, actor: string): Promise<RotationResult & { rootCrl: CrlInfo }> {
+  async importIntermediate(
+    signed: SignedIntermediate,
+    actor: string,
+  ): Promise<RotationResult & { rootCrl: CrlInfo; newRootCrl?: CrlInfo }> {
     const cas = await this.deps.store.listCas();
     const root = this.offlineRoot(cas, signed.rootId);
+    const rootCert = ParsedCertificate.parse(root.certDer);
+    const now = this.deps.clock.now();
+    let parent = { record: root, cert: rootCert };
+    let newRoot: { record: CaRecord; cross: CrossCertificateRecord; crl: CrlRecord } | undefined;
+    if (signed.newRoot) {
+      const cert = ParsedCertificate.parse(signed.newRoot.certificate, "the new root");
+      const cross = ParsedCertificate.parse(signed.newRoot.crossCertificate, "the cross certificate");
+      if (!cert.isCa || !cert.issuedBy(cert)) throw new AppError("bad_signature", "The new root is not a self-signed CA certificate");
+      if (!cross.isCa || !cross.issuedBy(rootCert) || !Buffer.from(cross.spki).equals(cert.spki) || cross.subject !== cert.subject) {
+        throw new AppError("bad_signature", `The cross certificate is not the new root's name and key signed by root ${root.id}`);
+      }
+      const record = caRecordOf(cert, "root", null, offlineKeyRef(cert.spki), keyAlgorithmOfSpki(cert.spki), now);
+      if (cas.some((c) => c.id === record.id)) throw new AppError("already_exists", `${record.id} is already installed`);
+      const { serials: _none, ...crl } = await this.checkedCrl(record, signed.newRoot.crl);
+      newRoot = {
+        record,
+        cross: {
+          caId: record.id,
+          issuerCaId: root.id,
+          serial: readCertificateFields(cross.der, "the cross certificate").serial,
+          certDer: cross.der,
+          notBefore: cross.notBefore,
+          notAfter: cross.notAfter,
+          createdAt: now,
+        },
+        crl,
+      };
+      parent = { record, cert };
+    }
     const cert = ParsedCertificate.parse(signed.certificate, "the signed intermediate");
-    if (!cert.isCa || !cert.issuedBy(ParsedCertificate.parse(root.certDer))) {
-      throw new AppError("bad_signature", `The signed intermediate is not a CA certificate signed by root ${root.id}`);
+    if (!cert.isCa || !cert.issuedBy(parent.cert)) {
+      throw new AppError("bad_signature", `The signed intermediate is not a CA certificate signed by root ${parent.record.id}`);
     }
     const signer = await this.deps.keys.signer(signed.keyRef);
     if (!Buffer.from(signer.spki).equals(cert.spki)) {
       throw new AppError("bad_signature", "The signed intermediate is not for the key this installation requested (keyRef)");
     }
-    if (cas.some((c) => c.certDer.length === cert.der.length && Buffer.from(c.certDer).equals(cert.der))) {
+    if (cas.some((c) => Buffer.from(c.certDer).equals(cert.der)))
       throw new AppError("already_exists", "This intermediate is already installed");
-    }
     const { serials: _serials, ...crl } = await this.checkedCrl(root, signed.rootCrl);
-    const fields = readCertificateFields(cert.der, "the signed intermediate");
-    const inter: CaRecord = {
-      id: `int-${fields.serial.slice(-8)}`,
-      kind: "intermediate",
-      parentId: root.id,
-      keyRef: signed.keyRef,
-      keyAlgorithm: signer.keyAlgorithm,
-      certDer: cert.der,
-      subject: formatName(parseName(fields.subject)),
-      subjectKeyId: Buffer.from(keyIdentifier(fields.spki)).toString("hex"),
-      notBefore: cert.notBefore,
-      notAfter: cert.notAfter,
-      status: "active",
-      createdAt: this.deps.clock.now(),
-    };
-    const result = await this.deps.rotation.installIntermediate(inter, actor);
+    const inter = caRecordOf(cert, "intermediate", parent.record.id, signed.keyRef, signer.keyAlgorithm, now);
+    const result = await this.deps.rotation.installIntermediate(
+      inter,
+      actor,
+      newRoot ? { root: newRoot.record, crossCertificate: newRoot.cross } : undefined,
+    );
     await this.deps.crl.importCrl(crl, actor, root.subject);
-    return { ...result, rootCrl: crlInfo(crl) };
+    if (newRoot) await this.deps.crl.importCrl(newRoot.crl, actor, newRoot.record.subject);
+    return { ...result, rootCrl: crlInfo(crl), ...(newRoot ? { newRootCrl: crlInfo(newRoot.crl) } : {}) };
   }
 
   /** The request for a fresh CRL of an offline root (the active issuer's root when none is named). */
@@ -196,4 +244,30 @@ export class OfflineRootService {
       serials: crl.revokedSerials,
     };
   }
+}
+
+/** The record of a CA certificate signed elsewhere; its SKI is what dpki writes, SHA-1 of the key. */
+function caRecordOf(
+  cert: ParsedCertificate,
+  kind: CaRecord["kind"],
+  parentId: string | null,
+  keyRef: string,
+  keyAlgorithm: string,
+  createdAt: Date,
+): CaRecord {
+  const fields = readCertificateFields(cert.der, "CA certificate");
+  return {
+    id: caIdFor(kind, fields.serial),
+    kind,
+    parentId,
+    keyRef,
+    keyAlgorithm,
+    certDer: cert.der,
+    subject: formatName(parseName(fields.subject)),
+    subjectKeyId: Buffer.from(keyIdentifier(fields.spki)).toString("hex"),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    status: "active",
+    createdAt,
+  };
 }
