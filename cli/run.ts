@@ -14,7 +14,7 @@ export interface Opened<C> {
  * server), run the body, close, and turn any error into a message and the exit code its
  * error code maps to. Commander calls actions with (positionals…, options, command).
  */
-export function action<C, P extends unknown[]>(
+function action<C, P extends unknown[]>(
   open: (cmd: Command, opts: Record<string, unknown>) => Opened<C>,
   body: (ctx: C, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
 ) {
@@ -34,15 +34,12 @@ export function action<C, P extends unknown[]>(
   };
 }
 
-/** Certificate, CRL, audit, token, CA and profile commands: the Operations facade. */
+/** Every command that works on the CA and its devices: one Operations, local or (with --server) remote. */
 export function withContext<P extends unknown[]>(
   body: (ctx: CommandContext, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
   options: { workers?: boolean } = {},
 ) {
-  return action((cmd) => {
-    const ctx = openContext(cmd, options.workers);
-    return { ctx, close: () => ctx.close() };
-  }, body);
+  return action((cmd, opts) => openContext(cmd, opts, options.workers), body);
 }
 
 /**

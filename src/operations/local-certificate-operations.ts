@@ -1,25 +1,25 @@
-import { pemEncode } from "../ca/pem.js";
-import { normaliseSerialHex } from "../ca/serial.js";
-import type { Services } from "./app.js";
+import { pemEncode } from "../../ca/pem.js";
+import { normaliseSerialHex } from "../../ca/serial.js";
+import type { Services } from "../app.js";
 import type {
   AuditQuery,
   BatchResultView,
+  CertificateOperations,
   CertificateQuery,
   IssueInput,
   IssuedView,
   LogCheckpointView,
   LogProofView,
-  Operations,
   ProfileView,
   TokenCreateInput,
-} from "./operations.js";
-import { AppError, toAppError } from "./errors.js";
-import { parseDuration } from "./duration.js";
-import { crlInfo } from "./core/authority/crl-service.js";
-import type { IssueRequest } from "./core/issuance/issuance-service.js";
+} from "./certificate-operations.js";
+import { AppError, toAppError } from "../errors.js";
+import { parseDuration } from "../duration.js";
+import { crlInfo } from "../core/authority/crl-service.js";
+import type { IssueRequest } from "../core/issuance/issuance-service.js";
 
-/** Operations backed by in-process services, acting as `actor` (the CLI user or an API token). */
-export class LocalOperations implements Operations {
+/** CertificateOperations on in-process services, acting as `actor` (the CLI user or an API token). */
+export class LocalCertificateOperations implements CertificateOperations {
   constructor(
     private readonly services: Services,
     private readonly actor: string,

@@ -8,9 +8,9 @@ import type {
   RegistrationView,
   ScopeInput,
   ScopeView,
-} from "./core/dps/dps-admin-service.js";
-import type { EnrollmentKind, RegistrationStatus } from "./store/dps-records.js";
-import type { Page } from "./store/store.js";
+} from "../core/dps/dps-views.js";
+import type { EnrollmentKind, RegistrationStatus } from "../store/dps-records.js";
+import type { Page } from "../store/store.js";
 
 export type ScopeDetailView = ScopeView & { hubs: number; enrollments: number; groups: number; registrations: number };
 
@@ -33,10 +33,7 @@ export interface EnrollmentUpdateOptions {
   ifMatch?: string;
 }
 
-/**
- * Device-provisioning management as plain JSON-able data, like Operations: the CLI calls it,
- * backed by the services locally or by the HTTP API with --server, so both print the same.
- */
+/** The part of Operations for device-provisioning management: ID scopes, hubs, enrollments, registrations. */
 export interface DpsOperations {
   scopeCreate(input: ScopeInput): Promise<ScopeView>;
   scopeList(): Promise<ScopeView[]>;

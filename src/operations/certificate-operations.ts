@@ -1,18 +1,14 @@
-import type { CertificateView } from "./core/issuance/certificate-view.js";
-import type { CaStatusView } from "./core/authority/ca-rotation-service.js";
-import type { CrlInfo } from "./core/authority/crl-service.js";
-import type { AuditEntryView } from "./core/audit/audit-service.js";
-import type { ChainVerdict } from "./store/audit-chain.js";
-import type { Page } from "./store/store.js";
-import type { TokenView } from "./core/tokens/token-service.js";
-import type { TokenRole } from "./store/token-store.js";
+import type { CertificateView } from "../core/issuance/certificate-view.js";
+import type { CaStatusView } from "../core/authority/ca-rotation-service.js";
+import type { CrlInfo } from "../core/authority/crl-service.js";
+import type { AuditEntryView } from "../core/audit/audit-service.js";
+import type { ChainVerdict } from "../store/audit-chain.js";
+import type { Page } from "../store/store.js";
+import type { TokenView } from "../core/tokens/token-service.js";
+import type { TokenRole } from "../store/token-store.js";
 
-/**
- * What an operator can do, as plain JSON-able data. The CLI talks to this interface only:
- * in local mode it is backed by the services directly, with --server by the HTTP API, so
- * the same command prints the same output either way.
- */
-export interface Operations {
+/** The part of Operations for CAs, certificates, CRLs, the audit log, profiles and API tokens. */
+export interface CertificateOperations {
   /** Every CA with its lifecycle state, the one vocabulary of `ca list`, `ca status` and the API. */
   caList(): Promise<CaStatusView[]>;
   /** PEM of the issuers in service and their cross certificates (no self-signed root). */

@@ -1,8 +1,8 @@
-import type { Services } from "./app.js";
-import type { EnrollmentInput, HubInput, ScopeInput } from "./core/dps/dps-admin-service.js";
+import type { Services } from "../app.js";
+import type { EnrollmentInput, HubInput, ScopeInput } from "../core/dps/dps-views.js";
 import type { DpsOperations, EnrollmentUpdateOptions, PageQuery, RegistrationListQuery, ScopeDetailView } from "./dps-operations.js";
-import type { EnrollmentKind } from "./store/dps-records.js";
-import { AppError } from "./errors.js";
+import type { EnrollmentKind } from "../store/dps-records.js";
+import { AppError } from "../errors.js";
 
 /**
  * DpsOperations on in-process services, acting as `actor`. `scope` confines it to one ID scope

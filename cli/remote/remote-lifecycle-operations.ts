@@ -1,5 +1,5 @@
-import type { CaRevocationResult, CaStatusView, RotationResult } from "../src/core/authority/ca-rotation-service.js";
-import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "../src/lifecycle-operations.js";
+import type { CaRevocationResult, CaStatusView, RotationResult } from "../../src/core/authority/ca-rotation-service.js";
+import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "../../src/operations/lifecycle-operations.js";
 import type {
   EnrollmentRevocationResult,
   KeyRotationResult,
@@ -7,27 +7,14 @@ import type {
   MintRequest,
   RotationChange,
   RotationTarget,
-} from "../src/core/lifecycle/credential-service.js";
-import type { HubPolicyView, HubPolicyWithKeys } from "../src/core/hub-api/hub-policy-service.js";
-import type { EnrollmentKind } from "../src/store/dps-records.js";
-import { ApiClient, seg } from "./api-client.js";
-import type { RemoteOptions } from "./remote-operations.js";
+} from "../../src/core/lifecycle/credential-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "../../src/core/hub-api/hub-policy-service.js";
+import type { EnrollmentKind } from "../../src/store/dps-records.js";
+import { seg, type ApiClient } from "./api-client.js";
 
 /** LifecycleOperations over the HTTP API, so --server prints what local mode prints. */
 export class RemoteLifecycleOperations implements LifecycleOperations {
-  private readonly api: ApiClient;
-
-  constructor(options: RemoteOptions) {
-    this.api = new ApiClient(options);
-  }
-
-  close(): void {
-    this.api.close();
-  }
-
-  caStatus() {
-    return this.api.json<CaStatusView[]>("GET", "/v1/ca/status");
-  }
+  constructor(private readonly api: ApiClient) {}
 
   caRotate(input: RotateInput) {
     return this.api.json<RotationResult>("POST", "/v1/ca/rotate", input);

@@ -1,5 +1,5 @@
-import type { CaRevocationResult, CaStatusView, RotationResult } from "./core/authority/ca-rotation-service.js";
-import type { CertificateView } from "./core/issuance/certificate-view.js";
+import type { CaRevocationResult, CaStatusView, RotationResult } from "../core/authority/ca-rotation-service.js";
+import type { CertificateView } from "../core/issuance/certificate-view.js";
 import type {
   EnrollmentRevocationResult,
   KeyRotationResult,
@@ -7,9 +7,9 @@ import type {
   MintRequest,
   RotationChange,
   RotationTarget,
-} from "./core/lifecycle/credential-service.js";
-import type { HubPolicyView, HubPolicyWithKeys } from "./core/hub-api/hub-policy-service.js";
-import type { EnrollmentKind } from "./store/dps-records.js";
+} from "../core/lifecycle/credential-service.js";
+import type { HubPolicyView, HubPolicyWithKeys } from "../core/hub-api/hub-policy-service.js";
+import type { EnrollmentKind } from "../store/dps-records.js";
 
 export interface RotateInput {
   /** Also make a new root, cross-signed by the current one. */
@@ -45,12 +45,8 @@ export interface RenewedView {
   expiredRenewal: boolean;
 }
 
-/**
- * Credential-lifecycle operations as plain JSON-able data: the CLI calls them, backed by the
- * local services or (with --server) by the HTTP API, so both print the same.
- */
+/** The part of Operations for credential lifecycles: CA rollover, renewal, hub policies, key rotation, SAS tokens. */
 export interface LifecycleOperations {
-  caStatus(): Promise<CaStatusView[]>;
   caRotate(input: RotateInput): Promise<RotationResult>;
   caRevoke(caId: string, reason: string): Promise<CaRevocationResult>;
   /** Takes a root out of service (out of root.pem); refused while it still anchors an active or serving intermediate. */

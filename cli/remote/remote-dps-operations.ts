@@ -8,23 +8,21 @@ import type {
   RegistrationView,
   ScopeInput,
   ScopeView,
-} from "../src/core/dps/dps-admin-service.js";
-import type { DpsOperations, EnrollmentUpdateOptions, PageQuery, RegistrationListQuery, ScopeDetailView } from "../src/dps-operations.js";
-import type { EnrollmentKind } from "../src/store/dps-records.js";
-import type { Page } from "../src/store/store.js";
-import { ApiClient, queryString, seg, type RemoteOptions } from "./api-client.js";
+} from "../../src/core/dps/dps-views.js";
+import type {
+  DpsOperations,
+  EnrollmentUpdateOptions,
+  PageQuery,
+  RegistrationListQuery,
+  ScopeDetailView,
+} from "../../src/operations/dps-operations.js";
+import type { EnrollmentKind } from "../../src/store/dps-records.js";
+import type { Page } from "../../src/store/store.js";
+import { queryString, seg, type ApiClient } from "./api-client.js";
 
 /** DpsOperations over the management API (`/v1/scopes/…`), so --server prints what local mode prints. */
 export class RemoteDpsOperations implements DpsOperations {
-  private readonly api: ApiClient;
-
-  constructor(options: RemoteOptions) {
-    this.api = new ApiClient(options);
-  }
-
-  close(): void {
-    this.api.close();
-  }
+  constructor(private readonly api: ApiClient) {}
 
   scopeCreate(input: ScopeInput) {
     return this.api.json<ScopeView>("POST", "/v1/scopes", input);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { request as httpRequest, Agent as HttpAgent } from "node:http";
 import { request as httpsRequest, Agent as HttpsAgent } from "node:https";
 import { rootCertificates } from "node:tls";
-import { AppError, ERROR_TABLE, type ErrorCode } from "../src/errors.js";
+import { AppError, ERROR_TABLE, type ErrorCode } from "../../src/errors.js";
 
 export interface RemoteOptions {
   /** Base URL of a `dpki serve`, e.g. https://pki.example.net:8443. */

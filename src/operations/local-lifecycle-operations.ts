@@ -1,11 +1,11 @@
-import { pemEncode } from "../ca/pem.js";
-import { isKeyAlgorithm, KEY_ALGORITHMS } from "../ca/key-algorithm.js";
-import type { Services } from "./app.js";
-import { AppError } from "./errors.js";
+import { pemEncode } from "../../ca/pem.js";
+import { isKeyAlgorithm, KEY_ALGORITHMS } from "../../ca/key-algorithm.js";
+import type { Services } from "../app.js";
+import { AppError } from "../errors.js";
 import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInput } from "./lifecycle-operations.js";
-import type { MintRequest, RotationChange, RotationTarget } from "./core/lifecycle/credential-service.js";
-import type { EnrollmentKind } from "./store/dps-records.js";
-import { parseDuration } from "./duration.js";
+import type { MintRequest, RotationChange, RotationTarget } from "../core/lifecycle/credential-service.js";
+import type { EnrollmentKind } from "../store/dps-records.js";
+import { parseDuration } from "../duration.js";
 
 /**
  * LifecycleOperations on in-process services, acting as `actor` (the CLI user or an API token).
@@ -27,10 +27,6 @@ export class LocalLifecycleOperations implements LifecycleOperations {
 
   private get lifecycle() {
     return this.services.lifecycle;
-  }
-
-  async caStatus() {
-    return this.lifecycle.rotation.status();
   }
 
   /** CA-wide operations reach every scope's devices: not for a scoped caller. */

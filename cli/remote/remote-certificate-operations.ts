@@ -1,47 +1,37 @@
-import { pemDecode } from "../ca/pem.js";
-import type { CaStatusView } from "../src/core/authority/ca-rotation-service.js";
-import type { AuditEntryView } from "../src/core/audit/audit-service.js";
-import type { ChainVerdict } from "../src/store/audit-chain.js";
-import type { CertificateView } from "../src/core/issuance/certificate-view.js";
-import type { CrlInfo } from "../src/core/authority/crl-service.js";
-import type { TokenView } from "../src/core/tokens/token-service.js";
-import { parseDuration } from "../src/duration.js";
-import type { AppError } from "../src/errors.js";
-import { ApiClient, queryString, seg, type RemoteOptions } from "./api-client.js";
+import { pemDecode } from "../../ca/pem.js";
+import type { CaStatusView } from "../../src/core/authority/ca-rotation-service.js";
+import type { AuditEntryView } from "../../src/core/audit/audit-service.js";
+import type { ChainVerdict } from "../../src/store/audit-chain.js";
+import type { CertificateView } from "../../src/core/issuance/certificate-view.js";
+import type { CrlInfo } from "../../src/core/authority/crl-service.js";
+import type { TokenView } from "../../src/core/tokens/token-service.js";
+import { parseDuration } from "../../src/duration.js";
+import type { AppError } from "../../src/errors.js";
+import { queryString, seg, type ApiClient } from "./api-client.js";
 import type {
   AuditQuery,
   BatchResultView,
+  CertificateOperations,
   CertificateQuery,
   CertificateWithPem,
   LogCheckpointView,
   LogProofView,
   IssueInput,
   IssuedView,
-  Operations,
   ProfileView,
   TokenCreateInput,
-} from "../src/operations.js";
-import type { Page } from "../src/store/store.js";
-
-export type { RemoteOptions } from "./api-client.js";
+} from "../../src/operations/certificate-operations.js";
+import type { Page } from "../../src/store/store.js";
 
 /** Items per batch request: well inside the server's 1000-item and 4 MiB limits. */
 const BATCH_CHUNK = 250;
 
 /**
- * The Operations facade over the HTTP API, so every command prints the same with --server as
+ * CertificateOperations over the HTTP API, so every command prints the same with --server as
  * locally. Problem responses become AppErrors with the server's code (same exit codes).
  */
-export class RemoteOperations implements Operations {
-  private readonly api: ApiClient;
-
-  constructor(options: RemoteOptions) {
-    this.api = new ApiClient(options);
-  }
-
-  close(): void {
-    this.api.close();
-  }
+export class RemoteCertificateOperations implements CertificateOperations {
+  constructor(private readonly api: ApiClient) {}
 
   caList() {
     return this.api.json<CaStatusView[]>("GET", "/v1/ca");
