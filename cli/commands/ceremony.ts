@@ -4,10 +4,10 @@ import { KEY_ALGORITHMS } from "../../ca/key-algorithm.js";
 import { systemClock } from "../../src/clock.js";
 import { parseCrlRequest, parseIntermediateRequest, parseSignedIntermediate } from "../../src/core/authority/ceremony-files.js";
 import { OfflineRootSigner, type CeremonySummary } from "../../src/core/authority/offline-root-signer.js";
-import type { Services } from "../../src/app.js";
+import { openServices, type Services } from "../../src/app.js";
 import { AppError } from "../../src/errors.js";
 import { pemEncode } from "../../ca/pem.js";
-import { actorFor, globalOptions, localServices } from "../context.js";
+import { actorFor, globalOptions } from "../context.js";
 import { writeOutput } from "../io.js";
 import { createOutput, formatRecord, type Output } from "../output.js";
 import { readRootKeyFile, rootPassphrase, writeRootKeyFile } from "../root-key-file.js";
@@ -170,7 +170,7 @@ interface LocalContext {
 function withLocal<P extends unknown[]>(body: (ctx: LocalContext, opts: Record<string, unknown>, ...positionals: P) => Promise<void>) {
   return withErrors(async (opts, cmd, ...positionals: P) => {
     const global = globalOptions(cmd);
-    const services = localServices(global);
+    const services = openServices({ dataDir: global.dataDir, passphraseFile: global.passphraseFile });
     try {
       await body({ services, out: createOutput(Boolean(global.json)), actor: actorFor(global) }, opts, ...positionals);
     } finally {
