@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { endianness } from "node:os";
-import pkcs11js from "pkcs11js";
+import type * as pkcs11js from "pkcs11js";
+import { pkcs11 } from "./pkcs11-module.js";
 import type { KeyAlgorithm } from "./key-algorithm.js";
 import type { KeyProvider } from "./key-provider.js";
 import { PkiError } from "./pki-error.js";
@@ -39,33 +40,33 @@ export class Pkcs11KeyProvider implements KeyProvider {
     const id = randomBytes(ID_BYTES);
     const object = `dpki-${objectStem(label)}-${id.subarray(0, 4).toString("hex")}`;
     const common = [
-      { type: pkcs11js.CKA_TOKEN, value: true },
-      { type: pkcs11js.CKA_ID, value: id },
-      { type: pkcs11js.CKA_LABEL, value: object },
+      { type: pkcs11().CKA_TOKEN, value: true },
+      { type: pkcs11().CKA_ID, value: id },
+      { type: pkcs11().CKA_LABEL, value: object },
     ];
     const publicTemplate = [
       ...common,
-      { type: pkcs11js.CKA_PRIVATE, value: false },
-      { type: pkcs11js.CKA_VERIFY, value: true },
+      { type: pkcs11().CKA_PRIVATE, value: false },
+      { type: pkcs11().CKA_VERIFY, value: true },
       // A CA key signs and does nothing else: no encryption or key wrapping with its pair.
-      { type: pkcs11js.CKA_ENCRYPT, value: false },
-      { type: pkcs11js.CKA_WRAP, value: false },
+      { type: pkcs11().CKA_ENCRYPT, value: false },
+      { type: pkcs11().CKA_WRAP, value: false },
       ...(alg === "P-256" || alg === "P-384"
-        ? [{ type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(EC_PARAMS[alg]) }]
+        ? [{ type: pkcs11().CKA_EC_PARAMS, value: Buffer.from(EC_PARAMS[alg]) }]
         : [
-            { type: pkcs11js.CKA_MODULUS_BITS, value: Number(alg.slice(4)) },
-            { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: RSA_PUBLIC_EXPONENT },
+            { type: pkcs11().CKA_MODULUS_BITS, value: Number(alg.slice(4)) },
+            { type: pkcs11().CKA_PUBLIC_EXPONENT, value: RSA_PUBLIC_EXPONENT },
           ]),
     ];
     const privateTemplate = [
       ...common,
-      { type: pkcs11js.CKA_PRIVATE, value: true },
-      { type: pkcs11js.CKA_SENSITIVE, value: true },
-      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-      { type: pkcs11js.CKA_SIGN, value: true },
-      { type: pkcs11js.CKA_DECRYPT, value: false },
-      { type: pkcs11js.CKA_UNWRAP, value: false },
-      { type: pkcs11js.CKA_DERIVE, value: false },
+      { type: pkcs11().CKA_PRIVATE, value: true },
+      { type: pkcs11().CKA_SENSITIVE, value: true },
+      { type: pkcs11().CKA_EXTRACTABLE, value: false },
+      { type: pkcs11().CKA_SIGN, value: true },
+      { type: pkcs11().CKA_DECRYPT, value: false },
+      { type: pkcs11().CKA_UNWRAP, value: false },
+      { type: pkcs11().CKA_DERIVE, value: false },
     ];
     let pair: pkcs11js.KeyPair;
     try {
@@ -116,24 +117,24 @@ export class Pkcs11KeyProvider implements KeyProvider {
       );
     }
     const find = (objectClass: number) => () => this.#findOne(ref, objectClass);
-    const locatePrivate = find(pkcs11js.CKO_PRIVATE_KEY);
+    const locatePrivate = find(pkcs11().CKO_PRIVATE_KEY);
     const key = privateKey ?? locatePrivate();
     this.#checkKeyStaysInToken(ref, key);
-    const spki = this.#readSpki(ref, publicKey ?? find(pkcs11js.CKO_PUBLIC_KEY)());
+    const spki = this.#readSpki(ref, publicKey ?? find(pkcs11().CKO_PUBLIC_KEY)());
     const signer = new Pkcs11Signer(this.#token, locatePrivate, keyAlgorithmOfSpki(spki), spki, ref.object, key);
     await signer.selfTest();
     return signer;
   }
 
   #findOne(ref: Pkcs11KeyRef, objectClass: number): Pkcs11Handle {
-    const kind = objectClass === pkcs11js.CKO_PRIVATE_KEY ? "private" : "public";
+    const kind = objectClass === pkcs11().CKO_PRIVATE_KEY ? "private" : "public";
     let found: Pkcs11Handle[];
     try {
       found = this.#token.manage((lib, session) => {
         lib.C_FindObjectsInit(session, [
-          { type: pkcs11js.CKA_CLASS, value: objectClass },
-          { type: pkcs11js.CKA_ID, value: Buffer.from(ref.id) },
-          { type: pkcs11js.CKA_LABEL, value: ref.object },
+          { type: pkcs11().CKA_CLASS, value: objectClass },
+          { type: pkcs11().CKA_ID, value: Buffer.from(ref.id) },
+          { type: pkcs11().CKA_LABEL, value: ref.object },
         ]);
         try {
           return lib.C_FindObjects(session, 2);
@@ -162,20 +163,20 @@ export class Pkcs11KeyProvider implements KeyProvider {
   #checkKeyStaysInToken(ref: Pkcs11KeyRef, key: Pkcs11Handle): void {
     const attrs = this.#token.manage((lib, session) =>
       lib.C_GetAttributeValue(session, key, [
-        { type: pkcs11js.CKA_PRIVATE },
-        { type: pkcs11js.CKA_SENSITIVE },
-        { type: pkcs11js.CKA_EXTRACTABLE },
-        { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
-        { type: pkcs11js.CKA_SIGN },
+        { type: pkcs11().CKA_PRIVATE },
+        { type: pkcs11().CKA_SENSITIVE },
+        { type: pkcs11().CKA_EXTRACTABLE },
+        { type: pkcs11().CKA_NEVER_EXTRACTABLE },
+        { type: pkcs11().CKA_SIGN },
       ]),
     );
     const flag = (type: number) => attrs.find((a) => a.type === type)?.value[0] === 1;
     const problems = [
-      !flag(pkcs11js.CKA_PRIVATE) && "readable without login (CKA_PRIVATE false)",
-      !flag(pkcs11js.CKA_SENSITIVE) && "not sensitive",
-      flag(pkcs11js.CKA_EXTRACTABLE) && "extractable",
-      !flag(pkcs11js.CKA_NEVER_EXTRACTABLE) && "once extractable (CKA_NEVER_EXTRACTABLE false)",
-      !flag(pkcs11js.CKA_SIGN) && "not allowed to sign",
+      !flag(pkcs11().CKA_PRIVATE) && "readable without login (CKA_PRIVATE false)",
+      !flag(pkcs11().CKA_SENSITIVE) && "not sensitive",
+      flag(pkcs11().CKA_EXTRACTABLE) && "extractable",
+      !flag(pkcs11().CKA_NEVER_EXTRACTABLE) && "once extractable (CKA_NEVER_EXTRACTABLE false)",
+      !flag(pkcs11().CKA_SIGN) && "not allowed to sign",
     ].filter(Boolean);
     if (problems.length > 0) {
       throw new PkiError(
@@ -186,7 +187,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
   }
 
   #readSpki(ref: Pkcs11KeyRef, publicKey: Pkcs11Handle): Uint8Array {
-    const [type] = this.#token.manage((lib, session) => lib.C_GetAttributeValue(session, publicKey, [{ type: pkcs11js.CKA_KEY_TYPE }]));
+    const [type] = this.#token.manage((lib, session) => lib.C_GetAttributeValue(session, publicKey, [{ type: pkcs11().CKA_KEY_TYPE }]));
     const keyType = ckUlong(type!.value);
     const read = (...types: number[]) =>
       this.#token
@@ -198,12 +199,12 @@ export class Pkcs11KeyProvider implements KeyProvider {
           ),
         )
         .map((a) => a.value);
-    if (keyType === pkcs11js.CKK_EC) {
-      const [params, point] = read(pkcs11js.CKA_EC_PARAMS, pkcs11js.CKA_EC_POINT);
+    if (keyType === pkcs11().CKK_EC) {
+      const [params, point] = read(pkcs11().CKA_EC_PARAMS, pkcs11().CKA_EC_POINT);
       return ecSpki(params!, point!);
     }
-    if (keyType === pkcs11js.CKK_RSA) {
-      const [modulus, exponent] = read(pkcs11js.CKA_MODULUS, pkcs11js.CKA_PUBLIC_EXPONENT);
+    if (keyType === pkcs11().CKK_RSA) {
+      const [modulus, exponent] = read(pkcs11().CKA_MODULUS, pkcs11().CKA_PUBLIC_EXPONENT);
       return rsaSpki(modulus!, exponent!);
     }
     throw new PkiError("unsupported_algorithm", `Cannot use key ${ref.object} in token "${this.#token.label}": neither EC nor RSA`);
@@ -222,11 +223,11 @@ function keyPairMechanism(alg: KeyAlgorithm, token: string): number {
   switch (alg) {
     case "P-256":
     case "P-384":
-      return pkcs11js.CKM_EC_KEY_PAIR_GEN;
+      return pkcs11().CKM_EC_KEY_PAIR_GEN;
     case "RSA-2048":
     case "RSA-3072":
     case "RSA-4096":
-      return pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN;
+      return pkcs11().CKM_RSA_PKCS_KEY_PAIR_GEN;
     default:
       throw new PkiError(
         "unsupported_algorithm",

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, verify } from "node:crypto";
-import pkcs11js from "pkcs11js";
+import type * as pkcs11js from "pkcs11js";
+import { pkcs11 } from "./pkcs11-module.js";
 import { ecdsaSignatureToDer } from "./ecdsa-signature.js";
 import type { KeyAlgorithm } from "./key-algorithm.js";
 import { PkiError } from "./pki-error.js";
@@ -48,7 +49,7 @@ export class Pkcs11Signer implements Signer {
     const digest = createHash(this.#digest).update(data).digest();
     const isEc = this.keyAlgorithm === "P-256" || this.keyAlgorithm === "P-384";
     const input = isEc ? digest : Buffer.concat([SHA256_DIGEST_INFO, digest]);
-    const mechanism = { mechanism: isEc ? pkcs11js.CKM_ECDSA : pkcs11js.CKM_RSA_PKCS };
+    const mechanism = { mechanism: isEc ? pkcs11().CKM_ECDSA : pkcs11().CKM_RSA_PKCS };
     let raw: Buffer;
     try {
       raw = await this.#signOnce(mechanism, input);
@@ -68,7 +69,7 @@ export class Pkcs11Signer implements Signer {
   async probe(): Promise<void> {
     const check = () => {
       const key = this.#key();
-      this.token.manage((lib, session) => lib.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_SIGN }]));
+      this.token.manage((lib, session) => lib.C_GetAttributeValue(session, key, [{ type: pkcs11().CKA_SIGN }]));
     };
     try {
       check();

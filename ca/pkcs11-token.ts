@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
-import pkcs11js from "pkcs11js";
+import type * as pkcs11js from "pkcs11js";
+import { pkcs11 } from "./pkcs11-module.js";
 import { PkiError } from "./pki-error.js";
 
 type Lib = pkcs11js.PKCS11;
@@ -18,25 +19,27 @@ export interface Pkcs11TokenOptions {
 }
 
 const DEFAULT_SESSIONS = 4;
-const SESSION_FLAGS = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
+const sessionFlags = () => pkcs11().CKF_SERIAL_SESSION | pkcs11().CKF_RW_SESSION;
 
 /**
  * After one of these the process's sessions or object handles on the token are gone (token
  * pulled, module reset, login lost): the next operation reconnects and logs in again instead of
  * failing for ever.
  */
-const CONNECTION_LOST = new Set<number>([
-  pkcs11js.CKR_SESSION_HANDLE_INVALID,
-  pkcs11js.CKR_SESSION_CLOSED,
-  pkcs11js.CKR_DEVICE_REMOVED,
-  pkcs11js.CKR_DEVICE_ERROR,
-  pkcs11js.CKR_TOKEN_NOT_PRESENT,
-  pkcs11js.CKR_TOKEN_NOT_RECOGNIZED,
-  pkcs11js.CKR_USER_NOT_LOGGED_IN,
-  pkcs11js.CKR_KEY_HANDLE_INVALID,
-  pkcs11js.CKR_OBJECT_HANDLE_INVALID,
-  pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED,
-]);
+let connectionLost: Set<number> | undefined;
+const connectionLostCodes = () =>
+  (connectionLost ??= new Set<number>([
+    pkcs11().CKR_SESSION_HANDLE_INVALID,
+    pkcs11().CKR_SESSION_CLOSED,
+    pkcs11().CKR_DEVICE_REMOVED,
+    pkcs11().CKR_DEVICE_ERROR,
+    pkcs11().CKR_TOKEN_NOT_PRESENT,
+    pkcs11().CKR_TOKEN_NOT_RECOGNIZED,
+    pkcs11().CKR_USER_NOT_LOGGED_IN,
+    pkcs11().CKR_KEY_HANDLE_INVALID,
+    pkcs11().CKR_OBJECT_HANDLE_INVALID,
+    pkcs11().CKR_CRYPTOKI_NOT_INITIALIZED,
+  ]));
 
 /** C_Initialize may run once per process and module, so every token on one module shares one loaded copy. */
 const modules = new Map<string, { lib: Lib; users: number }>();
@@ -48,7 +51,7 @@ function acquireModule(path: string): Lib {
     return held.lib;
   }
   if (!existsSync(path)) throw new PkiError("key_unavailable", `Cannot load PKCS#11 module ${path}: no such file`);
-  const lib = new pkcs11js.PKCS11();
+  const lib = new (pkcs11().PKCS11)();
   try {
     lib.load(path);
   } catch (err) {
@@ -56,9 +59,9 @@ function acquireModule(path: string): Lib {
   }
   try {
     // CKF_OS_LOCKING_OK: sessions sign on several libuv threads at once, so the module must lock.
-    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    lib.C_Initialize({ flags: pkcs11().CKF_OS_LOCKING_OK });
   } catch (err) {
-    if (ckrCode(err) !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+    if (ckrCode(err) !== pkcs11().CKR_CRYPTOKI_ALREADY_INITIALIZED) {
       lib.close();
       throw new PkiError("key_unavailable", `Cannot initialise PKCS#11 module ${path}: ${ckrName(err)}`);
     }
@@ -186,20 +189,20 @@ export class Pkcs11Token {
     const slot = this.#findSlot();
     let login: Pkcs11Handle;
     try {
-      login = lib.C_OpenSession(slot, SESSION_FLAGS);
+      login = lib.C_OpenSession(slot, sessionFlags());
     } catch (err) {
       throw new PkiError("key_unavailable", `Cannot open a session on PKCS#11 token "${this.label}": ${ckrName(err)}`);
     }
     const loginKey = `${this.module}\0${this.label}`;
     try {
-      lib.C_Login(login, pkcs11js.CKU_USER, this.#pin);
+      lib.C_Login(login, pkcs11().CKU_USER, this.#pin);
       loggedIn.set(loginKey, this.#pin);
     } catch (err) {
       // Login state belongs to the process: another token object here may have logged in already.
       // The token cannot check this PIN then, so it must be the one that logged in.
       const known = loggedIn.get(loginKey);
       const sameLogin = known === undefined || samePin(known, this.#pin);
-      if (ckrCode(err) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN || !sameLogin) {
+      if (ckrCode(err) !== pkcs11().CKR_USER_ALREADY_LOGGED_IN || !sameLogin) {
         closeQuietly(lib, login);
         const problem = sameLogin ? loginProblem(err) : "wrong PIN (not the PIN this process logged in with)";
         throw new PkiError("key_unavailable", `Cannot log in to PKCS#11 token "${this.label}": ${problem}`);
@@ -227,10 +230,10 @@ export class Pkcs11Token {
       }
       const label = info.label.trimEnd();
       if (label !== this.label) {
-        if (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) labels.push(JSON.stringify(label));
+        if (info.flags & pkcs11().CKF_TOKEN_INITIALIZED) labels.push(JSON.stringify(label));
         continue;
       }
-      if (info.flags & pkcs11js.CKF_USER_PIN_LOCKED) {
+      if (info.flags & pkcs11().CKF_USER_PIN_LOCKED) {
         throw new PkiError(
           "key_unavailable",
           `Cannot log in to PKCS#11 token "${this.label}": its user PIN is locked (unblock it with the SO PIN)`,
@@ -252,7 +255,7 @@ export class Pkcs11Token {
       if (connection.open < this.#maxSessions) {
         connection.open++;
         try {
-          return [connection, this.#lib.C_OpenSession(connection.slot, SESSION_FLAGS)];
+          return [connection, this.#lib.C_OpenSession(connection.slot, sessionFlags())];
         } catch (err) {
           connection.open--;
           this.#noteFailure(err);
@@ -274,7 +277,7 @@ export class Pkcs11Token {
   }
 
   #noteFailure(err: unknown): void {
-    if (!CONNECTION_LOST.has(ckrCode(err) ?? -1)) return;
+    if (!connectionLostCodes().has(ckrCode(err) ?? -1)) return;
     this.#drop();
     // Waiters retry against a fresh connection rather than wait for sessions that will not come back.
     for (const wake of this.#waiters.splice(0)) wake();
@@ -306,13 +309,13 @@ export function ckrCode(err: unknown): number | undefined {
 
 function loginProblem(err: unknown): string {
   switch (ckrCode(err)) {
-    case pkcs11js.CKR_PIN_INCORRECT:
-    case pkcs11js.CKR_PIN_LEN_RANGE:
-    case pkcs11js.CKR_PIN_INVALID:
+    case pkcs11().CKR_PIN_INCORRECT:
+    case pkcs11().CKR_PIN_LEN_RANGE:
+    case pkcs11().CKR_PIN_INVALID:
       return `wrong PIN (${ckrName(err)})`;
-    case pkcs11js.CKR_PIN_LOCKED:
+    case pkcs11().CKR_PIN_LOCKED:
       return "the user PIN is locked after too many wrong attempts (CKR_PIN_LOCKED); unblock it with the SO PIN";
-    case pkcs11js.CKR_PIN_EXPIRED:
+    case pkcs11().CKR_PIN_EXPIRED:
       return "the user PIN has expired (CKR_PIN_EXPIRED); set a new one";
     default:
       return ckrName(err);

@@ -95,7 +95,7 @@ describe.skipIf(!haveSoftHsm)("PKCS#11 key provider on SoftHSM2", () => {
   });
 
   /** The same module, opened raw in this process (the provider initialised it already), on a logged-in session. */
-  function rawSession(): { lib: pkcs11js.PKCS11; session: Buffer } {
+  function rawSession(): { lib: pkcs11js.PKCS11; session: Buffer; slot: Buffer } {
     const lib = new pkcs11js.PKCS11();
     lib.load(SOFTHSM_MODULE);
     try {
@@ -104,7 +104,7 @@ describe.skipIf(!haveSoftHsm)("PKCS#11 key provider on SoftHSM2", () => {
       if (!/CKR_CRYPTOKI_ALREADY_INITIALIZED/.test((err as Error).message)) throw err;
     }
     const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === token.label)!;
-    return { lib, session: lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION) };
+    return { lib, slot, session: lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION) };
   }
 
   it("keeps the key in the token: its value cannot be read, nor wrapped out under another key", async () => {
@@ -129,6 +129,18 @@ describe.skipIf(!haveSoftHsm)("PKCS#11 key provider on SoftHSM2", () => {
     } finally {
       lib.C_CloseSession(session);
     }
+  });
+
+  it("logs in again by itself when its sessions are gone (token reset), and signs on", async () => {
+    const { ref, spki } = await provider.generate("P-384", "intermediate");
+    const signer = await provider.signer(ref);
+    const { lib, slot } = rawSession();
+    // Closes every session of this process on the token, the provider's included: the login goes with them.
+    lib.C_CloseAllSessions(slot);
+    const message = Buffer.from("after the reset");
+    const signature = await signer.sign(message);
+    expect(verify("sha384", message, createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }), signature)).toBe(true);
+    await signer.probe!();
   });
 
   it("refuses Ed25519 in a token and a key that could leave it", async () => {
