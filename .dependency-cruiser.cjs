@@ -1,6 +1,7 @@
 /**
  * The layers of dpki (README "Layout"), checked on every `npm test`: dependencies point down.
- *   cli/, src/http/  ->  src/core/ (services)  ->  ca/ (PKI engine), src/store/ (persistence) -> tlog/ (log formats)
+ *   cli/, src/http/  ->  src/operations/ (the facade both call)  ->  src/core/ (services)
+ *     ->  ca/ (PKI engine), src/store/ (persistence) -> tlog/ (log formats)
  * `src/app.ts` is the composition root and may import anything below it.
  */
 module.exports = {
@@ -41,10 +42,17 @@ module.exports = {
       to: { path: "^(src/(http|dps)/|cli/|src/app\\.ts)" },
     },
     {
+      name: "operations-below-edges",
+      comment: "The Operations facade is what the CLI and the HTTP routes call; it knows neither.",
+      severity: "error",
+      from: { path: "^src/operations/" },
+      to: { path: "^(src/(http|dps)/|cli/)" },
+    },
+    {
       name: "adapters-only-in-app",
       comment: "Store implementations (SQLite today) are chosen in src/app.ts; everything else sees the store interfaces.",
       severity: "error",
-      from: { path: "^(src/(core|http|dps)|cli)/|^src/(?!app\\.ts)[^/]+\\.ts$" },
+      from: { path: "^(src/(core|http|dps|operations)|cli)/|^src/(?!app\\.ts)[^/]+\\.ts$" },
       to: { path: "^src/store/sqlite/" },
     },
     {

@@ -1,13 +1,13 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
-import { openServices, type Services } from "../src/app.js";
-import { LocalOperations } from "../src/local-operations.js";
-import type { Operations } from "../src/operations.js";
+import { openServices } from "../src/app.js";
+import { LocalOperations } from "../src/operations/local-operations.js";
+import type { Operations } from "../src/operations/operations.js";
 import { createOutput, type Output } from "./output.js";
 import { dataDirAt } from "../src/data-dir.js";
 import { serverTlsFiles } from "../src/http/tls-files.js";
-import { RemoteOperations, type RemoteOptions } from "./remote-operations.js";
-import type { DpsOperations } from "../src/dps-operations.js";
+import { ApiClient, type RemoteOptions } from "./remote/api-client.js";
+import { RemoteOperations } from "./remote/remote-operations.js";
 import { AppError } from "../src/errors.js";
 
 /** Options every command accepts (declared once on the program). */
@@ -24,10 +24,12 @@ export interface GlobalOptions {
   caFile?: string;
 }
 
+/** What every command that works on the CA and its devices gets, locally or with --server. */
 export interface CommandContext {
   ops: Operations;
   out: Output;
-  close(): Promise<void>;
+  /** The ID scope a provisioning command works in: --scope, DPKI_SCOPE, or the only scope there is. */
+  scope(): Promise<string>;
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
@@ -43,29 +45,31 @@ export function actorFor(opts: GlobalOptions): string {
   }
 }
 
-/** Opens the local data directory's services; the caller must close them. */
-export function localServices(opts: GlobalOptions, workers = false): Services {
-  return openServices({ dataDir: opts.dataDir, passphraseFile: opts.passphraseFile, workers });
-}
-
-/** `workers`: the command issues in bulk, so local mode builds certificates on a worker per core. */
-export function openContext(cmd: Command, workers = false): CommandContext {
-  const opts = globalOptions(cmd);
-  const server = remoteOptions(cmd);
-  if (server) {
-    const remote = new RemoteOperations(server);
-    return { ops: remote, out: createOutput(Boolean(opts.json)), close: async () => remote.close() };
+/**
+ * The one place a command's Operations are built: through the HTTP API with --server (or
+ * DPKI_SERVER), else on the local data directory's services. `workers`: the command issues in
+ * bulk, so local mode builds certificates on a worker per core.
+ */
+export function openContext(
+  cmd: Command,
+  opts: Record<string, unknown>,
+  workers = false,
+): { ctx: CommandContext; close(): Promise<void> | void } {
+  const global = globalOptions(cmd);
+  const out = createOutput(Boolean(global.json));
+  const remote = remoteOptions(cmd);
+  if (remote) {
+    const api = new ApiClient(remote);
+    const ops = new RemoteOperations(api);
+    return { ctx: { ops, out, scope: scopeResolver(cmd, opts, ops) }, close: () => api.close() };
   }
-  const services = localServices(opts, workers);
-  return {
-    ops: new LocalOperations(services, actorFor(opts)),
-    out: createOutput(Boolean(opts.json)),
-    close: () => services.close(),
-  };
+  const services = openServices({ dataDir: global.dataDir, passphraseFile: global.passphraseFile, workers });
+  const ops = new LocalOperations(services, actorFor(global));
+  return { ctx: { ops, out, scope: scopeResolver(cmd, opts, ops) }, close: () => services.close() };
 }
 
 /** The --server settings of a command (or DPKI_SERVER/DPKI_TOKEN), or null in local mode. */
-export function remoteOptions(cmd: Command): RemoteOptions | null {
+function remoteOptions(cmd: Command): RemoteOptions | null {
   const global = globalOptions(cmd);
   const server = global.server ?? process.env.DPKI_SERVER;
   if (!server) return null;
@@ -77,12 +81,11 @@ export function remoteOptions(cmd: Command): RemoteOptions | null {
   };
 }
 
-/** The ID scope a provisioning command works in: --scope, DPKI_SCOPE, or the only scope there is. */
-export function scopeResolver(cmd: Command, opts: Record<string, unknown>, dps: () => DpsOperations): () => Promise<string> {
+function scopeResolver(cmd: Command, opts: Record<string, unknown>, ops: Operations): () => Promise<string> {
   const explicit = (opts.scope as string | undefined) ?? (cmd.optsWithGlobals().scope as string | undefined) ?? process.env.DPKI_SCOPE;
   return async () => {
     if (explicit) return explicit;
-    const scopes = await dps().scopeList();
+    const scopes = await ops.scopeList();
     if (scopes.length === 1) return scopes[0]!.idScope;
     throw new AppError(
       "invalid_argument",

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ParsedCertificate } from "../ca/x509-certificate.js";
-import type { AttestationInput, EnrollmentInput, EnrollmentView, EnrollmentWithKeys } from "../src/core/dps/dps-admin-service.js";
+import type { AttestationInput, EnrollmentInput, EnrollmentView, EnrollmentWithKeys } from "../src/core/dps/dps-views.js";
 import type { AllocationPolicyName, EnrollmentKind } from "../src/store/dps-records.js";
 import { parseDuration } from "../src/duration.js";
 import { AppError } from "../src/errors.js";

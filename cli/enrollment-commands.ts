@@ -1,8 +1,8 @@
 import { Command } from "commander";
-import type { EnrollmentView } from "../src/core/dps/dps-admin-service.js";
+import type { EnrollmentView } from "../src/core/dps/dps-views.js";
 import type { EnrollmentKind } from "../src/store/dps-records.js";
 import { formatTable, shortDate } from "./output.js";
-import { withDps } from "./dps-context.js";
+import { withContext } from "./run.js";
 import { enrollmentDetails, enrollmentInput, enrollmentOptions, scopeOption, withKeys } from "./dps-options.js";
 import { toInt } from "./commands/cert.js";
 
@@ -15,8 +15,8 @@ export function enrollmentSubcommands(parent: Command, kind: EnrollmentKind): Co
   enrollmentOptions(scopeOption(parent.command("add")).argument(idArg, idHelp), kind, true)
     .description(`Create an ${what}`)
     .action(
-      withDps(async ({ dps, out, scope }, opts, id: string) => {
-        const created = await dps.enrollmentCreate(await scope(), kind, id, enrollmentInput(opts, kind, true));
+      withContext(async ({ ops, out, scope }, opts, id: string) => {
+        const created = await ops.enrollmentCreate(await scope(), kind, id, enrollmentInput(opts, kind, true));
         out.print(created, () => withKeys(created));
       }),
     );
@@ -26,8 +26,8 @@ export function enrollmentSubcommands(parent: Command, kind: EnrollmentKind): Co
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")
     .action(
-      withDps(async ({ dps, out, scope }, opts) => {
-        const page = await dps.enrollmentList(await scope(), kind, {
+      withContext(async ({ ops, out, scope }, opts) => {
+        const page = await ops.enrollmentList(await scope(), kind, {
           limit: opts.limit as number,
           after: opts.after as string | undefined,
         });
@@ -39,8 +39,8 @@ export function enrollmentSubcommands(parent: Command, kind: EnrollmentKind): Co
     .argument(idArg, idHelp)
     .description(`Show an ${what} (keys are never shown again)`)
     .action(
-      withDps(async ({ dps, out, scope }, _opts, id: string) => {
-        const e = await dps.enrollmentGet(await scope(), kind, id);
+      withContext(async ({ ops, out, scope }, _opts, id: string) => {
+        const e = await ops.enrollmentGet(await scope(), kind, id);
         out.print(e, () => enrollmentDetails(e));
       }),
     );
@@ -50,8 +50,8 @@ export function enrollmentSubcommands(parent: Command, kind: EnrollmentKind): Co
     .option("--regenerate-keys", "make new symmetric keys (shown once)")
     .option("--if-match <etag>", "refuse the change unless the etag is still this")
     .action(
-      withDps(async ({ dps, out, scope }, opts, id: string) => {
-        const updated = await dps.enrollmentUpdate(await scope(), kind, id, enrollmentInput(opts, kind, false), {
+      withContext(async ({ ops, out, scope }, opts, id: string) => {
+        const updated = await ops.enrollmentUpdate(await scope(), kind, id, enrollmentInput(opts, kind, false), {
           regenerateKeys: Boolean(opts.regenerateKeys),
           ifMatch: opts.ifMatch as string | undefined,
         });
@@ -63,8 +63,8 @@ export function enrollmentSubcommands(parent: Command, kind: EnrollmentKind): Co
     .argument(idArg, idHelp)
     .description(`Disable an ${what}: its devices' registrations end "disabled" (update --status enabled re-enables)`)
     .action(
-      withDps(async ({ dps, out, scope }, _opts, id: string) => {
-        const updated = await dps.enrollmentUpdate(await scope(), kind, id, { provisioningStatus: "disabled" }, {});
+      withContext(async ({ ops, out, scope }, _opts, id: string) => {
+        const updated = await ops.enrollmentUpdate(await scope(), kind, id, { provisioningStatus: "disabled" }, {});
         out.print(updated, () => `Disabled ${what} ${id}\n`);
       }),
     );
@@ -73,9 +73,9 @@ export function enrollmentSubcommands(parent: Command, kind: EnrollmentKind): Co
     .argument(idArg, idHelp)
     .description(`Delete an ${what} (its devices' registrations are kept)`)
     .action(
-      withDps(async ({ dps, out, scope }, _opts, id: string) => {
+      withContext(async ({ ops, out, scope }, _opts, id: string) => {
         const idScope = await scope();
-        await dps.enrollmentDelete(idScope, kind, id);
+        await ops.enrollmentDelete(idScope, kind, id);
         out.print({ deleted: id, idScope }, () => `Deleted ${what} ${id}\n`);
       }),
     );

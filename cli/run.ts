@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { globalOptions, openContext, type CommandContext } from "./context.js";
-import { reportError } from "./output.js";
+import { createOutput, reportError, type Output } from "./output.js";
 import { AppError } from "../src/errors.js";
 
 /** What a command action works with, and how to let go of it. */
@@ -14,7 +14,7 @@ export interface Opened<C> {
  * server), run the body, close, and turn any error into a message and the exit code its
  * error code maps to. Commander calls actions with (positionals…, options, command).
  */
-export function action<C, P extends unknown[]>(
+function action<C, P extends unknown[]>(
   open: (cmd: Command, opts: Record<string, unknown>) => Opened<C>,
   body: (ctx: C, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
 ) {
@@ -34,15 +34,12 @@ export function action<C, P extends unknown[]>(
   };
 }
 
-/** Certificate, CRL, audit, token, CA and profile commands: the Operations facade. */
+/** Every command that works on the CA and its devices: one Operations, local or (with --server) remote. */
 export function withContext<P extends unknown[]>(
   body: (ctx: CommandContext, opts: Record<string, unknown>, ...positionals: P) => Promise<number | void>,
   options: { workers?: boolean } = {},
 ) {
-  return action((cmd) => {
-    const ctx = openContext(cmd, options.workers);
-    return { ctx, close: () => ctx.close() };
-  }, body);
+  return action((cmd, opts) => openContext(cmd, opts, options.workers), body);
 }
 
 /**
@@ -59,6 +56,30 @@ export function withErrors<P extends unknown[]>(
       return { ctx: cmd, close: () => {} };
     },
     (cmd, opts, ...positionals: P) => body(opts, cmd, ...positionals),
+  );
+}
+
+/**
+ * Auditor commands that check files, or a URL of their own, with a verifier key (`audit verify
+ * DIR|URL`, `audit verify-proof`): no data directory, passphrase or server. They refuse --server
+ * rather than ignore it, so nobody believes a server was asked.
+ */
+export function withOutput<P extends unknown[]>(
+  body: (out: Output, opts: Record<string, unknown>, cmd: Command, ...positionals: P) => Promise<number | void>,
+) {
+  return action(
+    (cmd) => {
+      for (let c: Command | null = cmd; c; c = c.parent) {
+        if (c.getOptionValueSource("server") === "cli") {
+          throw new AppError(
+            "bad_request",
+            `--server does not apply to \`dpki ${commandPath(cmd)}\`, which reads files or a URL of its own`,
+          );
+        }
+      }
+      return { ctx: cmd, close: () => {} };
+    },
+    (cmd, opts, ...positionals: P) => body(createOutput(Boolean(globalOptions(cmd).json)), opts, cmd, ...positionals),
   );
 }
 

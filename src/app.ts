@@ -1,5 +1,9 @@
 import type { KeyProvider } from "../ca/key-provider.js";
+import { KeyRouter } from "../ca/key-router.js";
+import { CeremonyKeys } from "../ca/offline-key.js";
+import { Pkcs11KeyProvider } from "../ca/pkcs11-key-provider.js";
 import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
+import { resolveTokenPin } from "./token-pin.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import { SqliteDb } from "./store/sqlite/sqlite-db.js";
 import { SqliteWriter } from "./store/sqlite/sqlite-writer.js";
@@ -43,6 +47,10 @@ import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
 import { AuditContext } from "./core/audit/audit-context.js";
 import { RefusalLog } from "./core/audit/refusal-log.js";
 import type { AuditDefaults } from "./store/audit-defaults.js";
+import { AuditCheckService } from "./core/audit/audit-check-service.js";
+import { SqliteAuditCheckStore } from "./store/sqlite/sqlite-audit-check-store.js";
+import { LogTiles } from "./core/audit/log-tiles.js";
+import { OfflineRootService } from "./core/authority/offline-root-service.js";
 
 /** Everything one dpki instance runs on, wired once. Both the CLI and the HTTP server start here. */
 export interface Services {
@@ -62,11 +70,17 @@ export interface Services {
   auditContext: AuditContext;
   /** Refused attempts, bounded, into the log. */
   refusals: RefusalLog;
+  /** The audit checks: findings about certificates, CAs, registrations and tokens. */
+  auditCheck: AuditCheckService;
+  /** The same log as C2SP tlog-tiles: checkpoint, hash tiles, entry bundles. */
+  logTiles: LogTiles;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
   /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
   lifecycle: LifecycleServices;
+  /** The online half of the offline-root ceremony (requests out, signed intermediates and root CRLs in). */
+  offlineRoot: OfflineRootService;
   close(): Promise<void>;
 }
 
@@ -86,6 +100,10 @@ export interface OpenOptions {
   create?: boolean;
   /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's roots always are). */
   webhookCa?: string[];
+  /** Used instead of config.json (`init`, before it writes the file). */
+  config?: DpkiConfig;
+  /** An offline root's keys during a ceremony (`init --offline-root`), held in memory only. */
+  ceremonyKeys?: CeremonyKeys;
 }
 
 export function openServices(options: OpenOptions = {}): Services {
@@ -93,7 +111,7 @@ export function openServices(options: OpenOptions = {}): Services {
   // A mistyped --data-dir or DPKI_HOME must not pass for a new, empty CA.
   if (options.create) ensureDataDir(dataDir);
   else if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
-  const config = readConfig(dataDir.root);
+  const config = options.config ?? readConfig(dataDir.root);
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
   const auditContext = new AuditContext("local");
@@ -114,18 +132,26 @@ export function openServices(options: OpenOptions = {}): Services {
     },
   );
   const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
-  const keys = lazyKeyProvider(
+  const softwareKeys = lazyKeyProvider(
     () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
   );
+  const { keys, rootKeys } = caKeyProviders(config, softwareKeys, options.ceremonyKeys);
   // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
   const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
   const lifecycleStore = new SqliteLifecycleStore(sqlite, secrets);
-  const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl), () =>
-    lifecycleStore.listCrossCertificates(),
+  const ca = new CaService(
+    store,
+    keys,
+    clock,
+    publicationUrls(config.publicHttpUrl ?? config.publicUrl),
+    () => lifecycleStore.listCrossCertificates(),
+    rootKeys,
   );
   const executor = options.workers ? new WorkerLeafExecutor() : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
-  const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
+  const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore), {
+    offlineValidityMs: parseDuration(config.offlineCrlValidity),
+  });
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
   const issuance = new IssuanceService(store, ca, policies, clock, executor, { context: auditContext, refusals });
   const dpsStore = new SqliteDpsStore(sqlite, secrets);
@@ -181,7 +207,9 @@ export function openServices(options: OpenOptions = {}): Services {
       return () => clearInterval(timer);
     },
   };
-  const log = new LogService({ store, tree: new SqliteLogTreeStore(sqlite), keys, clock }, logOrigin(config.publicUrl));
+  const logTree = new SqliteLogTreeStore(sqlite);
+  // The checkpoint key signs the log, not certificates: it stays a software key wherever CA keys live.
+  const log = new LogService({ store, tree: logTree, keys: softwareKeys, clock }, logOrigin(config.publicUrl));
   const webhookTrust = async () => [pemEncode("CERTIFICATE", (await ca.root()).certDer), ...(options.webhookCa ?? [])];
   // The one registration flow: the device listener and the management API both use it.
   const registrations = new DpsService({
@@ -200,6 +228,12 @@ export function openServices(options: OpenOptions = {}): Services {
       renewed: (event) => renewals!.deviceRenewed(event),
     },
   });
+  const tokens = new TokenService(
+    new SqliteTokenStore(sqlite),
+    clock,
+    () => policies.profiles.keys(),
+    async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+  );
   return {
     dataDir,
     config,
@@ -214,19 +248,29 @@ export function openServices(options: OpenOptions = {}): Services {
     log,
     auditContext,
     refusals,
+    logTiles: new LogTiles({ store, tree: logTree, log }),
     lifecycle,
-    tokens: new TokenService(
-      new SqliteTokenStore(sqlite),
-      clock,
-      () => policies.profiles.keys(),
-      async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+    offlineRoot: new OfflineRootService(
+      { store, keys, ca, rotation, crl, clock },
+      { crlValidityMs: parseDuration(config.offlineCrlValidity) },
     ),
+    auditCheck: new AuditCheckService({
+      checks: new SqliteAuditCheckStore(sqlite),
+      store,
+      dps: dpsStore,
+      tokens,
+      rotation,
+      policies,
+      clock,
+    }),
+    tokens,
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       // The counts of refusals not logged one by one are written before the store closes.
       await refusals.close();
       await executor.close();
       await store.close();
+      await keys.close();
     },
   };
 }
@@ -243,12 +287,50 @@ export function missingDataDir(dir: DataDir): AppError {
   );
 }
 
-/** Reads the passphrase only when a key is first used, so read-only commands never need it. */
+/**
+ * Logs in to the token the settings name and lets go again: `init` checks the module, token
+ * and PIN before it creates anything.
+ */
+export async function checkKeySettings(config: DpkiConfig): Promise<void> {
+  const p11 = config.pkcs11;
+  if (!p11 || (config.keyProvider !== "pkcs11" && config.rootKeyProvider !== "pkcs11")) return;
+  const provider = new Pkcs11KeyProvider({ module: p11.module, tokenLabel: p11.tokenLabel, pin: resolveTokenPin(p11), sessions: 1 });
+  await provider.close();
+}
+
+/**
+ * Where CA keys are made and opened. A key opens where its reference says it lives (file, token,
+ * offline), so a root in a file or offline and the issuing key in a token work side by side.
+ */
+function caKeyProviders(
+  config: DpkiConfig,
+  software: KeyProvider,
+  ceremony: CeremonyKeys | undefined,
+): { keys: KeyRouter; rootKeys: KeyProvider } {
+  const p11 = config.pkcs11;
+  const pkcs11 = p11
+    ? lazyKeyProvider(
+        () => new Pkcs11KeyProvider({ module: p11.module, tokenLabel: p11.tokenLabel, pin: resolveTokenPin(p11), sessions: p11.sessions }),
+      )
+    : undefined;
+  const offline =
+    ceremony ??
+    new CeremonyKeys({
+      canGenerate: false,
+      refusal: 'this installation\'s root key is offline; what needs it is done in the offline-root ceremony (README "Offline root")',
+    });
+  const named = (name: string): KeyProvider => (name === "pkcs11" ? pkcs11! : name === "offline" ? offline : software);
+  const keys = new KeyRouter({ generateIn: named(config.keyProvider), software, pkcs11, offline });
+  return { keys, rootKeys: ceremony ?? named(config.rootKeyProvider ?? config.keyProvider) };
+}
+
+/** Opens the provider (reads the passphrase or PIN, logs in to a token) only when a key is first used, so read-only commands never need it. */
 function lazyKeyProvider(create: () => KeyProvider): KeyProvider {
   let provider: KeyProvider | undefined;
   const get = () => (provider ??= create());
   return {
     generate: (alg, label) => get().generate(alg, label),
     signer: (ref) => get().signer(ref),
+    close: async () => provider?.close?.(),
   };
 }

@@ -6,7 +6,7 @@ import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
 import { certificateMatchesCsr } from "../../ca/certificate-match.js";
 import type { CertificateView } from "../../src/core/issuance/certificate-view.js";
 import { AppError } from "../../src/errors.js";
-import type { CertificateQuery, IssueInput } from "../../src/operations.js";
+import type { CertificateQuery, IssueInput } from "../../src/operations/certificate-operations.js";
 import { csrText, readInput, writeOutput } from "../io.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";

@@ -5,7 +5,7 @@ import type { HubPolicyView } from "../../src/core/hub-api/hub-policy-service.js
 import type { KeyRotationResult, RotationTarget } from "../../src/core/lifecycle/credential-service.js";
 import { HUB_RIGHTS } from "../../src/store/lifecycle-store.js";
 import { AppError } from "../../src/errors.js";
-import { withLifecycle } from "../lifecycle-context.js";
+import { withContext } from "../run.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 
 const scoped = (cmd: Command) => cmd.option("--scope <id>", "ID scope (env DPKI_SCOPE; default: the only one)");
@@ -37,8 +37,8 @@ Examples:
   dpki hub policy add eu-1 device --rights DeviceConnect`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, opts, hubName: string, name: string) => {
-        const created = await lifecycle.hubPolicyCreate(await scope(), hubName, { name, rights: rightsOf(opts.rights as string) });
+      withContext(async ({ ops, out, scope }, opts, hubName: string, name: string) => {
+        const created = await ops.hubPolicyCreate(await scope(), hubName, { name, rights: rightsOf(opts.rights as string) });
         out.print(
           created,
           () =>
@@ -55,8 +55,8 @@ Examples:
     .argument("<hub>", "hub name")
     .description("List a hub's policies (never their keys)")
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, _opts, hubName: string) => {
-        const policies = await lifecycle.hubPolicyList(await scope(), hubName);
+      withContext(async ({ ops, out, scope }, _opts, hubName: string) => {
+        const policies = await ops.hubPolicyList(await scope(), hubName);
         out.print(policies, () => policyTable(policies));
       }),
     );
@@ -66,8 +66,8 @@ Examples:
     .argument("<name>", "policy name")
     .description("Show one policy (never its keys)")
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, _opts, hubName: string, name: string) => {
-        const p = await lifecycle.hubPolicyGet(await scope(), hubName, name);
+      withContext(async ({ ops, out, scope }, _opts, hubName: string, name: string) => {
+        const p = await ops.hubPolicyGet(await scope(), hubName, name);
         out.print(p, () =>
           formatRecord([
             ["policy", p.name],
@@ -86,8 +86,8 @@ Examples:
     .requiredOption("--rights <list>", `the new rights, comma-separated: ${HUB_RIGHTS.join(", ")}`)
     .description("Change a policy's rights")
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, opts, hubName: string, name: string) => {
-        const p = await lifecycle.hubPolicyUpdate(await scope(), hubName, name, { rights: rightsOf(opts.rights as string) });
+      withContext(async ({ ops, out, scope }, opts, hubName: string, name: string) => {
+        const p = await ops.hubPolicyUpdate(await scope(), hubName, name, { rights: rightsOf(opts.rights as string) });
         out.print(p, () => `Policy ${p.name} on ${p.hub} now has ${p.rights.join(", ")}\n`);
       }),
     );
@@ -97,9 +97,9 @@ Examples:
     .argument("<name>", "policy name")
     .description("Remove a policy: its tokens stop working at once")
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, _opts, hubName: string, name: string) => {
+      withContext(async ({ ops, out, scope }, _opts, hubName: string, name: string) => {
         const idScope = await scope();
-        await lifecycle.hubPolicyDelete(idScope, hubName, name);
+        await ops.hubPolicyDelete(idScope, hubName, name);
         out.print({ removed: { idScope, hub: hubName, policy: name } }, () => `Removed policy ${name} from hub ${hubName}\n`);
       }),
     );
@@ -136,12 +136,12 @@ Examples:
   dpki key rotate --hub eu-1 --policy iothubowner --key secondary --json`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, opts) => {
+      withContext(async ({ ops, out, scope }, opts) => {
         const target = rotationTarget(opts, await scope());
         const change = opts.key as "primary" | "secondary";
         let result: KeyRotationResult;
         try {
-          result = await lifecycle.keyRotate(target, { key: change, confirm: opts.yes === true });
+          result = await ops.keyRotate(target, { key: change, confirm: opts.yes === true });
         } catch (err) {
           if (!(err instanceof AppError) || err.code !== "confirmation_required") throw err;
           if (!process.stdin.isTTY || !process.stderr.isTTY) {
@@ -150,7 +150,7 @@ Examples:
           if (!(await ask(`${err.message}. Regenerate the ${change} key? [y/N] `))) {
             throw new AppError("confirmation_required", "Not confirmed: nothing changed", err.detail);
           }
-          result = await lifecycle.keyRotate(target, { key: change, confirm: true });
+          result = await ops.keyRotate(target, { key: change, confirm: true });
         }
         out.print(
           result,
@@ -173,9 +173,9 @@ Examples:
   dpki key swap --group sensors`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, opts) => {
+      withContext(async ({ ops, out, scope }, opts) => {
         const target = rotationTarget(opts, await scope());
-        const result = await lifecycle.keyRotate(target, { key: "swap" });
+        const result = await ops.keyRotate(target, { key: "swap" });
         out.print(result, () => `Swapped the keys of ${describeTarget(target)}: the former secondary is now the primary\n`);
       }),
     );
@@ -221,8 +221,8 @@ The ${what} is blocked for good and disabled, every certificate dpki issued to i
 revoked, and the hub API refuses them at once.`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out, scope }, opts, id: string) => {
-        const r = await lifecycle.enrollmentRevoke(await scope(), kind, id, opts.reason as string);
+      withContext(async ({ ops, out, scope }, opts, id: string) => {
+        const r = await ops.enrollmentRevoke(await scope(), kind, id, opts.reason as string);
         out.print(
           r,
           () => `Revoked ${what} ${r.id}: ${r.devices} devices refused, ${r.certificatesRevoked} certificates revoked (${r.reason})\n`,

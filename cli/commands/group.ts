@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { formatRecord } from "../output.js";
-import { withDps } from "../dps-context.js";
+import { withContext } from "../run.js";
 import { scopeOption } from "../dps-options.js";
 import { enrollmentSubcommands } from "../enrollment-commands.js";
 import { revokeEnrollmentCommand } from "./credentials.js";
@@ -26,8 +26,8 @@ Examples:
     .argument("<registration-id>", "the device's registration id (case-sensitive)")
     .description("Print a group member's device keys (for provisioning it at the factory)")
     .action(
-      withDps(async ({ dps, out, scope }, _opts, groupId: string, registrationId: string) => {
-        const k = await dps.groupDeriveKey(await scope(), groupId, registrationId);
+      withContext(async ({ ops, out, scope }, _opts, groupId: string, registrationId: string) => {
+        const k = await ops.groupDeriveKey(await scope(), groupId, registrationId);
         out.print(k, () =>
           formatRecord([
             ["registration id", k.registrationId],

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
-import type { HubInput, HubView } from "../../src/core/dps/dps-admin-service.js";
+import type { HubInput, HubView } from "../../src/core/dps/dps-views.js";
 import { formatRecord, formatTable } from "../output.js";
-import { withDps } from "../dps-context.js";
+import { withContext } from "../run.js";
 import { scopeOption } from "../dps-options.js";
 import { addHubPolicyCommands } from "./credentials.js";
 
@@ -17,8 +17,8 @@ export function hubCommand(): Command {
     .option("--disabled", "add it disabled (no new assignments)")
     .addHelpText("after", "\nExample:\n  dpki hub add eu-1 --host-name eu-1.hubs.example.net --region eu --weight 2")
     .action(
-      withDps(async ({ dps, out, scope }, opts, name: string) => {
-        const created = await dps.hubCreate(await scope(), {
+      withContext(async ({ ops, out, scope }, opts, name: string) => {
+        const created = await ops.hubCreate(await scope(), {
           name,
           hostName: opts.hostName as string,
           weight: opts.weight as number,
@@ -32,8 +32,8 @@ export function hubCommand(): Command {
   scopeOption(hub.command("list"))
     .description("List the scope's hubs")
     .action(
-      withDps(async ({ dps, out, scope }) => {
-        const hubs = await dps.hubList(await scope());
+      withContext(async ({ ops, out, scope }) => {
+        const hubs = await ops.hubList(await scope());
         out.print(hubs, () => hubTable(hubs));
       }),
     );
@@ -42,8 +42,8 @@ export function hubCommand(): Command {
     .argument("<name>", "hub name")
     .description("Show one hub")
     .action(
-      withDps(async ({ dps, out, scope }, _opts, name: string) => {
-        const h = await dps.hubGet(await scope(), name);
+      withContext(async ({ ops, out, scope }, _opts, name: string) => {
+        const h = await ops.hubGet(await scope(), name);
         out.print(h, () => hubDetails(h));
       }),
     );
@@ -58,7 +58,7 @@ export function hubCommand(): Command {
     .option("--enable", "accept new assignments")
     .option("--disable", "take no new assignments (assigned devices keep it under never-reprovision)")
     .action(
-      withDps(async ({ dps, out, scope }, opts, name: string) => {
+      withContext(async ({ ops, out, scope }, opts, name: string) => {
         const input: HubInput = {};
         if (opts.hostName !== undefined) input.hostName = opts.hostName as string;
         if (opts.weight !== undefined) input.weight = opts.weight as number;
@@ -66,7 +66,7 @@ export function hubCommand(): Command {
         else if (typeof opts.region === "string") input.region = opts.region;
         if (opts.enable) input.enabled = true;
         if (opts.disable) input.enabled = false;
-        const h = await dps.hubUpdate(await scope(), name, input);
+        const h = await ops.hubUpdate(await scope(), name, input);
         out.print(h, () => hubDetails(h));
       }),
     );
@@ -75,9 +75,9 @@ export function hubCommand(): Command {
     .argument("<name>", "hub name")
     .description("Remove a hub (refused while an enrollment links it)")
     .action(
-      withDps(async ({ dps, out, scope }, _opts, name: string) => {
+      withContext(async ({ ops, out, scope }, _opts, name: string) => {
         const idScope = await scope();
-        await dps.hubDelete(idScope, name);
+        await ops.hubDelete(idScope, name);
         out.print({ deleted: name, idScope }, () => `Removed hub ${name}\n`);
       }),
     );

@@ -7,7 +7,7 @@ import type { CaStatusView } from "../../src/core/authority/ca-rotation-service.
 import { AppError } from "../../src/errors.js";
 import { csrText, readInput, writeOutput } from "../io.js";
 import { confirm } from "../confirm.js";
-import { withLifecycle } from "../lifecycle-context.js";
+import { withContext } from "../run.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
 
 /** Adds `rotate`, `status`, `revoke`, `retire` and `root` (alias `trust-bundle`) to `dpki ca`. */
@@ -32,8 +32,8 @@ Examples:
   dpki ca rotate --new-root --algorithm P-384`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out }, opts) => {
-        const result = await lifecycle.caRotate({ newRoot: Boolean(opts.newRoot), algorithm: opts.algorithm as string | undefined });
+      withContext(async ({ ops, out }, opts) => {
+        const result = await ops.caRotate({ newRoot: Boolean(opts.newRoot), algorithm: opts.algorithm as string | undefined });
         out.print(result, () =>
           formatRecord([
             ["active issuer", `${result.active.id} (${result.active.subject})`],
@@ -51,8 +51,8 @@ Examples:
   ca.command("status")
     .description("Every CA with its lifecycle state (active, serving, retired, expired, revoked)")
     .action(
-      withLifecycle(async ({ lifecycle, out }) => {
-        const cas = await lifecycle.caStatus();
+      withContext(async ({ ops, out }) => {
+        const cas = await ops.caList();
         out.print(cas, () => caStatusTable(cas));
       }),
     );
@@ -70,9 +70,9 @@ on a terminal dpki asks first; scripts pass --yes (without it, and without a ter
 The active issuer cannot be revoked (exit 75): run \`dpki ca rotate\` first.`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out }, opts, caId: string) => {
+      withContext(async ({ ops, out }, opts, caId: string) => {
         await confirm(`Revoke CA ${caId} and every certificate it issued, refusing every device below it?`, Boolean(opts.yes));
-        const result = await lifecycle.caRevoke(caId, opts.reason as string);
+        const result = await ops.caRevoke(caId, opts.reason as string);
         out.print(
           result,
           () =>
@@ -93,8 +93,8 @@ certificates expire first. <data-dir>/root.pem is rewritten; a running server dr
 certificate from its chain within seconds.`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out }, _opts, caId: string) => {
-        const ca = await lifecycle.caRetire(caId);
+      withContext(async ({ ops, out }, _opts, caId: string) => {
+        const ca = await ops.caRetire(caId);
         out.print(
           ca,
           () => `Retired root ${ca.id} (${ca.subject}): distribute the new root.pem (\`dpki ca root\`); devices may drop this root\n`,
@@ -107,8 +107,8 @@ certificate from its chain within seconds.`,
     .description("Print the roots in service (PEM), the active issuer's first: root.pem, the file devices and clients trust")
     .option("--out <file>", "write to a file (e.g. root.pem)")
     .action(
-      withLifecycle(async ({ lifecycle, out }, opts) => {
-        const pem = await lifecycle.caTrustBundlePem();
+      withContext(async ({ ops, out }, opts) => {
+        const pem = await ops.caTrustBundlePem();
         if (opts.out) writeOutput(opts.out as string, pem);
         else out.print({ pem }, () => pem);
       }),
@@ -142,13 +142,13 @@ Examples:
   dpki cert renew 5a3c9e1f0b2d4a6c8e0f1a3b5c7d9e1f --csr dev-new.csr --out dev.pem --chain`,
     )
     .action(
-      withLifecycle(async ({ lifecycle, out }, opts, id: string) => {
+      withContext(async ({ ops, out }, opts, id: string) => {
         const csr = csrText(readInput(opts.csr as string));
         let proof: string | undefined;
         if (opts.oldKey && opts.proof) throw new AppError("invalid_argument", "Give --old-key or --proof, not both");
         if (opts.oldKey) proof = proofWithKey(readInput(opts.oldKey as string), csr);
         if (opts.proof) proof = readInput(opts.proof as string).toString("base64");
-        const renewed = await lifecycle.certRenew(id, { csr, ...(proof ? { proof } : {}) });
+        const renewed = await ops.certRenew(id, { csr, ...(proof ? { proof } : {}) });
         const pem = renewed.pem + (opts.chain ? renewed.chainPem : "");
         const summary = `Renewed ${renewed.previous.serial} as ${renewed.certificate.serial} (${renewed.certificate.subject}); the old certificate is superseded at ${renewed.previous.supersededAt}${renewed.expiredRenewal ? " (expired-certificate renewal, flagged in the log)" : ""}`;
         if (opts.out) {

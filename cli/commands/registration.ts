@@ -1,8 +1,8 @@
 import { Command, Option } from "commander";
-import type { RegistrationView } from "../../src/core/dps/dps-admin-service.js";
+import type { RegistrationView } from "../../src/core/dps/dps-views.js";
 import type { RegistrationStatus } from "../../src/store/dps-records.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
-import { withDps } from "../dps-context.js";
+import { withContext } from "../run.js";
 import { scopeOption } from "../dps-options.js";
 import { toInt } from "./cert.js";
 
@@ -17,8 +17,8 @@ export function registrationCommand(): Command {
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")
     .action(
-      withDps(async ({ dps, out, scope }, opts) => {
-        const page = await dps.registrationList(await scope(), {
+      withContext(async ({ ops, out, scope }, opts) => {
+        const page = await ops.registrationList(await scope(), {
           status: opts.status as RegistrationStatus | undefined,
           hub: opts.hub as string | undefined,
           ...(opts.group ? { enrollmentKind: "group" as const, enrollmentId: opts.group as string } : {}),
@@ -33,8 +33,8 @@ export function registrationCommand(): Command {
     .argument("<registration-id>", "the device's registration id")
     .description("Show one device's registration")
     .action(
-      withDps(async ({ dps, out, scope }, _opts, id: string) => {
-        const r = await dps.registrationGet(await scope(), id);
+      withContext(async ({ ops, out, scope }, _opts, id: string) => {
+        const r = await ops.registrationGet(await scope(), id);
         out.print(r, () => registrationDetails(r));
       }),
     );
@@ -43,9 +43,9 @@ export function registrationCommand(): Command {
     .argument("<registration-id>", "the device's registration id")
     .description("Forget a registration: the device's next registration is an initial assignment")
     .action(
-      withDps(async ({ dps, out, scope }, _opts, id: string) => {
+      withContext(async ({ ops, out, scope }, _opts, id: string) => {
         const idScope = await scope();
-        await dps.registrationDelete(idScope, id);
+        await ops.registrationDelete(idScope, id);
         out.print({ deleted: id, idScope }, () => `Deleted registration ${id}\n`);
       }),
     );

@@ -5,7 +5,7 @@ import { explainSasToken } from "../../src/core/sas/sas-explain.js";
 import { parseDuration } from "../../src/duration.js";
 import { AppError } from "../../src/errors.js";
 import { globalOptions } from "../context.js";
-import { withLifecycle } from "../lifecycle-context.js";
+import { withContext } from "../run.js";
 import type { MintRequest } from "../../src/core/lifecycle/credential-service.js";
 import { createOutput, formatRecord, reportError } from "../output.js";
 
@@ -143,7 +143,7 @@ Example:
 }
 
 /** `dpki sas mint` from stored keys, locally or through the server. */
-const mintStored = withLifecycle(async ({ lifecycle, out, scope }, opts) => {
+const mintStored = withContext(async ({ ops, out, scope }, opts) => {
   if (opts.encode) throw new AppError("invalid_argument", "--encode applies to --resource only");
   let request: MintRequest;
   if (opts.dps) {
@@ -172,7 +172,7 @@ const mintStored = withLifecycle(async ({ lifecycle, out, scope }, opts) => {
     };
   }
   if (opts.ttl !== undefined && opts.expiry !== undefined) throw new AppError("invalid_argument", "Give --ttl or --expiry, not both");
-  const minted = await lifecycle.sasMint(await scope(), request, {
+  const minted = await ops.sasMint(await scope(), request, {
     ...(opts.ttl !== undefined ? { ttl: opts.ttl as string } : {}),
     ...(opts.expiry !== undefined ? { expiry: Number(expiryOf(opts)) } : {}),
     ...(opts.secondary ? { secondary: true } : {}),

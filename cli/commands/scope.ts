@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import type { ScopeView } from "../../src/core/dps/dps-admin-service.js";
+import type { ScopeView } from "../../src/core/dps/dps-views.js";
 import { formatRecord, formatTable, shortDate } from "../output.js";
-import { withDps } from "../dps-context.js";
+import { withContext } from "../run.js";
 
 export function scopeCommand(): Command {
   const scope = new Command("scope").description(
@@ -15,8 +15,8 @@ export function scopeCommand(): Command {
     .option("--description <text>", "what the scope is for")
     .addHelpText("after", '\nExamples:\n  dpki scope add\n  dpki scope add 0ne00ACME1 --description "Acme thermostats"')
     .action(
-      withDps(async ({ dps, out }, opts, id: string | undefined) => {
-        const created = await dps.scopeCreate({ idScope: id, description: opts.description as string | undefined });
+      withContext(async ({ ops, out }, opts, id: string | undefined) => {
+        const created = await ops.scopeCreate({ idScope: id, description: opts.description as string | undefined });
         out.print(created, () => `Created ID scope ${created.idScope}\n`);
       }),
     );
@@ -25,8 +25,8 @@ export function scopeCommand(): Command {
     .command("list")
     .description("List ID scopes")
     .action(
-      withDps(async ({ dps, out }) => {
-        const scopes = await dps.scopeList();
+      withContext(async ({ ops, out }) => {
+        const scopes = await ops.scopeList();
         out.print(scopes, () => scopeTable(scopes));
       }),
     );
@@ -36,8 +36,8 @@ export function scopeCommand(): Command {
     .argument("<id>", "ID scope")
     .description("Show an ID scope and what it holds")
     .action(
-      withDps(async ({ dps, out }, _opts, id: string) => {
-        const s = await dps.scopeGet(id);
+      withContext(async ({ ops, out }, _opts, id: string) => {
+        const s = await ops.scopeGet(id);
         out.print(s, () =>
           formatRecord([
             ["ID scope", s.idScope],
@@ -58,8 +58,8 @@ export function scopeCommand(): Command {
     .description("Delete an ID scope (refused while it holds anything, unless --force)")
     .option("--force", "delete its hubs, enrollments, groups and registrations too")
     .action(
-      withDps(async ({ dps, out }, opts, id: string) => {
-        await dps.scopeDelete(id, Boolean(opts.force));
+      withContext(async ({ ops, out }, opts, id: string) => {
+        await ops.scopeDelete(id, Boolean(opts.force));
         out.print({ deleted: id }, () => `Deleted ID scope ${id}\n`);
       }),
     );

@@ -7,6 +7,6 @@ export const MAX_PAGE = 1000;
 export function pageLimit(limit: number | undefined, fallback = 100): number {
   const n = limit ?? fallback;
   if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE)
-    throw new AppError("invalid_argument", `limit must be an integer from 1 to ${MAX_PAGE}`);
+    throw new AppError("invalid_argument", `Cannot accept limit: it must be an integer from 1 to ${MAX_PAGE}`);
   return n;
 }

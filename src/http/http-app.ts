@@ -12,6 +12,8 @@ import { checkBodyDepth } from "./request-body.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
 import { ocspGetPath } from "./routes/ocsp-routes.js";
+import { auditPageIndex } from "./routes/audit-page-routes.js";
+import { logTilePath } from "./routes/log-routes.js";
 
 export interface HttpAppOptions {
   logger?: Logger;
@@ -52,6 +54,8 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   app.set("etag", false);
   app.use(requestContext(logger, metrics, isDraining));
   app.use(ocspGetPath);
+  app.use(auditPageIndex);
+  app.use(logTilePath);
   app.use(authenticate(services.tokens));
 
   const router = express.Router({ caseSensitive: true, strict: true });

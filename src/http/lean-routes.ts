@@ -62,7 +62,7 @@ function leanRoute(route: LeanRoute, context: LeanContext) {
   const { tokens, logger, metrics } = context;
   const raw = route.rawBody;
   const limit = raw?.limit ?? route.bodyLimit;
-  if (limit === undefined) throw new AppError("config_error", `lean route ${route.path} takes no body`);
+  if (limit === undefined) throw new AppError("config_error", `Lean route ${route.path} takes no body`);
   const mediaType = raw?.type ?? "application/json";
   const validate = bodyValidator(context.spec, route, mediaType);
   const parse = raw ? (body: Buffer) => body : parseJsonBody;

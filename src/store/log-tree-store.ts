@@ -34,6 +34,8 @@ export interface LogTreeStore {
   appendLeaves(start: number, leafHashes: Buffer[]): Promise<void>;
   /** Hash of the complete subtree of 2^level leaves at `index`; throws not_found when the tree has not reached it. */
   subtreeHash(level: number, index: number): Promise<Buffer>;
+  /** `count` consecutive subtree hashes of one level from `index` (a tile's worth); throws not_found when the tree has not reached the last. */
+  subtreeHashes(level: number, index: number, count: number): Promise<Buffer[]>;
   insertCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
   latestCheckpoint(): Promise<CheckpointRecord | null>;
 }

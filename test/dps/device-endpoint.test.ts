@@ -348,13 +348,17 @@ describe("device endpoint flood control", async () => {
   const target = { host: "127.0.0.1", port, ca: fx.rootPem };
 
   it("rate limits a flooding source without hurting others", async () => {
+    const started = Date.now();
     const flood = await Promise.all(
       Array.from({ length: 60 }, () =>
         deviceCall(target, { path: `/${idScope}/registrations/noisy/register`, body: "{}", localAddress: "127.0.0.2" }),
       ),
     );
     const limited = flood.filter((r) => r.status === 429);
-    expect(limited.length).toBeGreaterThanOrEqual(45);
+    // The bucket admits its burst plus what refills while the handshakes run (slow on a loaded machine): all others are refused.
+    const admissible = 10 + Math.ceil((5 * (Date.now() - started)) / 1000);
+    expect(limited.length).toBeGreaterThanOrEqual(Math.min(45, 60 - admissible));
+    expect(limited.length).toBeGreaterThan(0);
     expectDpsError(limited[0]!, 429, 429001);
     expect(Number(limited[0]!.headers["retry-after"])).toBeGreaterThanOrEqual(1);
 

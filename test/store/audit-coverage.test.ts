@@ -33,6 +33,7 @@ const INTERFACES = {
   LifecycleStore: "lifecycle-store.ts",
   TokenStore: "token-store.ts",
   LogTreeStore: "log-tree-store.ts",
+  AuditCheckStore: "audit-check-store.ts",
 } as const;
 
 /** Methods that read, or manage the connection. */
@@ -79,7 +80,15 @@ const READS = new Set([
   "logKey",
   "treeSize",
   "subtreeHash",
+  "subtreeHashes",
   "latestCheckpoint",
+  "certificatesWithoutKeyFacts",
+  "liveCertificates",
+  "sharedKeys",
+  "assignedWithRevokedCertificate",
+  "entriesAboutSerials",
+  "entriesAboutSubjects",
+  "entriesByDetail",
 ]);
 
 /** Writes without an entry of their own, and why none is needed. */
@@ -90,6 +99,7 @@ const EXEMPT: Record<string, string> = {
   appendLeaves: "the Merkle tree is derived from the log's entries and rebuilt from them",
   insertCheckpoint: "a checkpoint signs the log itself; auditors keep and compare them",
   catchUpHubFeed: "the hub change feed is derived from the log's entries",
+  recordKeyFacts: "facts the audit checks read out of certificates already logged, recomputable from their DER",
 };
 
 /** Each interface's methods, and whether their parameters carry a log entry. */

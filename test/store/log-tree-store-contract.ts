@@ -25,6 +25,10 @@ export function describeLogTreeStoreContract(name: string, open: OpenStoreSet): 
         }
         expect(await logTree.subtreeHash(5, 0)).toHaveLength(32);
         await expect(logTree.subtreeHash(5, 1)).rejects.toMatchObject({ code: "not_found" });
+        // A tile's worth at once: the same hashes, in order, and not_found past the tree's edge.
+        expect(await logTree.subtreeHashes(0, 30, 7)).toEqual(all.slice(30));
+        expect(await logTree.subtreeHashes(2, 0, 9)).toEqual(await Promise.all(Array.from({ length: 9 }, (_, i) => stored(2, i))));
+        await expect(logTree.subtreeHashes(0, 30, 8)).rejects.toMatchObject({ code: "not_found" });
       }));
 
     it("refuses leaves that do not start at the current size, storing none", () =>

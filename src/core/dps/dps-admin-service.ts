@@ -1,155 +1,35 @@
-import { X509Certificate, randomBytes } from "node:crypto";
-import type { DpsStore, RegistrationFilter } from "../../store/dps-store.js";
+import { randomBytes } from "node:crypto";
+import type { DpsStore } from "../../store/dps-store.js";
 import type { Page } from "../../store/store.js";
 import type { AuditInput } from "../../store/records.js";
-import type {
-  AllocationPolicyName,
-  AllocationSpec,
-  Allowlists,
-  AttestationSpec,
-  EnrollmentKind,
-  EnrollmentRecord,
-  HubRecord,
-  RegistrationRecord,
-  RegistrationStatus,
-  ReprovisionSpec,
-  ScopeRecord,
-} from "../../store/dps-records.js";
+import type { EnrollmentKind, EnrollmentRecord, HubRecord, ScopeRecord } from "../../store/dps-records.js";
 import type { Clock } from "../../clock.js";
 import type { PolicySet } from "../../policy/policy-set.js";
-import { getProfile } from "../../policy/policy-set.js";
 import { AppError } from "../../errors.js";
-import { deriveDeviceKey, makeSymmetricKey } from "../sas/sas.js";
-import { cidrProblem } from "./cidr.js";
-import { isRegistrationId, isRegistrationIdPattern } from "./dps-allowlist.js";
+import { deriveDeviceKey } from "../sas/sas.js";
+import { isRegistrationId } from "./dps-allowlist.js";
 import { MAX_PAGE, pageLimit } from "../page-limit.js";
-import { jsonBoundsProblem } from "../json-bounds.js";
+import { clip } from "../clip.js";
+import { attestationSpec, checkedEnrollment, checkedHub, ID_SCOPE, invalid } from "./enrollment-rules.js";
+import {
+  auditView,
+  enrollmentView,
+  hubView,
+  registrationView,
+  scopeView,
+  type DerivedKeyView,
+  type AttestationInput,
+  type EnrollmentInput,
+  type EnrollmentView,
+  type EnrollmentWithKeys,
+  type HubInput,
+  type HubView,
+  type RegistrationQuery,
+  type RegistrationView,
+  type ScopeInput,
+  type ScopeView,
+} from "./dps-views.js";
 
-// ---------------------------------------------------------------------------------------
-// Inputs (CLI and API alike) and views (what is shown; never keys, except once at creation)
-
-export interface ScopeInput {
-  /** Chosen by the caller, or generated as `0ne` + 8 hex digits. */
-  idScope?: string;
-  description?: string;
-}
-
-export interface HubInput {
-  name?: string;
-  hostName?: string;
-  weight?: number;
-  region?: string | null;
-  enabled?: boolean;
-}
-
-export type AttestationInput =
-  | { type: "symmetricKey"; primaryKey?: string; secondaryKey?: string }
-  /** Individual: the device certificate(s) as PEM, or their SHA-256 thumbprints. Group: CA certificate(s) as PEM. */
-  | { type: "x509"; certificates?: string[]; thumbprints?: string[]; caCertificates?: string[] };
-
-export interface EnrollmentInput {
-  attestation?: AttestationInput;
-  provisioningStatus?: "enabled" | "disabled";
-  allowlists?: Partial<Allowlists>;
-  profile?: string;
-  allocation?: Partial<AllocationSpec>;
-  reprovision?: Partial<ReprovisionSpec>;
-  deviceId?: string | null;
-  initialTwin?: Record<string, unknown> | null;
-  capabilities?: { iotEdge?: boolean };
-}
-
-export interface ScopeView {
-  idScope: string;
-  description: string;
-  createdAt: string;
-}
-
-export interface HubView {
-  idScope: string;
-  name: string;
-  hostName: string;
-  weight: number;
-  region: string | null;
-  enabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type AttestationView =
-  | { type: "symmetricKey" }
-  | { type: "x509"; thumbprints: string[] }
-  | { type: "x509"; caCertificates: Array<{ subject: string; sha256: string; notAfter: string }> };
-
-export interface EnrollmentView {
-  idScope: string;
-  /** Individual enrollments. */
-  registrationId?: string;
-  /** Enrollment groups. */
-  groupId?: string;
-  attestation: AttestationView;
-  provisioningStatus: "enabled" | "disabled";
-  allowlists: Allowlists;
-  profile: string;
-  allocation: AllocationSpec;
-  reprovision: ReprovisionSpec;
-  deviceId: string | null;
-  initialTwin: Record<string, unknown> | null;
-  capabilities: { iotEdge: boolean };
-  etag: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Returned once, when symmetric keys are created or regenerated. */
-export interface EnrollmentWithKeys {
-  enrollment: EnrollmentView;
-  keys?: { primaryKey: string; secondaryKey: string };
-}
-
-export interface RegistrationView {
-  idScope: string;
-  registrationId: string;
-  status: RegistrationStatus;
-  substatus: string | null;
-  assignedHub: string | null;
-  initialHub: string | null;
-  deviceId: string | null;
-  enrollment: { kind: EnrollmentKind; id: string };
-  attestation: RegistrationRecord["attestation"];
-  issuedSerial: string | null;
-  errorCode: number | null;
-  errorMessage: string | null;
-  payload: unknown;
-  initialTwin: Record<string, unknown> | null;
-  iotEdge: boolean;
-  etag: string;
-  operationId: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface RegistrationQuery extends RegistrationFilter {
-  after?: string | null;
-  limit?: number;
-}
-
-export interface DerivedKeyView {
-  groupId: string;
-  registrationId: string;
-  primaryKey: string;
-  secondaryKey: string;
-}
-
-const POLICIES: readonly AllocationPolicyName[] = ["hashed", "static", "geoLatency", "custom"];
-const ID_SCOPE = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
-const HUB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IP_HOST = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-/** IoT Hub device ids. */
-const DEVICE_ID = /^[A-Za-z0-9\-.%_#*?!(),:=@$']{1,128}$/;
-const MAX_LIST = 1000;
-const MAX_TWIN_BYTES = 32 * 1024;
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5000;
 
 /** Managing scopes, hubs, enrollments, groups and registrations. Every change is logged. */
@@ -166,7 +46,7 @@ export class DpsAdminService {
     const idScope = input.idScope ?? `0ne${randomBytes(4).toString("hex").toUpperCase()}`;
     if (!ID_SCOPE.test(idScope)) throw invalid(`ID scope "${clip(idScope)}" is invalid: use 1-63 letters, digits and -`);
     const description = input.description ?? "";
-    if (description.length > 256) throw invalid("description is longer than 256 characters");
+    if (description.length > 256) throw invalid("Cannot accept description: it is longer than 256 characters");
     const now = this.clock.now();
     const scope: ScopeRecord = { idScope, description, createdAt: now };
     await this.store.insertScope(scope, this.audit(now, actor, "dps.scope.create", idScope, { idScope, description }));
@@ -204,10 +84,10 @@ export class DpsAdminService {
 
   async createHub(idScope: string, input: HubInput, actor: string): Promise<HubView> {
     const scope = await this.scope(idScope);
-    if (input.name === undefined) throw invalid("name is required");
-    if (input.hostName === undefined) throw invalid("hostName is required");
+    if (input.name === undefined) throw invalid("Cannot create hub: name is required");
+    if (input.hostName === undefined) throw invalid("Cannot create hub: hostName is required");
     const now = this.clock.now();
-    const hub = validHub({
+    const hub = checkedHub({
       idScope: scope.idScope,
       name: input.name,
       hostName: input.hostName,
@@ -232,9 +112,9 @@ export class DpsAdminService {
 
   async updateHub(idScope: string, name: string, input: HubInput, actor: string): Promise<HubView> {
     const hub = await this.hub(idScope, name);
-    if (input.name !== undefined && input.name.toLowerCase() !== hub.name.toLowerCase()) throw invalid("a hub cannot be renamed");
+    if (input.name !== undefined && input.name.toLowerCase() !== hub.name.toLowerCase()) throw invalid("A hub cannot be renamed");
     const now = this.clock.now();
-    const next = validHub({
+    const next = checkedHub({
       ...hub,
       hostName: input.hostName ?? hub.hostName,
       weight: input.weight ?? hub.weight,
@@ -284,33 +164,37 @@ export class DpsAdminService {
       throw invalid(
         `${kind === "group" ? "Group id" : "Registration id"} "${clip(id)}" is invalid: use 1-128 of A-Z a-z 0-9 - . _ : ending in a letter, digit or -`,
       );
-    if (!input.attestation) throw invalid("attestation is required (symmetricKey or x509)");
+    if (!input.attestation) throw invalid(`Cannot create ${kindName(kind)}: attestation is required (symmetricKey or x509)`);
     const now = this.clock.now();
     const { spec: attestation, keys } = attestationSpec(kind, input.attestation, null);
-    const record = await this.validEnrollment({
-      idScope: scope.idScope,
-      kind,
-      id,
-      attestation,
-      provisioningStatus: input.provisioningStatus ?? "enabled",
-      allowlists: { registrationIds: [], hardwareIds: [], sourceCidrs: [], ...input.allowlists },
-      profile: input.profile ?? "device",
-      allocation: {
-        policy: "hashed",
-        hubs: [],
-        webhookUrl: null,
-        webhookTimeoutMs: DEFAULT_WEBHOOK_TIMEOUT_MS,
-        regionNetworks: [],
-        ...input.allocation,
+    const record = await checkedEnrollment(
+      {
+        idScope: scope.idScope,
+        kind,
+        id,
+        attestation,
+        provisioningStatus: input.provisioningStatus ?? "enabled",
+        allowlists: { registrationIds: [], hardwareIds: [], sourceCidrs: [], ...input.allowlists },
+        profile: input.profile ?? "device",
+        allocation: {
+          policy: "hashed",
+          hubs: [],
+          webhookUrl: null,
+          webhookTimeoutMs: DEFAULT_WEBHOOK_TIMEOUT_MS,
+          regionNetworks: [],
+          ...input.allocation,
+        },
+        reprovision: { updateHubAssignment: true, migrateDeviceData: true, ...input.reprovision },
+        deviceId: input.deviceId ?? null,
+        initialTwin: input.initialTwin ?? null,
+        capabilities: { iotEdge: input.capabilities?.iotEdge ?? false },
+        etag: newEtag(),
+        createdAt: now,
+        updatedAt: now,
       },
-      reprovision: { updateHubAssignment: true, migrateDeviceData: true, ...input.reprovision },
-      deviceId: input.deviceId ?? null,
-      initialTwin: input.initialTwin ?? null,
-      capabilities: { iotEdge: input.capabilities?.iotEdge ?? false },
-      etag: newEtag(),
-      createdAt: now,
-      updatedAt: now,
-    });
+      this.policies,
+      (idScope) => this.store.listHubs(idScope),
+    );
     const view = enrollmentView(record);
     await this.store.insertEnrollment(
       record,
@@ -343,32 +227,36 @@ export class DpsAdminService {
   ): Promise<EnrollmentWithKeys> {
     const current = await this.enrollment(idScope, kind, id);
     if (options.ifMatch !== undefined && options.ifMatch !== current.etag) {
-      throw new AppError("conflict", `${kindName(kind)} ${id} has etag ${current.etag}, not ${options.ifMatch}`);
+      throw new AppError("conflict", `Cannot update ${kindName(kind)} ${id}: it has etag ${current.etag}, not ${options.ifMatch}`);
     }
     let attestation = current.attestation;
     let keys: EnrollmentWithKeys["keys"];
     if (input.attestation || options.regenerateKeys) {
       const requested: AttestationInput = input.attestation ?? { type: "symmetricKey" };
-      if (options.regenerateKeys && requested.type !== "symmetricKey") throw invalid("only symmetric keys can be regenerated");
+      if (options.regenerateKeys && requested.type !== "symmetricKey") throw invalid("Only symmetric keys can be regenerated");
       const made = attestationSpec(kind, requested, options.regenerateKeys ? null : current.attestation);
       attestation = made.spec;
       keys = made.keys;
     }
     const now = this.clock.now();
-    const next = await this.validEnrollment({
-      ...current,
-      attestation,
-      provisioningStatus: input.provisioningStatus ?? current.provisioningStatus,
-      allowlists: { ...current.allowlists, ...input.allowlists },
-      profile: input.profile ?? current.profile,
-      allocation: { ...current.allocation, ...input.allocation },
-      reprovision: { ...current.reprovision, ...input.reprovision },
-      deviceId: input.deviceId !== undefined ? input.deviceId : current.deviceId,
-      initialTwin: input.initialTwin !== undefined ? input.initialTwin : current.initialTwin,
-      capabilities: { iotEdge: input.capabilities?.iotEdge ?? current.capabilities.iotEdge },
-      etag: newEtag(),
-      updatedAt: now,
-    });
+    const next = await checkedEnrollment(
+      {
+        ...current,
+        attestation,
+        provisioningStatus: input.provisioningStatus ?? current.provisioningStatus,
+        allowlists: { ...current.allowlists, ...input.allowlists },
+        profile: input.profile ?? current.profile,
+        allocation: { ...current.allocation, ...input.allocation },
+        reprovision: { ...current.reprovision, ...input.reprovision },
+        deviceId: input.deviceId !== undefined ? input.deviceId : current.deviceId,
+        initialTwin: input.initialTwin !== undefined ? input.initialTwin : current.initialTwin,
+        capabilities: { iotEdge: input.capabilities?.iotEdge ?? current.capabilities.iotEdge },
+        etag: newEtag(),
+        updatedAt: now,
+      },
+      this.policies,
+      (idScope) => this.store.listHubs(idScope),
+    );
     const details = changes(auditView(enrollmentView(current)), auditView(enrollmentView(next)));
     if (keys) details.keysRegenerated = true;
     await this.store.replaceEnrollment(
@@ -470,82 +358,6 @@ export class DpsAdminService {
     } while (after);
   }
 
-  /** Checks everything but the attestation (already built) and resolves hub names to the stored spelling. */
-  private async validEnrollment(e: EnrollmentRecord): Promise<EnrollmentRecord> {
-    if (e.provisioningStatus !== "enabled" && e.provisioningStatus !== "disabled")
-      throw invalid("provisioningStatus must be enabled or disabled");
-    const lists = e.allowlists;
-    for (const key of ["registrationIds", "hardwareIds", "sourceCidrs"] as const) {
-      if (!Array.isArray(lists[key]) || lists[key].some((v) => typeof v !== "string"))
-        throw invalid(`allowlists.${key} must be a list of strings`);
-      if (lists[key].length > MAX_LIST) throw invalid(`allowlists.${key} has more than ${MAX_LIST} entries`);
-    }
-    const unknownListKeys = Object.keys(lists).filter((k) => !["registrationIds", "hardwareIds", "sourceCidrs"].includes(k));
-    if (unknownListKeys.length) throw invalid(`unknown allowlist ${unknownListKeys.join(", ")}`);
-    for (const p of lists.registrationIds)
-      if (!isRegistrationIdPattern(p)) throw invalid(`registration-id pattern "${clip(p)}" is invalid: use the id alphabet with * and ?`);
-    for (const h of lists.hardwareIds) if (h.length === 0 || h.length > 128) throw invalid("hardware ids must be 1-128 characters");
-    for (const c of lists.sourceCidrs) {
-      const problem = cidrProblem(c);
-      if (problem) throw invalid(`source network ${problem}`);
-    }
-    getProfile(this.policies, e.profile);
-
-    const a = e.allocation;
-    const unknownAllocation = Object.keys(a).filter(
-      (k) => !["policy", "hubs", "webhookUrl", "webhookTimeoutMs", "regionNetworks"].includes(k),
-    );
-    if (unknownAllocation.length) throw invalid(`unknown allocation setting ${unknownAllocation.join(", ")}`);
-    if (!POLICIES.includes(a.policy)) throw invalid(`allocation policy must be one of ${POLICIES.join(", ")}`);
-    if (!Array.isArray(a.hubs) || a.hubs.length > 100) throw invalid("allocation.hubs must be a list of at most 100 hub names");
-    const scopeHubs = await this.store.listHubs(e.idScope);
-    const hubs = a.hubs.map((name) => {
-      const hub = typeof name === "string" ? scopeHubs.find((h) => h.name.toLowerCase() === name.toLowerCase()) : undefined;
-      if (!hub) throw new AppError("not_found", `No hub ${clip(String(name))} in scope ${e.idScope}`);
-      return hub.name;
-    });
-    if (new Set(hubs.map((h) => h.toLowerCase())).size !== hubs.length) throw invalid("allocation.hubs lists a hub twice");
-    if (a.policy === "custom") {
-      if (!a.webhookUrl) throw invalid("custom allocation needs a webhookUrl");
-    }
-    if (a.webhookUrl !== null) {
-      let url: URL | null = null;
-      try {
-        url = new URL(a.webhookUrl);
-      } catch {
-        // refused below
-      }
-      if (!url || url.protocol !== "https:") throw invalid(`webhookUrl "${clip(String(a.webhookUrl))}" must be an https URL`);
-    }
-    if (!Number.isInteger(a.webhookTimeoutMs) || a.webhookTimeoutMs < 100 || a.webhookTimeoutMs > 60_000) {
-      throw invalid("allocation.webhookTimeoutMs must be 100-60000");
-    }
-    if (!Array.isArray(a.regionNetworks) || a.regionNetworks.length > MAX_LIST) throw invalid("allocation.regionNetworks must be a list");
-    for (const n of a.regionNetworks) {
-      if (typeof n?.cidr !== "string" || typeof n.region !== "string" || n.region.length === 0 || n.region.length > 64) {
-        throw invalid("allocation.regionNetworks entries are {cidr, region}");
-      }
-      const problem = cidrProblem(n.cidr);
-      if (problem) throw invalid(`region network ${problem}`);
-    }
-
-    if (typeof e.reprovision.updateHubAssignment !== "boolean" || typeof e.reprovision.migrateDeviceData !== "boolean") {
-      throw invalid("reprovision.updateHubAssignment and reprovision.migrateDeviceData must be true or false");
-    }
-    if (e.deviceId !== null) {
-      if (e.kind === "group") throw invalid("an enrollment group has no device id: each device's is its registration id");
-      if (typeof e.deviceId !== "string" || !DEVICE_ID.test(e.deviceId))
-        throw invalid(`device id "${clip(String(e.deviceId))}" is invalid`);
-    }
-    if (e.initialTwin !== null) {
-      if (typeof e.initialTwin !== "object" || Array.isArray(e.initialTwin)) throw invalid("initialTwin must be an object");
-      const unbounded = jsonBoundsProblem(e.initialTwin, "initialTwin", { maxBytes: MAX_TWIN_BYTES });
-      if (unbounded) throw invalid(unbounded);
-    }
-    if (typeof e.capabilities.iotEdge !== "boolean") throw invalid("capabilities.iotEdge must be true or false");
-    return { ...e, allocation: { ...a, hubs } };
-  }
-
   private audit(at: Date, actor: string, action: string, subject: string, details: object): AuditInput {
     return { at, actor, action, subject, details: details as Record<string, unknown> };
   }
@@ -553,82 +365,8 @@ export class DpsAdminService {
 
 // ---------------------------------------------------------------------------------------
 
-function attestationSpec(
-  kind: EnrollmentKind,
-  input: AttestationInput,
-  current: AttestationSpec | null,
-): { spec: AttestationSpec; keys?: { primaryKey: string; secondaryKey: string } } {
-  if (input.type === "symmetricKey") {
-    const size = kind === "group" ? 64 : 32;
-    const keep = current?.type === "symmetricKey" ? current : null;
-    let generated = false;
-    const key = (given: string | undefined, kept: string | undefined): string => {
-      if (given !== undefined) return given;
-      if (kept !== undefined) return kept;
-      generated = true;
-      return makeSymmetricKey(size);
-    };
-    const primaryKey = key(input.primaryKey, keep?.primaryKey);
-    const secondaryKey = key(input.secondaryKey, keep?.secondaryKey);
-    for (const [name, value] of [
-      ["primaryKey", primaryKey],
-      ["secondaryKey", secondaryKey],
-    ] as const) {
-      if (typeof value !== "string" || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(value) || Buffer.from(value, "base64").length < 16) {
-        throw invalid(`${name} must be base64 of at least 16 bytes`);
-      }
-    }
-    return { spec: { type: "symmetricKey", primaryKey, secondaryKey }, ...(generated ? { keys: { primaryKey, secondaryKey } } : {}) };
-  }
-  if (input.type !== "x509") throw invalid("attestation.type must be symmetricKey or x509");
-  if (kind === "group") {
-    const pems = input.caCertificates ?? input.certificates ?? [];
-    if (pems.length < 1 || pems.length > 2) throw invalid("an X.509 enrollment group needs one or two CA certificates (PEM)");
-    for (const pem of pems) {
-      const cert = parseCertificate(pem);
-      if (!cert.ca) throw invalid(`certificate ${cert.subject.replace(/\n/g, ", ")} is not a CA certificate`);
-    }
-    return { spec: { type: "x509", caCertificates: pems.map((p) => new X509Certificate(p).toString()) } };
-  }
-  const thumbprints = [
-    ...(input.certificates ?? []).map((pem) => parseCertificate(pem).fingerprint256.replace(/:/g, "").toLowerCase()),
-    ...(input.thumbprints ?? []).map((t) => t.replace(/:/g, "").toLowerCase()),
-  ];
-  if (thumbprints.length < 1 || thumbprints.length > 2)
-    throw invalid("an X.509 individual enrollment needs one or two device certificates or SHA-256 thumbprints");
-  for (const t of thumbprints) if (!/^[0-9a-f]{64}$/.test(t)) throw invalid(`"${clip(t)}" is not a SHA-256 thumbprint (64 hex digits)`);
-  return { spec: { type: "x509", thumbprints } };
-}
-
-function parseCertificate(pem: string): X509Certificate {
-  try {
-    return new X509Certificate(pem);
-  } catch {
-    throw new AppError("bad_encoding", "Cannot parse certificate: expected PEM or DER X.509");
-  }
-}
-
-function validHub(hub: HubRecord): HubRecord {
-  if (!HUB_NAME.test(hub.name)) throw invalid(`hub name "${clip(hub.name)}" is invalid: use 1-63 letters, digits, . _ -`);
-  if (!HOST_NAME.test(hub.hostName) && !IP_HOST.test(hub.hostName)) throw invalid(`host name "${clip(hub.hostName)}" is not a DNS name`);
-  if (!Number.isInteger(hub.weight) || hub.weight < 1 || hub.weight > 1000) throw invalid("weight must be an integer from 1 to 1000");
-  if (hub.region !== null && (typeof hub.region !== "string" || hub.region.length === 0 || hub.region.length > 64)) {
-    throw invalid("region must be 1-64 characters");
-  }
-  if (typeof hub.enabled !== "boolean") throw invalid("enabled must be true or false");
-  return hub;
-}
-
 function kindName(kind: EnrollmentKind): string {
   return kind === "group" ? "enrollment group" : "individual enrollment";
-}
-
-function invalid(message: string): AppError {
-  return new AppError("invalid_argument", message);
-}
-
-function clip(s: string): string {
-  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }
 
 function newEtag(): string {
@@ -645,86 +383,4 @@ function changes(before: object, after: object): Record<string, unknown> {
     if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) out[key] = { from: a[key], to: b[key] };
   }
   return out;
-}
-
-/** What of an enrollment goes into the log: everything shown, minus bulky certificates. */
-function auditView(view: EnrollmentView): Record<string, unknown> {
-  const { createdAt: _c, updatedAt: _u, ...rest } = view;
-  return rest;
-}
-
-export function scopeView(s: ScopeRecord): ScopeView {
-  return { idScope: s.idScope, description: s.description, createdAt: s.createdAt.toISOString() };
-}
-
-export function hubView(h: HubRecord): HubView {
-  return {
-    idScope: h.idScope,
-    name: h.name,
-    hostName: h.hostName,
-    weight: h.weight,
-    region: h.region,
-    enabled: h.enabled,
-    createdAt: h.createdAt.toISOString(),
-    updatedAt: h.updatedAt.toISOString(),
-  };
-}
-
-export function enrollmentView(e: EnrollmentRecord): EnrollmentView {
-  let attestation: AttestationView;
-  if (e.attestation.type === "symmetricKey") attestation = { type: "symmetricKey" };
-  else if ("thumbprints" in e.attestation) attestation = { type: "x509", thumbprints: e.attestation.thumbprints };
-  else {
-    attestation = {
-      type: "x509",
-      caCertificates: e.attestation.caCertificates.map((pem) => {
-        const c = new X509Certificate(pem);
-        return {
-          subject: c.subject.split("\n").join(", "),
-          sha256: c.fingerprint256.replace(/:/g, "").toLowerCase(),
-          notAfter: new Date(c.validTo).toISOString(),
-        };
-      }),
-    };
-  }
-  return {
-    idScope: e.idScope,
-    ...(e.kind === "group" ? { groupId: e.id } : { registrationId: e.id }),
-    attestation,
-    provisioningStatus: e.provisioningStatus,
-    allowlists: e.allowlists,
-    profile: e.profile,
-    allocation: e.allocation,
-    reprovision: e.reprovision,
-    deviceId: e.deviceId,
-    initialTwin: e.initialTwin,
-    capabilities: e.capabilities,
-    etag: e.etag,
-    createdAt: e.createdAt.toISOString(),
-    updatedAt: e.updatedAt.toISOString(),
-  };
-}
-
-export function registrationView(r: RegistrationRecord): RegistrationView {
-  return {
-    idScope: r.idScope,
-    registrationId: r.registrationId,
-    status: r.status,
-    substatus: r.substatus,
-    assignedHub: r.assignedHub,
-    initialHub: r.initialHub,
-    deviceId: r.deviceId,
-    enrollment: { kind: r.enrollmentKind, id: r.enrollmentId },
-    attestation: r.attestation,
-    issuedSerial: r.issuedSerial,
-    errorCode: r.errorCode,
-    errorMessage: r.errorMessage,
-    payload: r.payload,
-    initialTwin: r.initialTwin,
-    iotEdge: r.iotEdge,
-    etag: r.etag,
-    operationId: r.operationId,
-    createdAt: r.createdAt.toISOString(),
-    updatedAt: r.updatedAt.toISOString(),
-  };
 }

@@ -258,7 +258,7 @@ export class CredentialService {
         throw new AppError("invalid_argument", `Unknown token kind "${(request as { kind: string }).kind}"`);
     }
     if (!Number.isSafeInteger(options.expiry) || options.expiry <= 0)
-      throw new AppError("invalid_argument", "expiry must be seconds since the epoch");
+      throw new AppError("invalid_argument", "Cannot accept expiry: it must be seconds since the epoch");
     const token = createSasToken({ resourceUri: resource, key, keyName, expiry: options.expiry });
     const now = this.deps.clock.now();
     const expiresAt = new Date(options.expiry * 1000).toISOString().replace(/\.000Z$/, "Z");

@@ -2,11 +2,10 @@ import type { Response } from "express";
 import { pemEncode } from "../../../ca/pem.js";
 import { crlInfo } from "../../core/authority/crl-service.js";
 import { AppError } from "../../errors.js";
-import type { RenewInput, RotateInput } from "../../lifecycle-operations.js";
-import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";
+import type { RenewInput, RotateInput } from "../../operations/lifecycle-operations.js";
 import type { CrlRecord } from "../../store/records.js";
-import { actorOf, ALL_ROLES, principalOf, type RouteDef } from "../route.js";
-import type { RouteDeps } from "./context.js";
+import { actorOf, ALL_ROLES, type RouteDef } from "../route.js";
+import { opsFor, type RouteDeps } from "./context.js";
 
 const OPERATORS = ["admin", "operator"] as const;
 
@@ -15,7 +14,7 @@ const OPERATORS = ["admin", "operator"] as const;
  * certificate, so they keep working after a rollover), the trust bundle, and certificate renewal.
  */
 export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
-  const ops = (res: Response) => new LocalLifecycleOperations(deps.services, actorOf(res), principalOf(res)?.scope ?? null);
+  const ops = (res: Response) => opsFor(deps, res);
   const caById = async (caId: string) => {
     const ca = (await deps.services.store.listCas()).find((c) => c.id === caId);
     if (!ca) throw new AppError("not_found", `No CA with id ${caId}`);
@@ -27,7 +26,7 @@ export function caLifecycleRoutes(deps: RouteDeps): RouteDef[] {
       path: "/v1/ca/status",
       access: ALL_ROLES,
       handler: async (_req, res) => {
-        res.json(await ops(res).caStatus());
+        res.json(await ops(res).caList());
       },
     },
     {

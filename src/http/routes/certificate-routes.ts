@@ -1,7 +1,7 @@
 import { pemEncode } from "../../../ca/pem.js";
 import type { Principal } from "../../core/tokens/token-service.js";
 import { AppError } from "../../errors.js";
-import type { BatchResultView, CertificateQuery, IssueInput } from "../../operations.js";
+import type { BatchResultView, CertificateQuery, IssueInput } from "../../operations/certificate-operations.js";
 import type { RouteDef } from "../route.js";
 import { opsAs, opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 

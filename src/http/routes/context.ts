@@ -1,7 +1,8 @@
 import type { Response } from "express";
 import type { Services } from "../../app.js";
 import type { Principal } from "../../core/tokens/token-service.js";
-import { LocalOperations } from "../../local-operations.js";
+import { LocalOperations } from "../../operations/local-operations.js";
+import type { Operations } from "../../operations/operations.js";
 import type { HttpMetrics } from "../metrics.js";
 import { callerActor, principalOf } from "../route.js";
 
@@ -15,11 +16,11 @@ export interface RouteDeps {
  * The operations facade acting as the caller: the API answers with exactly the shapes the
  * CLI prints under --json, which is what lets `--server` mode print the same output.
  */
-export function opsFor(deps: RouteDeps, res: Response): LocalOperations {
+export function opsFor(deps: RouteDeps, res: Response): Operations {
   return opsAs(deps, principalOf(res));
 }
 
-export function opsAs(deps: RouteDeps, principal: Principal | undefined): LocalOperations {
+export function opsAs(deps: RouteDeps, principal: Principal | undefined): Operations {
   return new LocalOperations(deps.services, callerActor(principal), principal?.scope ?? null);
 }
 

@@ -1,9 +1,8 @@
 import type { Response } from "express";
-import type { EnrollmentInput, HubInput, ScopeInput } from "../../core/dps/dps-admin-service.js";
-import { LocalDpsOperations } from "../../local-dps-operations.js";
+import type { EnrollmentInput, HubInput, ScopeInput } from "../../core/dps/dps-views.js";
 import type { EnrollmentKind, RegistrationStatus } from "../../store/dps-records.js";
-import { actorOf, principalOf, type RouteDef } from "../route.js";
-import { queryInt, queryString, type RouteDeps } from "./context.js";
+import type { RouteDef } from "../route.js";
+import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
 const ADMIN = ["admin"] as const;
 const MANAGERS = ["admin", "operator"] as const;
@@ -17,7 +16,7 @@ const BODY = 256 * 1024;
  * listener (`dpki dps serve`).
  */
 export function dpsRoutes(deps: RouteDeps): RouteDef[] {
-  const ops = (res: Response) => new LocalDpsOperations(deps.services, actorOf(res), principalOf(res)?.scope ?? null);
+  const ops = (res: Response) => opsFor(deps, res);
   const p = (req: { params: Record<string, unknown> }, name: string) => req.params[name] as string;
 
   const enrollmentRoutes = (kind: EnrollmentKind, segment: string, param: string, idField: string): RouteDef[] => {

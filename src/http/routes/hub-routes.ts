@@ -1,12 +1,11 @@
 import type { Request, Response } from "express";
 import type { DeviceAuthRequest } from "../../core/hub-api/hub-api-types.js";
-import type { MintRequest, RotationChange } from "../../core/lifecycle/credential-service.js";
+import type { MintRequest, RotationChange, RotationTarget } from "../../core/lifecycle/credential-service.js";
 import type { Principal } from "../../core/tokens/token-service.js";
-import type { MintInput } from "../../lifecycle-operations.js";
-import { LocalLifecycleOperations } from "../../local-lifecycle-operations.js";
+import type { MintInput } from "../../operations/lifecycle-operations.js";
 import { AppError } from "../../errors.js";
-import { actorOf, principalOf, type RouteDef } from "../route.js";
-import { queryInt, queryString, type RouteDeps } from "./context.js";
+import { principalOf, type RouteDef } from "../route.js";
+import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
 const MANAGERS = ["admin", "operator"] as const;
 const READERS = ["admin", "operator", "auditor"] as const;
@@ -19,14 +18,14 @@ const HUB_CALLERS = ["hub", "admin", "operator"] as const;
  * its own hub only). Responses that carry keys or tokens are never cached.
  */
 export function hubRoutes(deps: RouteDeps): RouteDef[] {
-  const ops = (res: Response) => new LocalLifecycleOperations(deps.services, actorOf(res), principalOf(res)?.scope ?? null);
+  const ops = (res: Response) => opsFor(deps, res);
   const p = (req: Request, name: string) => req.params[name] as string;
   const hubs = deps.services.lifecycle.hubs;
   const resolveFor = (principal: Principal, hub: string) =>
     hubs.resolve({ role: principal.role, scope: principal.scope, hub: principal.hub }, hub);
   const resolve = (req: Request, res: Response) => resolveFor(principalOf(res)!, p(req, "hub"));
   const policyBase = "/v1/scopes/:scope/hubs/:name/policies";
-  const rotateRoute = (path: string, target: (req: Request) => Parameters<LocalLifecycleOperations["keyRotate"]>[0]): RouteDef => ({
+  const rotateRoute = (path: string, target: (req: Request) => RotationTarget): RouteDef => ({
     method: "post",
     path,
     access: MANAGERS,
@@ -34,7 +33,7 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
     handler: async (req, res) => {
       const body = (req.body ?? {}) as { key?: unknown; confirm?: unknown };
       if (body.confirm !== undefined && typeof body.confirm !== "boolean")
-        throw new AppError("invalid_argument", "confirm must be true or false");
+        throw new AppError("invalid_argument", "Cannot accept confirm: it must be true or false");
       const change = { key: body.key as RotationChange["key"], confirm: body.confirm === true };
       res.set("Cache-Control", "no-store").json(await ops(res).keyRotate(target(req), change));
     },
@@ -159,7 +158,8 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
       access: HUB_CALLERS,
       handler: async (req, res) => {
         const limit = queryInt(req.query.limit);
-        if (limit !== undefined && !Number.isInteger(limit)) throw new AppError("invalid_argument", "limit must be an integer");
+        if (limit !== undefined && !Number.isInteger(limit))
+          throw new AppError("invalid_argument", "Cannot accept limit: it must be an integer");
         res.json(await hubs.changes(await resolve(req, res), queryString(req.query.after), limit));
       },
     },

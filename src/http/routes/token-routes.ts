@@ -1,4 +1,4 @@
-import type { TokenCreateInput } from "../../operations.js";
+import type { TokenCreateInput } from "../../operations/certificate-operations.js";
 import type { RouteDef } from "../route.js";
 import { opsFor, type RouteDeps } from "./context.js";
 

@@ -211,7 +211,7 @@ export class SqliteDpsStore implements DpsStore {
         if (!exists) throw new AppError("not_found", `No ${kindName(enrollment.kind)} ${enrollment.id} in scope ${enrollment.idScope}`);
         throw new AppError(
           "conflict",
-          `${kindName(enrollment.kind)} ${enrollment.id} was changed meanwhile (etag mismatch); read it again`,
+          `Cannot update ${kindName(enrollment.kind)} ${enrollment.id}: it was changed meanwhile (etag mismatch); read it again`,
         );
       }
       this.sqlite.appendAudit(audit);

@@ -10,7 +10,6 @@ import type {
   CrossCertificateRecord,
   DeviceRegistration,
   EnrollmentBlockRecord,
-  HubChangeKind,
   HubChangeRecord,
   HubPolicyRecord,
   HubRight,

@@ -246,6 +246,12 @@ export class SqliteStore implements Store {
     if (filter.action) (where.push("action = ?"), args.push(filter.action));
     if (filter.actor) (where.push("actor = ?"), args.push(filter.actor));
     if (filter.refusals) (where.push(`action IN (${REFUSAL_ACTIONS.map(() => "?").join(", ")})`), args.push(...REFUSAL_ACTIONS));
+    if (filter.text) {
+      where.push(
+        "instr(lower(coalesce(subject, '') || ' ' || actor || ' ' || action || ' ' || coalesce(serial, '') || ' ' || details), ?) > 0",
+      );
+      args.push(filter.text.toLowerCase());
+    }
     if (filter.scope) {
       where.push(
         "(json_extract(details, '$.idScope') = ? COLLATE NOCASE OR serial IN (SELECT serial FROM certificates WHERE scope = ? COLLATE NOCASE))",
