@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { dpki, dpkiAsync } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 import { startTestServer } from "../http/harness.js";
 
 const work = tempDir();
@@ -14,10 +15,7 @@ const home = join(work, "ca");
 const env = { DPKI_HOME: home, DPKI_PASSPHRASE: "robust passphrase" };
 const run = (args: string[], extra: Record<string, string | undefined> = {}) => dpki(args, { env: { ...env, ...extra } });
 
-beforeAll(() => {
-  const init = run(["init", "--org", "Robust"]);
-  expect(init.status, init.stderr).toBe(0);
-});
+beforeAll(() => initDataDir(home, { passphrase: env.DPKI_PASSPHRASE, org: "Robust" }));
 
 describe("the audit log", () => {
   it("verifies with an entry nested 5,000 levels deep written straight into the store", () => {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { pemEncode } from "../../ca/pem.js";
 import { dpki } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 import { deviceCall, deviceCsr, dpsToken } from "./helpers.js";
 import { freePort } from "../helpers/free-port.js";
 
@@ -38,7 +39,7 @@ interface Held {
 beforeAll(async () => {
   const work = tempDir();
   env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "served renewal" };
-  expect(dpki(["init"], { env }).status).toBe(0);
+  await initDataDir(env.DPKI_HOME!, { passphrase: env.DPKI_PASSPHRASE! });
   const configFile = join(env.DPKI_HOME!, "config.json");
   writeFileSync(
     configFile,

@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { dpki } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 
@@ -17,7 +18,7 @@ const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
 it("kill -9 during a load leaves no acknowledged certificate missing from the store or the log", async () => {
   const work = tempDir();
   const env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "crash test" };
-  expect(dpki(["init"], { env }).status).toBe(0);
+  await initDataDir(env.DPKI_HOME, { passphrase: env.DPKI_PASSPHRASE });
   const token = JSON.parse(
     dpki(["token", "create", "--role", "factory", "--profiles", "device", "--name", "line", "--json"], { env }).stdout,
   ).secret as string;
