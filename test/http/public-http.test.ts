@@ -51,7 +51,7 @@ beforeAll(async () => {
   writeFileSync(inter, chain[0]!);
   // Chains never carry a root: the roots in service come from `dpki ca root`.
   writeFileSync(root, dpki(["ca", "root"], { env }).stdout);
-}, 60_000);
+});
 
 afterAll(async () => {
   if (server && server.exitCode === null) {
