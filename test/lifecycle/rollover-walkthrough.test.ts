@@ -53,7 +53,7 @@ function tlsCheck(port: number, ca: string): Promise<{ authorized: boolean; erro
   });
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
