@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
+import LongestFirstSequencer from "./test/helpers/sequencer.ts";
 
 export default defineConfig({
   test: {
@@ -16,5 +17,6 @@ export default defineConfig({
     // files ran one after another. Most of the suite's time is spent in CLI, openssl and server
     // child processes the worker waits on, so one worker per core keeps the cores busy.
     maxWorkers: Math.max(2, availableParallelism()),
+    sequence: { sequencer: LongestFirstSequencer },
   },
 });
