@@ -1,14 +1,17 @@
 /**
  * A log written before entries carried a source and the policy hash on every entry (the rows of
  * fixtures/log-before-source.json, exactly as that dpki stored them, and the Merkle root it
- * signed over them) still verifies and proves with today's `dpki`, gives the same tree root, and
- * is extended by new entries — a changed profiles file announced first.
+ * signed over them) still verifies and proves with today's `dpki`, encodes to the same tree root,
+ * and is extended by new entries — a changed profiles file announced first.
  */
 import Database from "better-sqlite3";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, expect, it } from "vitest";
+import { logLeaf } from "../../src/core/audit/log-service.js";
+import type { AuditEntryView } from "../../src/core/audit/audit-service.js";
+import { leafHash, memorySubtrees, treeHash } from "../../tlog/merkle.js";
 import { dpki } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
@@ -42,12 +45,22 @@ beforeAll(() => {
   }
 });
 
-it("verifies the old entries and signs the same tree root over them", () => {
+let firstCheckpoint: number;
+
+it("verifies the old entries, which give the tree root that dpki signed over them", async () => {
   expect(json(["audit", "verify"])).toMatchObject({ ok: true, entries: fixture.rows.length });
   const checkpoint = json(["audit", "checkpoint"]);
-  expect(checkpoint).toMatchObject({ size: fixture.checkpoint.size, root: fixture.checkpoint.root });
-  const old = json(["audit", "log", "--limit", "1000"]).items.slice(0, fixture.rows.length);
+  const entries = json(["audit", "log", "--limit", "1000"]).items;
+  const old = entries.slice(0, fixture.rows.length);
   expect(old.every((e: { details: Record<string, unknown> }) => !("source" in e.details))).toBe(true);
+  const leaves = entries.map((e: AuditEntryView) => leafHash(logLeaf({ ...e, at: new Date(e.at) })));
+  const root = async (n: number) => (await treeHash(memorySubtrees(leaves.slice(0, n)), n)).toString("base64");
+  expect(await root(fixture.checkpoint.size)).toBe(fixture.checkpoint.root);
+  // Today's first checkpoint covers them and the creation of the log's key on top.
+  expect(entries.at(-1).action).toBe("log.key.create");
+  expect(checkpoint.size).toBe(entries.length);
+  expect(checkpoint.root).toBe(await root(entries.length));
+  firstCheckpoint = checkpoint.size;
 });
 
 it("appends new entries with their source and policy hash, announcing the changed profiles, and still verifies and proves", () => {
@@ -68,7 +81,7 @@ it("appends new entries with their source and policy hash, announcing the change
   // Every entry this dpki wrote names the policy in force.
   for (const e of entries.slice(fixture.rows.length)) expect(e.policyHash, e.action).toMatch(/^[0-9a-f]{64}$/);
 
-  expect(json(["audit", "verify"])).toMatchObject({ ok: true, entries: entries.length, checkpoint: { size: fixture.checkpoint.size } });
+  expect(json(["audit", "verify"])).toMatchObject({ ok: true, entries: entries.length, checkpoint: { size: firstCheckpoint } });
   // A new checkpoint must extend the old root: dpki refuses to sign one that does not.
   expect(json(["audit", "checkpoint"]).size).toBe(entries.length);
   const oldIssue = fixture.rows.find((r) => r.action === "cert.issue")!;

@@ -146,6 +146,8 @@ export class LogService {
    * and refuses to sign a tree that is not an extension of the last signed one.
    */
   async checkpoint(): Promise<CheckpointRecord> {
+    // A new log key first: its creation is an entry, which the first checkpoint then covers.
+    if (!(await this.deps.tree.logKey())) await this.logSigner();
     const size = await this.catchUp();
     const latest = await this.deps.tree.latestCheckpoint();
     if (latest && latest.size === size) return latest;
