@@ -1,15 +1,28 @@
-import "reflect-metadata";
 import { createPublicKey, webcrypto, type KeyObject } from "node:crypto";
 import { isIP } from "node:net";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
+let x509Module: Promise<typeof X509> | undefined;
+
+/**
+ * The x509 library, loaded on first use: it is large (a third of a CLI command's start-up) and
+ * only building a request needs it, so commands that never do so do not pay for it.
+ */
+function loadX509(): Promise<typeof X509> {
+  return (x509Module ??= (async () => {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[1]);
+    return x509;
+  })());
+}
 
 /**
  * A PKCS#10 request for a key, with CN and SANs, built by the x509 library (dpki's own
  * listeners and device tooling need it rarely: it is no hot path). Returns DER.
  */
 export async function buildCertificateRequest(privateKey: KeyObject, commonName: string | null, names: string[] = []): Promise<Uint8Array> {
+  const x509 = await loadX509();
   const alg = { name: "ECDSA", namedCurve: "P-256" };
   const keys = {
     privateKey: await webcrypto.subtle.importKey("pkcs8", privateKey.export({ type: "pkcs8", format: "der" }), alg, false, ["sign"]),

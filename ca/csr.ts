@@ -102,6 +102,12 @@ function parseExtensions(reader: DerReader, list: Tlv | undefined): RequestedExt
   });
 }
 
+/** What the key of a DER SubjectPublicKeyInfo is: issued certificates' keys, as audits read them back. */
+export function readPublicKeyInfo(spki: Uint8Array, what = "SubjectPublicKeyInfo"): PublicKeyInfo {
+  const reader = new DerReader(what);
+  return parsePublicKeyInfo(reader, reader.parse(spki));
+}
+
 function parsePublicKeyInfo(reader: DerReader, spki: Tlv | undefined): PublicKeyInfo {
   const [algorithm, subjectPublicKey] = reader.sequence(spki, "SubjectPublicKeyInfo", 2, 2);
   const [algorithmOid, parameters] = reader.sequence(algorithm, "SubjectPublicKeyInfo algorithm", 1, 2);
@@ -126,7 +132,9 @@ function parsePublicKeyInfo(reader: DerReader, spki: Tlv | undefined): PublicKey
       if (key.length !== 32) reader.fail("Ed25519 public key is not 32 bytes");
       return { kind: "ed25519" };
     default:
-      throw new PkiError("unsupported_algorithm", `Cannot parse CSR: unsupported public key algorithm ${keyOid}`);
+      throw new PkiError("unsupported_algorithm", `Cannot parse ${reader.what}: unsupported public key algorithm ${keyOid}`, {
+        oid: keyOid,
+      });
   }
 }
 

@@ -8,7 +8,8 @@ export type PkiErrorCode =
   | "weak_key" // key type or size below what is accepted at all
   | "unsupported_algorithm" // an algorithm the engine does not handle
   | "profile_violation" // a valid request the certificate profile refuses
-  | "key_unavailable" // a CA key that cannot be opened (missing/wrong passphrase)
+  | "key_unavailable" // a CA key that cannot be opened (missing/wrong passphrase, token absent, wrong PIN)
+  | "key_offline" // a CA key kept off this machine on purpose (an offline root)
   | "invalid_argument"; // a caller passed parameters the engine cannot honour
 
 export class PkiError extends Error {

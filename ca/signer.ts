@@ -20,4 +20,9 @@ export interface Signer {
    * Hardware-backed signers leave it undefined. Never serialised, logged or returned.
    */
   readonly inMemoryKey?: KeyObject;
+  /**
+   * Hardware-backed signers: checks the device still answers and still holds the key, without
+   * signing (readiness probes). Software keys have nothing to check.
+   */
+  probe?(): Promise<void>;
 }

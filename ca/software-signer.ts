@@ -1,23 +1,9 @@
 /** A Signer over a node:crypto private key held in process memory. */
 import { createPublicKey, sign as cryptoSign, type KeyObject } from "node:crypto";
-import { NULL, oid, sequence } from "./der.js";
 import type { KeyAlgorithm } from "./key-algorithm.js";
-import { OID } from "./oids.js";
 import { PkiError } from "./pki-error.js";
+import { signatureSchemeFor, type SignatureScheme } from "./signature-scheme.js";
 import type { Signer } from "./signer.js";
-
-interface SignatureScheme {
-  /** Digest name for crypto.sign; null for Ed25519, which hashes internally. */
-  digest: string | null;
-  algorithmIdentifier: Uint8Array;
-}
-
-// RFC 5758 §3.2: ECDSA AlgorithmIdentifiers carry no parameters. RFC 4055 §5: the
-// sha*WithRSAEncryption identifiers carry NULL. RFC 8410 §3: Ed25519 has none.
-const ECDSA_SHA256: SignatureScheme = { digest: "sha256", algorithmIdentifier: sequence(oid(OID.ecdsaWithSha256)) };
-const ECDSA_SHA384: SignatureScheme = { digest: "sha384", algorithmIdentifier: sequence(oid(OID.ecdsaWithSha384)) };
-const RSA_SHA256: SignatureScheme = { digest: "sha256", algorithmIdentifier: sequence(oid(OID.sha256WithRsaEncryption), NULL) };
-const ED25519: SignatureScheme = { digest: null, algorithmIdentifier: sequence(oid(OID.ed25519)) };
 
 /**
  * Signs with node:crypto's callback form, which runs on the libuv thread pool: concurrent
@@ -46,8 +32,8 @@ function describeKey(key: KeyObject): [KeyAlgorithm, SignatureScheme] {
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case "ec":
-      if (details.namedCurve === "prime256v1") return ["P-256", ECDSA_SHA256];
-      if (details.namedCurve === "secp384r1") return ["P-384", ECDSA_SHA384];
+      if (details.namedCurve === "prime256v1") return ["P-256", signatureSchemeFor("P-256")];
+      if (details.namedCurve === "secp384r1") return ["P-384", signatureSchemeFor("P-384")];
       throw new PkiError("unsupported_algorithm", `Cannot create signer: unsupported EC curve ${details.namedCurve}`);
     case "rsa": {
       const bits = details.modulusLength ?? 0;
@@ -56,10 +42,10 @@ function describeKey(key: KeyObject): [KeyAlgorithm, SignatureScheme] {
       if (name !== "RSA-2048" && name !== "RSA-3072" && name !== "RSA-4096") {
         throw new PkiError("unsupported_algorithm", `Cannot create signer: RSA key size ${bits} is not one of 2048, 3072, 4096`);
       }
-      return [name, RSA_SHA256];
+      return [name, signatureSchemeFor(name)];
     }
     case "ed25519":
-      return ["Ed25519", ED25519];
+      return ["Ed25519", signatureSchemeFor("Ed25519")];
     default:
       throw new PkiError("unsupported_algorithm", `Cannot create signer: unsupported key type ${key.asymmetricKeyType}`);
   }

@@ -44,9 +44,9 @@ export function buildProgram(): Command {
     .addHelpText(
       "after",
       `
-Exit codes: 0 ok, 64 usage, 65 bad input or refused, 66 not found, 69 unavailable,
+Exit codes: 0 ok, 64 usage, 65 bad input or refused, 66 not found, 69 unavailable (also: the root key is offline),
 70 internal, 73 already exists, 75 conflict (e.g. revoking the active issuer),
-77 not allowed, 78 configuration (e.g. no passphrase).
+77 not allowed, 78 configuration (e.g. no passphrase, a token PIN that does not work).
 
 Start here:
   dpki init --dev                      create a development CA in ./.dpki

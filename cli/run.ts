@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { globalOptions, openContext, type CommandContext } from "./context.js";
-import { reportError } from "./output.js";
+import { createOutput, reportError, type Output } from "./output.js";
 import { AppError } from "../src/errors.js";
 
 /** What a command action works with, and how to let go of it. */
@@ -56,6 +56,30 @@ export function withErrors<P extends unknown[]>(
       return { ctx: cmd, close: () => {} };
     },
     (cmd, opts, ...positionals: P) => body(opts, cmd, ...positionals),
+  );
+}
+
+/**
+ * Auditor commands that check files, or a URL of their own, with a verifier key (`audit verify
+ * DIR|URL`, `audit verify-proof`): no data directory, passphrase or server. They refuse --server
+ * rather than ignore it, so nobody believes a server was asked.
+ */
+export function withOutput<P extends unknown[]>(
+  body: (out: Output, opts: Record<string, unknown>, cmd: Command, ...positionals: P) => Promise<number | void>,
+) {
+  return action(
+    (cmd) => {
+      for (let c: Command | null = cmd; c; c = c.parent) {
+        if (c.getOptionValueSource("server") === "cli") {
+          throw new AppError(
+            "bad_request",
+            `--server does not apply to \`dpki ${commandPath(cmd)}\`, which reads files or a URL of its own`,
+          );
+        }
+      }
+      return { ctx: cmd, close: () => {} };
+    },
+    (cmd, opts, ...positionals: P) => body(createOutput(Boolean(globalOptions(cmd).json)), opts, cmd, ...positionals),
   );
 }
 

@@ -1,6 +1,10 @@
 import { existsSync } from "node:fs";
 import type { KeyProvider } from "../ca/key-provider.js";
+import { KeyRouter } from "../ca/key-router.js";
+import { CeremonyKeys } from "../ca/offline-key.js";
+import { Pkcs11KeyProvider } from "../ca/pkcs11-key-provider.js";
 import { SoftwareKeyProvider } from "../ca/software-key-provider.js";
+import { resolveTokenPin } from "./token-pin.js";
 import { SqliteStore } from "./store/sqlite/sqlite-store.js";
 import { SqliteDb } from "./store/sqlite/sqlite-db.js";
 import { SqliteWriter } from "./store/sqlite/sqlite-writer.js";
@@ -41,9 +45,17 @@ import { HubPolicyService } from "./core/hub-api/hub-policy-service.js";
 import { CredentialService } from "./core/lifecycle/credential-service.js";
 import { LogService } from "./core/audit/log-service.js";
 import { SqliteLogTreeStore } from "./store/sqlite/sqlite-log-tree-store.js";
+import { AuditContext } from "./core/audit/audit-context.js";
+import { RefusalLog } from "./core/audit/refusal-log.js";
+import type { AuditDefaults } from "./store/audit-defaults.js";
+import { AuditCheckService } from "./core/audit/audit-check-service.js";
+import { SqliteAuditCheckStore } from "./store/sqlite/sqlite-audit-check-store.js";
+import { LogTiles } from "./core/audit/log-tiles.js";
+import { OfflineRootService } from "./core/authority/offline-root-service.js";
 import type { LifecycleStore } from "./store/lifecycle-store.js";
 import type { TokenStore } from "./store/token-store.js";
 import type { LogTreeStore } from "./store/log-tree-store.js";
+import type { AuditCheckStore } from "./store/audit-check-store.js";
 import type { StoreChanges } from "./store/store-changes.js";
 import { PgDb } from "./store/postgres/pg-db.js";
 import { PgStore } from "./store/postgres/pg-store.js";
@@ -51,6 +63,7 @@ import { PgDpsStore } from "./store/postgres/pg-dps-store.js";
 import { PgLifecycleStore } from "./store/postgres/pg-lifecycle-store.js";
 import { PgTokenStore } from "./store/postgres/pg-token-store.js";
 import { PgLogTreeStore } from "./store/postgres/pg-log-tree-store.js";
+import { PgAuditCheckStore } from "./store/postgres/pg-audit-check-store.js";
 import { PgChangeListener } from "./store/postgres/pg-changes.js";
 import { importSnapshot, type CopyReport } from "./store/postgres/pg-import.js";
 import { SqliteSnapshot } from "./store/sqlite/sqlite-snapshot.js";
@@ -71,11 +84,21 @@ export interface Services {
   audit: AuditService;
   /** The verifiable log: Merkle tree, signed checkpoints, proofs. */
   log: LogService;
+  /** Where the work in progress came from: the edges run each request in it. */
+  auditContext: AuditContext;
+  /** Refused attempts, bounded, into the log. */
+  refusals: RefusalLog;
+  /** The audit checks: findings about certificates, CAs, registrations and tokens. */
+  auditCheck: AuditCheckService;
+  /** The same log as C2SP tlog-tiles: checkpoint, hash tiles, entry bundles. */
+  logTiles: LogTiles;
   tokens: TokenService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
   /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
   lifecycle: LifecycleServices;
+  /** The online half of the offline-root ceremony (requests out, signed intermediates and root CRLs in). */
+  offlineRoot: OfflineRootService;
   close(): Promise<void>;
 }
 
@@ -95,6 +118,10 @@ export interface OpenOptions {
   create?: boolean;
   /** Extra PEM CA certificates trusted for custom-allocation webhooks (dpki's roots always are). */
   webhookCa?: string[];
+  /** Used instead of config.json (`init`, before it writes the file). */
+  config?: DpkiConfig;
+  /** An offline root's keys during a ceremony (`init --offline-root`), held in memory only. */
+  ceremonyKeys?: CeremonyKeys;
   /** A PostgreSQL URL (postgres://…) to keep the records in instead of the data directory's SQLite file; else env DPKI_DATABASE_URL. */
   database?: string;
   /** Long-running servers: follow other nodes' changes on a shared database, so caches drop their copy at once. */
@@ -109,30 +136,49 @@ export function openServices(options: OpenOptions = {}): Services {
   // A mistyped --data-dir or DPKI_HOME must not pass for a new, empty CA.
   if (options.create) ensureDataDir(dataDir);
   else requireInitialised(dataDir, databaseUrl);
-  const config = readConfig(dataDir.root);
+  const config = options.config ?? readConfig(dataDir.root);
   const policies = loadPolicySet(options.profilesFile ?? process.env.DPKI_PROFILES);
   const clock = options.clock ?? systemClock;
+  const auditContext = new AuditContext("local");
+  // The one place every entry gets the policy in force and its source, whichever service appends it.
+  const auditDefaults = (): AuditDefaults => ({ policyHash: policies.hash, source: auditContext.source() });
   const passphrase = () => options.passphrase ?? resolvePassphrase(dataDir, options.passphraseFile);
-  const keys = lazyKeyProvider(
+  const backend = databaseUrl
+    ? postgresBackend(databaseUrl, passphrase, auditDefaults, Boolean(options.watch))
+    : sqliteBackend(dataDir, passphrase, auditDefaults, Boolean(options.workers));
+  const { store, lifecycle: lifecycleStore } = backend;
+  const refusals = new RefusalLog(
+    { store, clock },
+    {
+      windowMs: parseDuration(config.refusalLogWindow),
+      perSource: config.refusalLogPerSource,
+      perWindow: config.refusalLogPerWindow,
+    },
+  );
+  const softwareKeys = lazyKeyProvider(
     () => new SoftwareKeyProvider({ dir: dataDir.keys, passphrase: passphrase(), iterations: options.keyIterations }),
   );
-  const backend = databaseUrl
-    ? postgresBackend(databaseUrl, passphrase, Boolean(options.watch))
-    : sqliteBackend(dataDir, passphrase, Boolean(options.workers));
-  const { store, lifecycle: lifecycleStore } = backend;
-  const ca = new CaService(store, keys, clock, publicationUrls(config.publicHttpUrl ?? config.publicUrl), () =>
-    lifecycleStore.listCrossCertificates(),
+  const { keys, rootKeys } = caKeyProviders(config, softwareKeys, options.ceremonyKeys);
+  const ca = new CaService(
+    store,
+    keys,
+    clock,
+    publicationUrls(config.publicHttpUrl ?? config.publicUrl),
+    () => lifecycleStore.listCrossCertificates(),
+    rootKeys,
   );
   const executor = options.workers ? new WorkerLeafExecutor(options.workerThreads) : new InlineLeafExecutor();
   const certificates = new CertificateService(store, clock);
-  const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore));
+  const crl = new CrlService(store, lifecycleStore, ca, clock, parseDuration(config.crlValidity), parseDuration(config.crlRefreshBefore), {
+    offlineValidityMs: parseDuration(config.offlineCrlValidity),
+  });
   certificates.onRevoked.push((cert) => crl.revoked(cert.issuerCaId));
-  const issuance = new IssuanceService(store, ca, policies, clock, executor);
+  const issuance = new IssuanceService(store, ca, policies, clock, executor, { context: auditContext, refusals });
   const dpsStore = backend.dps;
   const rotation = new CaRotationService(store, lifecycleStore, keys, ca, clock);
   let renewals: RenewalService | undefined;
   // A status check that meets a renewed certificate past its grace has the sweeper persist the revocation.
-  const status = new CredentialStatus(lifecycleStore, () => void renewals?.sweep().catch(() => {}));
+  const status = new CredentialStatus(lifecycleStore, () => auditContext.detached(() => void renewals?.sweep().catch(() => {})));
   renewals = new RenewalService(
     { lifecycle: lifecycleStore, certificates, issuance, status, clock },
     {
@@ -181,7 +227,9 @@ export function openServices(options: OpenOptions = {}): Services {
       return () => clearInterval(timer);
     },
   };
-  const log = new LogService({ store, tree: backend.logTree, keys, clock }, logOrigin(config.publicUrl));
+  const logTree = backend.logTree;
+  // The checkpoint key signs the log, not certificates: it stays a software key wherever CA keys live.
+  const log = new LogService({ store, tree: logTree, keys: softwareKeys, clock }, logOrigin(config.publicUrl));
   // Another node rotated or revoked a CA, revoked a certificate or changed hubs: drop what this one holds.
   backend.changes?.onChange((change) => {
     if (change === "ca") {
@@ -201,6 +249,7 @@ export function openServices(options: OpenOptions = {}): Services {
     clock,
     allocation: allocationPolicies({ ca: webhookTrust }),
     skewMs: parseDuration(config.clockSkew),
+    refusals,
     lifecycle: {
       effectiveStatus: (cert, now) => status.of(cert, now ?? clock.now()),
       expiredRenewalWindowMs: renewals.expiredWindowMs,
@@ -208,6 +257,12 @@ export function openServices(options: OpenOptions = {}): Services {
       renewed: (event) => renewals!.deviceRenewed(event),
     },
   });
+  const tokens = new TokenService(
+    backend.tokens,
+    clock,
+    () => policies.profiles.keys(),
+    async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+  );
   return {
     dataDir,
     config,
@@ -221,17 +276,31 @@ export function openServices(options: OpenOptions = {}): Services {
     crl,
     audit: new AuditService(store, log),
     log,
+    auditContext,
+    refusals,
+    logTiles: new LogTiles({ store, tree: logTree, log }),
     lifecycle,
-    tokens: new TokenService(
-      backend.tokens,
-      clock,
-      () => policies.profiles.keys(),
-      async (hub, scope) => void (await hubs.resolve({ role: "admin", scope, hub: null }, hub)),
+    offlineRoot: new OfflineRootService(
+      { store, keys, ca, rotation, crl, clock },
+      { crlValidityMs: parseDuration(config.offlineCrlValidity) },
     ),
+    auditCheck: new AuditCheckService({
+      checks: backend.auditChecks,
+      store,
+      dps: dpsStore,
+      tokens,
+      rotation,
+      policies,
+      clock,
+    }),
+    tokens,
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
+      // The counts of refusals not logged one by one are written before the store closes.
+      await refusals.close();
       await executor.close();
       await backend.close();
+      await keys.close();
     },
   };
 }
@@ -245,15 +314,18 @@ interface Backend {
   lifecycle: LifecycleStore;
   tokens: TokenStore;
   logTree: LogTreeStore;
+  auditChecks: AuditCheckStore;
   changes?: StoreChanges;
   close(): Promise<void>;
 }
 
-function sqliteBackend(dataDir: DataDir, passphrase: () => string, workers: boolean): Backend {
-  const sqlite = new SqliteDb(dataDir.database);
+function sqliteBackend(dataDir: DataDir, passphrase: () => string, auditDefaults: () => AuditDefaults, workers: boolean): Backend {
+  const sqlite = new SqliteDb(dataDir.database, { auditDefaults, announcePolicyChanges: true });
   // Servers and batches also move certificate commits off the main thread.
   const sqliteStore = new SqliteStore(sqlite);
-  const store: Store = workers ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database)) : sqliteStore;
+  const store: Store = workers
+    ? new WriterThreadStore(sqliteStore, new SqliteWriter(dataDir.database, { announcePolicyChanges: true }), auditDefaults)
+    : sqliteStore;
   // Device and hub policy keys are sealed under the CA passphrase too; derived only when one is read or written.
   const secrets = new PassphraseSecretBox(passphrase, sqliteSecretSalt(sqlite));
   return {
@@ -264,13 +336,14 @@ function sqliteBackend(dataDir: DataDir, passphrase: () => string, workers: bool
     lifecycle: new SqliteLifecycleStore(sqlite, secrets),
     tokens: new SqliteTokenStore(sqlite),
     logTree: new SqliteLogTreeStore(sqlite),
+    auditChecks: new SqliteAuditCheckStore(sqlite),
     close: () => store.close(),
   };
 }
 
 /** PostgreSQL: one pool per process; the driver is asynchronous, so commits never block the main thread. */
-function postgresBackend(url: string, passphrase: () => string, watch: boolean): Backend {
-  const pg = new PgDb(url);
+function postgresBackend(url: string, passphrase: () => string, auditDefaults: () => AuditDefaults, watch: boolean): Backend {
+  const pg = new PgDb(url, { auditDefaults, announcePolicyChanges: true });
   const secrets = new PassphraseSecretBox(passphrase, () => pg.secretSalt());
   const changes = watch ? new PgChangeListener(url) : undefined;
   return {
@@ -281,12 +354,18 @@ function postgresBackend(url: string, passphrase: () => string, watch: boolean):
     lifecycle: new PgLifecycleStore(pg, secrets),
     tokens: new PgTokenStore(pg),
     logTree: new PgLogTreeStore(pg),
+    auditChecks: new PgAuditCheckStore(pg),
     changes,
     close: async () => {
       await changes?.close();
       await pg.close();
     },
   };
+}
+
+/** The checkpoint origin and log key name: this installation's host, as a schema-less URL. */
+function logOrigin(publicUrl: string): string {
+  return `${new URL(publicUrl).host}/dpki-log`;
 }
 
 /** Applies the pending migrations of the installation's database (both engines migrate at start too). */
@@ -374,11 +453,6 @@ export function requireInitialised(dataDir: DataDir, databaseUrl: string | undef
   if (!isInitialised(dataDir)) throw missingDataDir(dataDir);
 }
 
-/** The checkpoint origin and log key name: this installation's host, as a schema-less URL. */
-function logOrigin(publicUrl: string): string {
-  return `${new URL(publicUrl).host}/dpki-log`;
-}
-
 export function missingDataDir(dir: DataDir): AppError {
   return new AppError(
     "not_found",
@@ -386,12 +460,50 @@ export function missingDataDir(dir: DataDir): AppError {
   );
 }
 
-/** Reads the passphrase only when a key is first used, so read-only commands never need it. */
+/**
+ * Logs in to the token the settings name and lets go again: `init` checks the module, token
+ * and PIN before it creates anything.
+ */
+export async function checkKeySettings(config: DpkiConfig): Promise<void> {
+  const p11 = config.pkcs11;
+  if (!p11 || (config.keyProvider !== "pkcs11" && config.rootKeyProvider !== "pkcs11")) return;
+  const provider = new Pkcs11KeyProvider({ module: p11.module, tokenLabel: p11.tokenLabel, pin: resolveTokenPin(p11), sessions: 1 });
+  await provider.close();
+}
+
+/**
+ * Where CA keys are made and opened. A key opens where its reference says it lives (file, token,
+ * offline), so a root in a file or offline and the issuing key in a token work side by side.
+ */
+function caKeyProviders(
+  config: DpkiConfig,
+  software: KeyProvider,
+  ceremony: CeremonyKeys | undefined,
+): { keys: KeyRouter; rootKeys: KeyProvider } {
+  const p11 = config.pkcs11;
+  const pkcs11 = p11
+    ? lazyKeyProvider(
+        () => new Pkcs11KeyProvider({ module: p11.module, tokenLabel: p11.tokenLabel, pin: resolveTokenPin(p11), sessions: p11.sessions }),
+      )
+    : undefined;
+  const offline =
+    ceremony ??
+    new CeremonyKeys({
+      canGenerate: false,
+      refusal: 'this installation\'s root key is offline; what needs it is done in the offline-root ceremony (README "Offline root")',
+    });
+  const named = (name: string): KeyProvider => (name === "pkcs11" ? pkcs11! : name === "offline" ? offline : software);
+  const keys = new KeyRouter({ generateIn: named(config.keyProvider), software, pkcs11, offline });
+  return { keys, rootKeys: ceremony ?? named(config.rootKeyProvider ?? config.keyProvider) };
+}
+
+/** Opens the provider (reads the passphrase or PIN, logs in to a token) only when a key is first used, so read-only commands never need it. */
 function lazyKeyProvider(create: () => KeyProvider): KeyProvider {
   let provider: KeyProvider | undefined;
   const get = () => (provider ??= create());
   return {
     generate: (alg, label) => get().generate(alg, label),
     signer: (ref) => get().signer(ref),
+    close: async () => provider?.close?.(),
   };
 }

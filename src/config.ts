@@ -3,6 +3,21 @@ import { join } from "node:path";
 import { AppError } from "./errors.js";
 import { parseDuration } from "./duration.js";
 
+/** Where CA keys are made: encrypted files in <data-dir>/keys, or a PKCS#11 token. */
+export const KEY_PROVIDERS = ["software", "pkcs11"] as const;
+export type KeyProviderName = (typeof KEY_PROVIDERS)[number];
+
+/** The PKCS#11 token CA keys live in. Never a PIN: that comes from pinFile or DPKI_PKCS11_PIN. */
+export interface Pkcs11Settings {
+  /** Path of the module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so. */
+  module: string;
+  tokenLabel: string;
+  /** A file holding the user PIN (one line); DPKI_PKCS11_PIN, when set, is used instead. */
+  pinFile?: string;
+  /** Sessions signing in parallel (default 4). */
+  sessions?: number;
+}
+
 /** Settings kept in the data directory's config.json, written by `dpki init`. */
 export interface DpkiConfig {
   /** Base URL relying parties reach dpki at; CRL, OCSP and CA-issuer URLs in certificates hang off it. */
@@ -37,6 +52,29 @@ export interface DpkiConfig {
    * named by --database or DPKI_DATABASE_URL, which no file holds: it may carry a password).
    */
   database: "sqlite" | "postgres";
+  /** Refused attempts in the issuance log: the window they are counted in… */
+  refusalLogWindow: string;
+  /** …at most this many entries per action, error code and source address in one window… */
+  refusalLogPerSource: number;
+  /** …and this many altogether; the rest are counted, one entry per count when the window closes. */
+  refusalLogPerWindow: number;
+  /**
+   * Serve the log as C2SP tlog-tiles (`/v1/log/checkpoint`, `/v1/log/tile/…`) to anyone, as a
+   * public transparency log; false: admin and auditor tokens only, as the rest of the audit API.
+   */
+  logPublic: boolean;
+  /** Where new CA keys (intermediates, OCSP responders, roots unless rootKeyProvider says otherwise) are made. */
+  keyProvider: KeyProviderName;
+  /**
+   * Where a new root's key is made, when not in keyProvider: "software", "pkcs11", or "offline"
+   * (the root key is kept off this machine: operations that need it are a ceremony, README
+   * "Offline root"). null: keyProvider.
+   */
+  rootKeyProvider: KeyProviderName | "offline" | null;
+  /** The token when a key provider is "pkcs11"; null otherwise. */
+  pkcs11: Pkcs11Settings | null;
+  /** nextUpdate - thisUpdate of a CRL an offline root signs in a ceremony: the time until the next one is due. */
+  offlineCrlValidity: string;
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -52,6 +90,14 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   hubAuthCacheTtl: "1m",
   checkpointInterval: "5m",
   database: "sqlite",
+  refusalLogWindow: "1m",
+  refusalLogPerSource: 10,
+  refusalLogPerWindow: 200,
+  logPublic: false,
+  keyProvider: "software",
+  rootKeyProvider: null,
+  pkcs11: null,
+  offlineCrlValidity: "180d",
 };
 
 export const CONFIG_FILE = "config.json";
@@ -72,7 +118,7 @@ export function writeConfig(dataDir: string, config: DpkiConfig): void {
   writeFileSync(join(dataDir, CONFIG_FILE), JSON.stringify(validateConfig(config, CONFIG_FILE), null, 2) + "\n", { mode: 0o600 });
 }
 
-function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
+export function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   const unknown = Object.keys(config).filter((k) => !(k in DEFAULT_CONFIG));
   if (unknown.length) throw new AppError("config_error", `${source}: unknown setting ${unknown.join(", ")}`);
   let url: URL;
@@ -108,10 +154,61 @@ function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
   ] as const) {
     parseDuration(config[key]);
   }
+  parseDuration(config.offlineCrlValidity);
   if (config.expiredRenewalWindow !== "off") parseDuration(config.expiredRenewalWindow);
+  validateKeySettings(config, source);
   if (config.checkpointInterval !== "off") parseDuration(config.checkpointInterval);
   if (config.database !== "sqlite" && config.database !== "postgres") {
     throw new AppError("config_error", `${source}: database must be "sqlite" or "postgres"`);
   }
+  parseDuration(config.refusalLogWindow);
+  for (const key of ["refusalLogPerSource", "refusalLogPerWindow"] as const) {
+    const n = config[key];
+    if (!Number.isSafeInteger(n) || n < 1) throw new AppError("config_error", `${source}: ${key} must be a whole number of at least 1`);
+  }
+  if (typeof config.logPublic !== "boolean") throw new AppError("config_error", `${source}: logPublic must be true or false`);
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, ""), publicHttpUrl };
+}
+
+const PKCS11_KEYS = new Set(["module", "tokenLabel", "pinFile", "sessions"]);
+
+function validateKeySettings(config: DpkiConfig, source: string): void {
+  if (!(KEY_PROVIDERS as readonly string[]).includes(config.keyProvider)) {
+    throw new AppError("config_error", `${source}: keyProvider "${String(config.keyProvider)}" is not one of ${KEY_PROVIDERS.join(", ")}`);
+  }
+  const root = config.rootKeyProvider;
+  if (root !== null && root !== "offline" && !(KEY_PROVIDERS as readonly string[]).includes(root)) {
+    throw new AppError(
+      "config_error",
+      `${source}: rootKeyProvider "${String(root)}" is not one of ${KEY_PROVIDERS.join(", ")}, offline or null`,
+    );
+  }
+  const p11 = config.pkcs11 as unknown;
+  if (p11 === null) {
+    if (config.keyProvider === "pkcs11" || root === "pkcs11") {
+      throw new AppError("config_error", `${source}: a key provider is "pkcs11" but the pkcs11 setting (module, tokenLabel) is missing`);
+    }
+    return;
+  }
+  if (typeof p11 !== "object" || Array.isArray(p11)) throw new AppError("config_error", `${source}: pkcs11 must be an object or null`);
+  const settings = p11 as Record<string, unknown>;
+  if ("pin" in settings || "userPin" in settings) {
+    throw new AppError(
+      "config_error",
+      `${source}: pkcs11 must not hold the PIN: put it in a file named by pkcs11.pinFile, or in DPKI_PKCS11_PIN`,
+    );
+  }
+  const unknown = Object.keys(settings).filter((k) => !PKCS11_KEYS.has(k));
+  if (unknown.length) throw new AppError("config_error", `${source}: unknown pkcs11 setting ${unknown.join(", ")}`);
+  for (const key of ["module", "tokenLabel"] as const) {
+    if (typeof settings[key] !== "string" || settings[key] === "")
+      throw new AppError("config_error", `${source}: pkcs11.${key} must be a non-empty string`);
+  }
+  if (settings.pinFile !== undefined && (typeof settings.pinFile !== "string" || settings.pinFile === "")) {
+    throw new AppError("config_error", `${source}: pkcs11.pinFile must be a file path`);
+  }
+  const sessions = settings.sessions;
+  if (sessions !== undefined && (!Number.isInteger(sessions) || (sessions as number) < 1 || (sessions as number) > 256)) {
+    throw new AppError("config_error", `${source}: pkcs11.sessions must be a whole number from 1 to 256`);
+  }
 }

@@ -25,6 +25,7 @@ export const ERROR_TABLE = {
   quota_exceeded: { status: 429, exit: 69, title: "Quota exceeded" },
   rate_limited: { status: 429, exit: 69, title: "Too many requests" },
   key_unavailable: { status: 503, exit: 78, title: "CA key unavailable" },
+  key_offline: { status: 503, exit: 69, title: "CA key offline" },
   not_initialized: { status: 503, exit: 78, title: "CA not initialised" },
   config_error: { status: 500, exit: 78, title: "Configuration error" },
   unavailable: { status: 503, exit: 69, title: "Service unavailable" },
@@ -53,6 +54,7 @@ const PKI_CODES: Record<PkiErrorCode, ErrorCode> = {
   unsupported_algorithm: "unsupported_algorithm",
   profile_violation: "profile_violation",
   key_unavailable: "key_unavailable",
+  key_offline: "key_offline",
   invalid_argument: "invalid_argument",
 };
 

@@ -1,9 +1,13 @@
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { AppError } from "../../src/errors.js";
+import { REFUSAL_ACTIONS } from "../../src/store/records.js";
 import { formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
 import { toInt } from "./cert.js";
+import { auditCheckCommand } from "./audit-check.js";
+import { exportCommand } from "./audit-export.js";
+import { consistencyCommand, verifyCopy, verifyProofCommand } from "./audit-offline.js";
 
 export function auditCommand(): Command {
   const audit = new Command("audit").description("Read and verify the tamper-evident issuance log");
@@ -15,6 +19,8 @@ export function auditCommand(): Command {
     .option("--serial <serial>", "entries about one certificate")
     .option("--action <action>", "e.g. cert.issue, cert.revoke, crl.publish, ca.create")
     .option("--actor <actor>", "entries made by this actor")
+    .option("--refusals", "only refused attempts: auth.deny, cert.refuse, dps.register.refuse")
+    .option("--text <text>", "entries whose subject, actor, action, serial or details contain this (any case)")
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")
     .action(
@@ -24,6 +30,8 @@ export function auditCommand(): Command {
           serial: opts.serial as string | undefined,
           action: opts.action as string | undefined,
           actor: opts.actor as string | undefined,
+          refusals: opts.refusals ? true : undefined,
+          text: opts.text as string | undefined,
           limit: opts.limit as number,
           after: opts.after as string | undefined,
         });
@@ -35,8 +43,10 @@ export function auditCommand(): Command {
               { header: "at", value: (e) => shortDate(e.at) },
               { header: "actor", value: (e) => e.actor },
               { header: "action", value: (e) => e.action },
+              { header: "source", value: (e) => (typeof e.details.source === "string" ? e.details.source : "-") },
               { header: "serial", value: (e) => e.serial ?? "-" },
               { header: "subject", value: (e) => e.subject ?? "-" },
+              { header: "reason", value: (e) => refusalReason(e.action, e.details) },
             ]) + (page.nextCursor ? `(more: --after ${page.nextCursor})\n` : ""),
         );
       }),
@@ -44,27 +54,26 @@ export function auditCommand(): Command {
 
   audit
     .command("verify")
+    .argument("[copy]", "a copy of the log to check offline instead: an export directory or a tlog-tiles URL")
     .description(
-      "Check the hash chain and the latest signed checkpoint; names the first altered, removed or reordered entry, or a cut tail",
+      "Check the hash chain and the latest signed checkpoint, or a copy of the log offline (DIR|URL --key); names the first altered, removed or reordered entry, or a cut tail",
     )
+    .option("--key <vkey>", "with a copy: the log's note verifier key (text, or a file holding it)")
+    .option("--previous <checkpoint>", "with a copy: a checkpoint seen before, which the copy must extend (repeatable)", collect)
     .addHelpText(
       "after",
       "\nExits 0 when the log is intact and 65 when it is not. The chain shows edits, deletions and reordering;\n" +
-        "the latest signed checkpoint (`dpki audit checkpoint`) shows a log cut or rewritten below it.",
+        "the latest signed checkpoint (`dpki audit checkpoint`) shows a log cut or rewritten below it.\n\n" +
+        "With a copy (`dpki audit export`, or a server's /v1/log), no data directory or passphrase is needed: the\n" +
+        "checkpoint is checked with --key, the tree recomputed from the entry bundles, and the first bad entry\n" +
+        "named, or the checkpoint called forged or inconsistent; 66 when the copy is not there.\n\n" +
+        "Examples:\n" +
+        "  dpki audit verify\n" +
+        "  dpki audit verify ./log-copy --key log.vkey --previous checkpoint-2026-03-01.note\n" +
+        "  DPKI_TOKEN=… dpki audit verify https://pki.example.net:8443/v1/log --key log.vkey",
     )
-    .action(
-      withContext(async ({ ops, out }) => {
-        const verdict = await ops.auditVerify();
-        out.print(verdict, () =>
-          verdict.ok
-            ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n` +
-              (verdict.checkpoint
-                ? `  ${verdict.checkpoint.message}\n`
-                : "  No signed checkpoint yet: run `dpki audit checkpoint` so a cut tail shows\n")
-            : `Log BROKEN at entry ${verdict.seq} (${verdict.problem}): ${verdict.message}\n`,
-        );
-        return verdict.ok ? 0 : 65;
-      }),
+    .action((copy: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
+      copy === undefined ? verifyLocal(copy, opts, cmd) : verifyCopy(copy, opts, cmd),
     );
   audit
     .command("checkpoint")
@@ -116,5 +125,37 @@ Examples:
         );
       }),
     );
+  audit.addCommand(auditCheckCommand());
+  audit.addCommand(exportCommand());
+  audit.addCommand(verifyProofCommand());
+  audit.addCommand(consistencyCommand());
   return audit;
 }
+
+/** What a refusal entry says of itself: its code, and how many it stands for when it counts suppressed ones. */
+function refusalReason(action: string, details: Record<string, unknown>): string {
+  if (!(REFUSAL_ACTIONS as readonly string[]).includes(action) || typeof details.code !== "string") return "-";
+  return typeof details.suppressed === "number" ? `${details.code} ×${details.suppressed}` : details.code;
+}
+/** `audit verify` on the local database: the hash chain, then the latest signed checkpoint. */
+const verifyLocal = withContext(async ({ ops, out }, opts) => {
+  for (const [key, flag] of [
+    ["key", "--key"],
+    ["previous", "--previous"],
+  ] as const) {
+    if (opts[key] !== undefined)
+      throw new AppError("bad_request", `${flag} applies to a copy of the log: dpki audit verify DIR|URL ${flag} …`);
+  }
+  const verdict = await ops.auditVerify();
+  out.print(verdict, () =>
+    verdict.ok
+      ? `Log intact: ${verdict.entries} entries, head ${verdict.head}\n` +
+        (verdict.checkpoint
+          ? `  ${verdict.checkpoint.message}\n`
+          : "  No signed checkpoint yet: run `dpki audit checkpoint` so a cut tail shows\n")
+      : `Log BROKEN at entry ${verdict.seq} (${verdict.problem}): ${verdict.message}\n`,
+  );
+  return verdict.ok ? 0 : 65;
+});
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];

@@ -3,6 +3,7 @@ import { writeOutput } from "../io.js";
 import { withContext } from "../run.js";
 import { caTable } from "./init.js";
 import { addCaLifecycleCommands } from "./lifecycle.js";
+import { addCeremonyCommands } from "./ceremony.js";
 
 export function caCommand(): Command {
   const ca = new Command("ca").description("Inspect the certificate authorities");
@@ -25,5 +26,6 @@ export function caCommand(): Command {
       }),
     );
   addCaLifecycleCommands(ca);
+  addCeremonyCommands(ca);
   return ca;
 }

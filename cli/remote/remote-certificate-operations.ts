@@ -1,6 +1,7 @@
 import { pemDecode } from "../../ca/pem.js";
 import type { CaStatusView } from "../../src/core/authority/ca-rotation-service.js";
 import type { AuditEntryView } from "../../src/core/audit/audit-service.js";
+import type { AuditCheckReport } from "../../src/core/audit/finding.js";
 import type { ChainVerdict } from "../../src/store/audit-chain.js";
 import type { CertificateView } from "../../src/core/issuance/certificate-view.js";
 import type { CrlInfo } from "../../src/core/authority/crl-service.js";
@@ -9,6 +10,7 @@ import { parseDuration } from "../../src/duration.js";
 import type { AppError } from "../../src/errors.js";
 import { queryString, seg, type ApiClient } from "./api-client.js";
 import type {
+  AuditCheckQuery,
   AuditQuery,
   BatchResultView,
   CertificateOperations,
@@ -94,6 +96,13 @@ export class RemoteCertificateOperations implements CertificateOperations {
 
   auditProve(target: { serial?: string; seq?: number }) {
     return this.api.json<LogProofView>("GET", "/v1/audit/proof" + queryString({ ...target }));
+  }
+
+  auditCheck(query: AuditCheckQuery) {
+    // Checked here too, so a typo is a usage error before anything is sent.
+    if (query.within) parseDuration(query.within);
+    if (query.unusedFor) parseDuration(query.unusedFor);
+    return this.api.json<AuditCheckReport>("GET", "/v1/audit/findings" + queryString({ ...query }));
   }
 
   profiles() {

@@ -14,11 +14,14 @@ import {
   type RegisterBody,
   type RegistrationOutcome,
 } from "../core/dps/dps-service.js";
+import type { AuditContext } from "../core/audit/audit-context.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
 import { answerPlainHttp, listen } from "../http/listen.js";
 
 export interface DeviceListenerOptions {
   registrations: DpsService;
+  /** Entries a request causes (a renewal's supersession, …) name the device's address as their source. */
+  auditContext?: AuditContext;
   /** The listener's own TLS identity (PEM). */
   tls: { key: string | Buffer; cert: string | Buffer };
   host?: string;
@@ -65,6 +68,8 @@ const MAX_CSR_CHARS = 16 * 1024;
 const OPERATION_TTL_MS = 10 * 60_000;
 const MAX_OPERATIONS = 200_000;
 const PATH = /^\/([^/]+)\/registrations\/([^/]+)\/(register|operations\/([^/]+))$/;
+/** The dpki codes of the device endpoint's own refusals of a registration request, for their log entries (an unknown operation is not one). */
+const REFUSAL_CODES: Record<number, string> = { 400: "bad_request", 413: "payload_too_large", 415: "unsupported_media_type" };
 
 /** An error answered to a device in the DPS shape. */
 class DeviceError extends Error {
@@ -110,7 +115,11 @@ export class DeviceListener {
         headersTimeout: 20_000,
         requestTimeout: 60_000,
       },
-      (req, res) => void this.handle(req, res),
+      (req, res) => {
+        const source = normaliseAddress(req.socket.remoteAddress ?? "");
+        const context = options.auditContext;
+        void (context ? context.run(source || null, () => this.handle(req, res)) : this.handle(req, res));
+      },
     );
     answerPlainHttp(this.server);
     this.server.on("tlsClientError", () => {
@@ -172,12 +181,33 @@ export class DeviceListener {
     const match = PATH.exec(path);
     if (!match) throw new DeviceError(404, 404001, "Not found: use PUT /{idScope}/registrations/{registrationId}/register");
     const [, rawScope, rawId, action, rawOperation] = match;
-    const idScope = decodeSegment(rawScope!);
-    const registrationId = decodeSegment(rawId!);
     const isRegister = action === "register";
     const expected = isRegister ? "PUT" : "GET";
     if (req.method !== expected)
       throw new DeviceError(405, 405001, `Method ${req.method} is not allowed here; use ${expected}`, { allow: expected });
+    // What the device claims, as sent until decoded: a refusal of the path itself is logged with it too.
+    const claimed = { idScope: rawScope!, registrationId: rawId!, sourceAddress: source };
+    try {
+      return await this.registration(req, claimed, isRegister, rawOperation);
+    } catch (err) {
+      // Refusals of the request's form are logged here; those of the device's credential and
+      // enrollment by the registration flow, which refused them.
+      const code = err instanceof DeviceError ? REFUSAL_CODES[err.status] : undefined;
+      if (code && err instanceof DeviceError)
+        await this.options.registrations.refused(claimed, { code, message: err.message }, isRegister ? "register" : "poll");
+      throw err;
+    }
+  }
+
+  private async registration(
+    req: IncomingMessage,
+    claimed: { idScope: string; registrationId: string; sourceAddress: string },
+    isRegister: boolean,
+    rawOperation: string | undefined,
+  ): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+    const source = claimed.sourceAddress;
+    const idScope = (claimed.idScope = decodeSegment(claimed.idScope));
+    const registrationId = (claimed.registrationId = decodeSegment(claimed.registrationId));
     if (!isRegistrationId(registrationId)) {
       throw new DeviceError(
         400,

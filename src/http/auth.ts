@@ -1,8 +1,12 @@
+import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import { AppError } from "../errors.js";
+import { clip } from "../core/clip.js";
+import type { Refusal } from "../core/audit/refusal-log.js";
 import type { Principal, TokenService } from "../core/tokens/token-service.js";
 import type { Access } from "./route.js";
-import { principalOf } from "./route.js";
+import { callerActor, principalOf } from "./route.js";
+import { clientAddress } from "./exchange.js";
 
 /**
  * The caller named by an `Authorization: Bearer <token>` header, or undefined without one; a
@@ -39,4 +43,33 @@ export function authenticate(tokens: TokenService) {
 /** refusal as express middleware, per route. */
 export function authorize(access: Access) {
   return (_req: Request, res: Response, next: NextFunction): void => next(refusal(access, principalOf(res)));
+}
+
+/**
+ * The log entry of a request refused for its token (401: none, malformed, unknown, expired,
+ * revoked; 403: a role or scope that does not reach the route), or undefined for any other
+ * failure. It names the caller when the token checked out and otherwise only the token's public
+ * id: never what was presented after it.
+ */
+export function denialOf(req: IncomingMessage, error: AppError, principal: Principal | undefined): Refusal | undefined {
+  if (error.code !== "unauthorized" && error.code !== "forbidden") return undefined;
+  const tokenId = principal?.tokenId ?? presentedTokenId(req.headers.authorization);
+  return {
+    action: "auth.deny",
+    actor: callerActor(principal),
+    source: clientAddress(req),
+    code: error.code,
+    message: error.message,
+    details: {
+      method: req.method ?? "",
+      path: clip((req.url ?? "").split("?")[0]!, 200),
+      ...(tokenId ? { tokenId } : {}),
+      ...(principal ? { role: principal.role } : {}),
+    },
+  };
+}
+
+/** The public id of a presented dpki token (`dpki_<id>_…`); nothing of any other credential, which may be all secret. */
+function presentedTokenId(header: string | undefined): string | undefined {
+  return header ? /^Bearer[ ]+dpki_([0-9a-f]{16})_/i.exec(header)?.[1]?.toLowerCase() : undefined;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { normaliseAddress } from "../core/dps/cidr.js";
 import type { Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
 
@@ -60,4 +61,12 @@ export function sendBody(res: ServerResponse, status: number, type: string, body
   res.setHeader("Content-Type", type);
   res.setHeader("Content-Length", Buffer.byteLength(body));
   res.end(body);
+}
+
+/**
+ * The client's address as this server sees it (the TCP peer), the source the log records. A
+ * proxy's X-Forwarded-For is not trusted: any client can send one.
+ */
+export function clientAddress(req: IncomingMessage): string | null {
+  return normaliseAddress(req.socket.remoteAddress ?? "") || null;
 }

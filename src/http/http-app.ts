@@ -1,17 +1,19 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { Services } from "../app.js";
 import { AppError } from "../errors.js";
-import { authenticate, authorize } from "./auth.js";
-import { beginExchange } from "./exchange.js";
+import { authenticate, authorize, denialOf } from "./auth.js";
+import { beginExchange, clientAddress } from "./exchange.js";
 import { leanListener, sendReply, type RequestListener } from "./lean-routes.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { HttpMetrics } from "./metrics.js";
 import { loadApiSpec, requestValidator, type OpenApiDocument } from "./openapi.js";
-import { sendProblem } from "./problem.js";
+import { requestError, sendProblem } from "./problem.js";
 import { checkBodyDepth } from "./request-body.js";
 import { principalOf, type RouteDef } from "./route.js";
 import { apiRoutes } from "./routes/index.js";
 import { ocspGetPath } from "./routes/ocsp-routes.js";
+import { auditPageIndex } from "./routes/audit-page-routes.js";
+import { logTilePath } from "./routes/log-routes.js";
 
 export interface HttpAppOptions {
   logger?: Logger;
@@ -52,6 +54,8 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   app.set("etag", false);
   app.use(requestContext(logger, metrics, isDraining));
   app.use(ocspGetPath);
+  app.use(auditPageIndex);
+  app.use(logTilePath);
   app.use(authenticate(services.tokens));
 
   const router = express.Router({ caseSensitive: true, strict: true });
@@ -67,7 +71,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
       : route.rawBody
         ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
         : [];
-    router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), expressHandler(route));
+    router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), inContext(services), expressHandler(route));
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method.toUpperCase()]);
   }
   for (const [path, methods] of methodsByPath) {
@@ -79,10 +83,14 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   }
   app.use(router);
   app.use((_req, _res, next) => next(new AppError("not_found", "No such endpoint")));
-  app.use(problemHandler(logger, metrics));
+  app.use(problemHandler(services, logger, metrics));
 
   return {
-    listener: leanListener(routes, { tokens: services.tokens, spec, logger, metrics, isDraining }, (req, res) => app(req, res)),
+    listener: leanListener(
+      routes,
+      { tokens: services.tokens, spec, logger, metrics, isDraining, auditContext: services.auditContext, refusals: services.refusals },
+      (req, res) => app(req, res),
+    ),
     app,
     routes,
     metrics,
@@ -107,6 +115,15 @@ function expressHandler(route: RouteDef): RequestHandler {
     sendReply(res, await lean({ body: req.body, principal: principalOf(res), params: req.params as Record<string, string> }));
 }
 
+/**
+ * The handler runs with the client's address as the source of the entries it causes. Entered
+ * here, next to the handler: the body parsers resume the chain from stream events, outside any
+ * context entered earlier.
+ */
+function inContext(services: Services): RequestHandler {
+  return (req, _res, next) => services.auditContext.run(clientAddress(req), next);
+}
+
 function requestContext(logger: Logger, metrics: HttpMetrics, isDraining: () => boolean): RequestHandler {
   return (req, res, next) => {
     res.locals.requestId = beginExchange(req, res, { logger, metrics, draining: isDraining() }, () => ({
@@ -119,9 +136,14 @@ function requestContext(logger: Logger, metrics: HttpMetrics, isDraining: () => 
   };
 }
 
-function problemHandler(logger: Logger, metrics: HttpMetrics): ErrorRequestHandler {
-  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+/** Answers with the problem document; a request refused for its token is logged (auth.deny) first. */
+function problemHandler(services: Services, logger: Logger, metrics: HttpMetrics): ErrorRequestHandler {
+  return async (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
+    const error = requestError(err);
+    const denial = denialOf(req, error, principalOf(res));
+    if (denial) await services.refusals.record(denial);
+    if (res.headersSent) return;
     res.locals.errorCode = sendProblem(err, req, res, res.locals.requestId as string | undefined, { logger, metrics });
   };
 }

@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Principal, TokenService } from "../core/tokens/token-service.js";
 import { AppError } from "../errors.js";
-import { callerOf, refusal } from "./auth.js";
-import { beginExchange, sendBody } from "./exchange.js";
+import type { AuditContext } from "../core/audit/audit-context.js";
+import type { RefusalLog } from "../core/audit/refusal-log.js";
+import { callerOf, denialOf, refusal } from "./auth.js";
+import { beginExchange, clientAddress, sendBody } from "./exchange.js";
 import type { Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
 import { bodyValidator, pathParamsAllowed, type OpenApiDocument } from "./openapi.js";
-import { sendProblem } from "./problem.js";
+import { requestError, sendProblem } from "./problem.js";
 import { parseJsonBody, readBody } from "./request-body.js";
 import type { LeanReply, RouteDef } from "./route.js";
 
@@ -18,6 +20,8 @@ export interface LeanContext {
   logger: Logger;
   metrics: HttpMetrics;
   isDraining: () => boolean;
+  auditContext: AuditContext;
+  refusals: RefusalLog;
 }
 
 type LeanRoute = Extract<RouteDef, { lean: unknown }>;
@@ -96,8 +100,12 @@ function leanRoute(route: LeanRoute, context: LeanContext) {
       if (refused) throw refused;
       const body = parse(await readBody(req, limit));
       validate(body);
-      sendReply(res, await route.lean({ body, principal, params }));
+      const call = { body, principal, params };
+      sendReply(res, await context.auditContext.run(clientAddress(req), () => route.lean(call)));
     } catch (err) {
+      if (res.headersSent) return void res.destroy();
+      const denial = denialOf(req, requestError(err), principal);
+      if (denial) await context.refusals.record(denial);
       if (res.headersSent) return void res.destroy();
       code = sendProblem(err, req, res, id, { logger, metrics });
     }

@@ -62,6 +62,8 @@ export async function startServer(services: Services, options: ServeOptions): Pr
   const host = options.host ?? "127.0.0.1";
   const logger = options.logger ?? jsonLogger();
   const http = createHttpApp(services, { logger, metrics: options.metrics });
+  // The refusal stands either way; an operator must hear that its entry was lost.
+  services.refusals.onError = (err) => logger.error("cannot log a refused request", { message: (err as Error)?.message });
   const names = listenNames(host, services.config.publicUrl);
 
   let server: Server | HttpsServer;

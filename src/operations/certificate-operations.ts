@@ -2,6 +2,7 @@ import type { CertificateView } from "../core/issuance/certificate-view.js";
 import type { CaStatusView } from "../core/authority/ca-rotation-service.js";
 import type { CrlInfo } from "../core/authority/crl-service.js";
 import type { AuditEntryView } from "../core/audit/audit-service.js";
+import type { AuditCheckReport } from "../core/audit/finding.js";
 import type { ChainVerdict } from "../store/audit-chain.js";
 import type { Page } from "../store/store.js";
 import type { TokenView } from "../core/tokens/token-service.js";
@@ -26,6 +27,8 @@ export interface CertificateOperations {
   auditCheckpoint(): Promise<LogCheckpointView>;
   /** A tlog-proof that one entry (or the issuance of one certificate) is in the signed log. */
   auditProve(target: { serial?: string; seq?: number }): Promise<LogProofView>;
+  /** The audit checks' findings (shared and weak keys, profile drift, expiring CAs, idle tokens …). */
+  auditCheck(query: AuditCheckQuery): Promise<AuditCheckReport>;
   profiles(): Promise<ProfileView[]>;
   /** Creates an API token; the secret is in the result only, never stored or shown again. */
   tokenCreate(input: TokenCreateInput): Promise<{ token: TokenView; secret: string }>;
@@ -103,8 +106,19 @@ export interface AuditQuery {
   serial?: string;
   action?: string;
   actor?: string;
+  /** Only refused attempts (auth.deny, cert.refuse, dps.register.refuse). */
+  refusals?: boolean;
+  /** Case-insensitive text in the subject, actor, action, serial or details. */
+  text?: string;
   after?: string;
   limit?: number;
+}
+
+export interface AuditCheckQuery {
+  /** Duration like "90d": report CAs expiring within it (default 90d). */
+  within?: string;
+  /** Duration like "90d": report tokens unused for it (default 90d). */
+  unusedFor?: string;
 }
 
 export interface ProfileView {

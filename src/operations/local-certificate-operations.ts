@@ -2,6 +2,7 @@ import { pemEncode } from "../../ca/pem.js";
 import { normaliseSerialHex } from "../../ca/serial.js";
 import type { Services } from "../app.js";
 import type {
+  AuditCheckQuery,
   AuditQuery,
   BatchResultView,
   CertificateOperations,
@@ -16,6 +17,7 @@ import type {
 import { AppError, toAppError } from "../errors.js";
 import { parseDuration } from "../duration.js";
 import { crlInfo } from "../core/authority/crl-service.js";
+import { DEFAULT_CHECK_WINDOW } from "../core/audit/finding.js";
 import type { IssueRequest } from "../core/issuance/issuance-service.js";
 
 /** CertificateOperations on in-process services, acting as `actor` (the CLI user or an API token). */
@@ -116,6 +118,8 @@ export class LocalCertificateOperations implements CertificateOperations {
         serial,
         action: query.action,
         actor: query.actor,
+        refusals: query.refusals,
+        text: query.text,
         scope: this.scope ?? undefined,
       },
       query.after,
@@ -161,6 +165,14 @@ export class LocalCertificateOperations implements CertificateOperations {
       proof: proved.proof,
       checkpointSize: proved.checkpoint.size,
     };
+  }
+
+  async auditCheck(query: AuditCheckQuery) {
+    this.unscoped("Checking the installation");
+    return this.services.auditCheck.run({
+      caExpiryWithinMs: parseDuration(query.within ?? DEFAULT_CHECK_WINDOW),
+      tokenUnusedForMs: parseDuration(query.unusedFor ?? DEFAULT_CHECK_WINDOW),
+    });
   }
 
   async profiles(): Promise<ProfileView[]> {

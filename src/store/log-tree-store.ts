@@ -1,3 +1,5 @@
+import type { AuditInput } from "./records.js";
+
 /**
  * The Merkle tree over the issuance log (RFC 6962 hashing, tlog/merkle.ts): leaf i is the hash
  * of entry i+1's canonical encoding. The tree is derived data — it can always be rebuilt from the
@@ -21,8 +23,8 @@ export interface LogKeyRecord {
 
 export interface LogTreeStore {
   logKey(): Promise<LogKeyRecord | null>;
-  /** Records the log key once; throws conflict when one exists. */
-  insertLogKey(key: LogKeyRecord): Promise<void>;
+  /** Records the log key once, with its log entry; throws conflict when one exists, appending nothing. */
+  insertLogKey(key: LogKeyRecord, audit: AuditInput): Promise<void>;
   /** How many leaves the tree holds. */
   treeSize(): Promise<number>;
   /**
@@ -32,6 +34,8 @@ export interface LogTreeStore {
   appendLeaves(start: number, leafHashes: Buffer[]): Promise<void>;
   /** Hash of the complete subtree of 2^level leaves at `index`; throws not_found when the tree has not reached it. */
   subtreeHash(level: number, index: number): Promise<Buffer>;
+  /** `count` consecutive subtree hashes of one level from `index` (a tile's worth); throws not_found when the tree has not reached the last. */
+  subtreeHashes(level: number, index: number, count: number): Promise<Buffer[]>;
   insertCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
   latestCheckpoint(): Promise<CheckpointRecord | null>;
 }

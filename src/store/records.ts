@@ -51,7 +51,20 @@ export interface AuditInput {
   profile?: string | null;
   policyHash?: string | null;
   details?: Record<string, unknown>;
+  /**
+   * Where the change or refusal came from: the client address the server saw, `local` for this
+   * installation's own work. Stored as `details.source`, so the entry's encoding is the one it
+   * always was. Undefined: the appender fills it in (and policyHash) from what it was given; null: none.
+   */
+  source?: string | null;
 }
+
+/**
+ * Actions of entries that record a refused attempt rather than a change: each is appended in a
+ * transaction of its own, and bounded per source (see the README's log section).
+ */
+export const REFUSAL_ACTIONS = ["auth.deny", "cert.refuse", "dps.register.refuse"] as const;
+export type RefusalAction = (typeof REFUSAL_ACTIONS)[number];
 
 export interface AuditEntry {
   seq: number;

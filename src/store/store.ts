@@ -19,6 +19,10 @@ export interface AuditFilter {
   serial?: string;
   action?: string;
   actor?: string;
+  /** Only refused attempts (REFUSAL_ACTIONS) and the counts of those the log bounded away. */
+  refusals?: boolean;
+  /** Case-insensitive text in the subject, actor, action, serial or details (JSON as stored). */
+  text?: string;
   /**
    * Only entries of this ID scope: those naming it (`details.idScope`) and those about its
    * certificates. CA-level entries belong to no scope.

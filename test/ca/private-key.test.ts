@@ -17,6 +17,18 @@ const PASS = "correct horse battery staple";
 const workDir = mkdtempSync(path.join(tmpdir(), "dpki-private-key-"));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
+const generated = new Map<KeyAlgorithm, ReturnType<typeof generatePrivateKey>>();
+/**
+ * One key per algorithm for the tests that encrypt, open and hand keys to OpenSSL: RSA-3072 and
+ * RSA-4096 generation takes seconds, and what those tests check does not depend on a fresh key.
+ * The generatePrivateKey tests make their own.
+ */
+function keyFor(alg: KeyAlgorithm): ReturnType<typeof generatePrivateKey> {
+  let key = generated.get(alg);
+  if (!key) generated.set(alg, (key = generatePrivateKey(alg)));
+  return key;
+}
+
 function pemBody(pem: string): Uint8Array {
   return Buffer.from(pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
 }
@@ -73,7 +85,7 @@ describe("generatePrivateKey", () => {
 
 describe("encryptPrivateKey / decryptPrivateKey", () => {
   it.each(KEY_ALGORITHMS)("round-trips a %s key", (alg) => {
-    const key = generatePrivateKey(alg);
+    const key = keyFor(alg);
     const pem = encryptPrivateKey(key, PASS, FAST);
     expect(pem).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n([A-Za-z0-9+/=]{1,64}\n)+-----END ENCRYPTED PRIVATE KEY-----\n$/);
     const opened = decryptPrivateKey(pem, PASS);
@@ -146,7 +158,7 @@ describe("encryptPrivateKey / decryptPrivateKey", () => {
 
 describe.runIf(hasOpenssl())("OpenSSL interoperability", () => {
   it.each(KEY_ALGORITHMS)("openssl pkey opens our %s key", (alg) => {
-    const key = generatePrivateKey(alg);
+    const key = keyFor(alg);
     const file = path.join(workDir, `ours-${alg}.pem`);
     writeFileSync(file, encryptPrivateKey(key, PASS, FAST), { mode: 0o600 });
     const out = openssl("pkey", "-in", file, "-passin", `pass:${PASS}`, "-pubout", "-outform", "DER");

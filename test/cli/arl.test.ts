@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 
 const work = tempDir();
 const env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "arl" };
@@ -38,8 +39,8 @@ function splitBundle(pemFile: string): Map<string, string> {
 it(
   "every CA publishes a CRL, roots their ARL, so openssl verify -crl_check_all checks a whole chain across a root rollover",
   { timeout: 120_000 },
-  () => {
-    ok("init", "--org", "Arl");
+  async () => {
+    await initDataDir(env.DPKI_HOME, { passphrase: env.DPKI_PASSPHRASE, org: "Arl" });
     opensslCsr(work, "old-dev", { subject: "/CN=old-dev" });
     ok("cert", "issue", "--csr", "old-dev.csr", "--profile", "device", "--out", "old-dev.pem");
     ok("ca", "rotate", "--new-root");

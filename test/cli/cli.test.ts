@@ -5,26 +5,33 @@ import Database from "better-sqlite3";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr, pemBlocks } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { REFUSAL_ACTIONS } from "../../src/store/records.js";
+import { initDataDir } from "../helpers/data-dir.js";
 
 const work = tempDir();
+/** Made by `dpki init` itself, for the tests of init. */
+const initHome = join(work, "init");
+/** Where every other test works: laid out as init does, without its cost (helpers/data-dir.ts). */
 const home = join(work, "ca");
 const PASS = "correct horse battery staple";
 const env = { DPKI_HOME: home, DPKI_PASSPHRASE: PASS };
 const run = (args: string[], extra: Record<string, string | undefined> = {}, input?: string | Buffer) =>
   dpki(args, { env: { ...env, ...extra }, input });
-const json = (args: string[]) => {
-  const r = run([...args, "--json"]);
+const json = (args: string[], extra: Record<string, string | undefined> = {}) => {
+  const r = run([...args, "--json"], extra);
   expect(r.stderr).toBe("");
   expect(r.status).toBe(0);
   return JSON.parse(r.stdout);
 };
 
 /** Rows in the tables that must not change when a command is refused. */
-function dbState(): { certificates: number; audit: number; crls: number } {
-  const db = new Database(join(home, "dpki.db"), { readonly: true });
+function dbState(dir = home): { certificates: number; audit: number; crls: number } {
+  const db = new Database(join(dir, "dpki.db"), { readonly: true });
   try {
-    const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-    return { certificates: count("certificates"), audit: count("audit_log"), crls: count("crls") };
+    const count = (t: string, where = "") => (db.prepare(`SELECT count(*) AS n FROM ${t} ${where}`).get() as { n: number }).n;
+    // A refusal is logged, and is the one entry a refused command adds: the changes must not move.
+    const changes = `WHERE action NOT IN (${REFUSAL_ACTIONS.map((a) => `'${a}'`).join(", ")})`;
+    return { certificates: count("certificates"), audit: count("audit_log", changes), crls: count("crls") };
   } finally {
     db.close();
   }
@@ -33,45 +40,56 @@ function dbState(): { certificates: number; audit: number; crls: number } {
 let root: string;
 let inter: string;
 
-beforeAll(() => {
-  const init = run(["init", "--org", "Acme Devices", "--public-url", "http://pki.acme.test"]);
-  expect(init.stderr).toBe("");
-  expect(init.status).toBe(0);
+/** The issuing CA and the root of `dir`, in files for openssl. */
+function caFiles(dir: string, name: string): { inter: string; root: string } {
+  const files = { inter: join(work, `${name}-inter.pem`), root: join(work, `${name}-root.pem`) };
   // The chain holds the issuing CA only; the root comes from `dpki ca root`, never from a chain.
-  const chain = pemBlocks(run(["ca", "chain"]).stdout);
+  const chain = pemBlocks(run(["ca", "chain"], { DPKI_HOME: dir }).stdout);
   expect(chain).toHaveLength(1);
-  inter = join(work, "inter.pem");
-  root = join(work, "root.pem");
-  writeFileSync(inter, chain[0]!);
-  expect(run(["ca", "root", "--out", root]).status).toBe(0);
+  writeFileSync(files.inter, chain[0]!);
+  expect(run(["ca", "root", "--out", files.root], { DPKI_HOME: dir }).status).toBe(0);
+  return files;
+}
+
+beforeAll(async () => {
+  await initDataDir(home, { passphrase: PASS, org: "Acme Devices", publicUrl: "http://pki.acme.test" });
+  ({ inter, root } = caFiles(home, "ca"));
 });
 
 describe("dpki init", () => {
+  let made: { inter: string; root: string };
+  beforeAll(() => {
+    const init = run(["init", "--org", "Acme Devices", "--public-url", "http://pki.acme.test"], { DPKI_HOME: initHome });
+    expect(init.stderr).toBe("");
+    expect(init.status).toBe(0);
+    made = caFiles(initHome, "init");
+  });
+
   it("makes a root and a pathLen-0 intermediate with encrypted 0600 keys openssl can open", () => {
-    const cas = json(["ca", "list"]);
+    const cas = json(["ca", "list"], { DPKI_HOME: initHome });
     expect(cas.map((c: { kind: string }) => c.kind)).toEqual(["root", "intermediate"]);
-    const text = openssl(["x509", "-in", inter, "-noout", "-text"]).stdout;
+    const text = openssl(["x509", "-in", made.inter, "-noout", "-text"]).stdout;
     expect(text).toMatch(/CA:TRUE, pathlen:0/);
     expect(text).toMatch(/Certificate Sign, CRL Sign/);
-    expect(openssl(["x509", "-in", root, "-noout", "-text"]).stdout).toMatch(/CA:TRUE/);
-    const keys = readdirSync(join(home, "keys"));
+    expect(openssl(["x509", "-in", made.root, "-noout", "-text"]).stdout).toMatch(/CA:TRUE/);
+    const keys = readdirSync(join(initHome, "keys"));
     expect(keys).toHaveLength(2);
     for (const k of keys) {
-      const file = join(home, "keys", k);
+      const file = join(initHome, "keys", k);
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(readFileSync(file, "utf8")).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
       expect(openssl(["pkey", "-in", file, "-passin", `pass:${PASS}`, "-noout"]).status).toBe(0);
       expect(openssl(["pkey", "-in", file, "-passin", "pass:wrong", "-noout"]).status).not.toBe(0);
     }
-    expect(statSync(join(home, "dpki.db")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(initHome, "dpki.db")).mode & 0o777).toBe(0o600);
   });
 
   it("refuses to overwrite an existing CA", () => {
-    const before = dbState();
-    const r = run(["init"]);
+    const before = dbState(initHome);
+    const r = run(["init"], { DPKI_HOME: initHome });
     expect(r.status).toBe(73);
     expect(r.stderr).toMatch(/already holds a CA/);
-    expect(dbState()).toEqual(before);
+    expect(dbState(initHome)).toEqual(before);
   });
 
   it("refuses without a passphrase and leaves nothing behind", () => {
@@ -349,7 +367,11 @@ describe("dpki audit", () => {
     expect(entries[0]).toMatchObject({ actor: "line-7", action: "cert.issue", profile: "device", subject: "CN=audited" });
     expect(entries[0].policyHash).toMatch(/^[0-9a-f]{64}$/);
     const actions = new Set(json(["audit", "log", "--limit", "1000"]).items.map((e: { action: string }) => e.action));
-    expect([...actions].sort()).toEqual(["ca.create", "cert.issue", "cert.revoke", "crl.publish"]);
+    expect([...actions].sort()).toEqual(["ca.create", "cert.issue", "cert.refuse", "cert.revoke", "crl.publish"]);
+    // The bad CSRs above were refused by this CLI on the data directory itself.
+    const refused = json(["audit", "log", "--refusals", "--limit", "1000"]).items;
+    expect(refused.length).toBeGreaterThan(0);
+    for (const e of refused) expect(e).toMatchObject({ action: "cert.refuse", details: { source: "local", code: expect.any(String) } });
     expect(run(["audit", "verify"]).stdout).toMatch(/^Log intact: \d+ entries, head [0-9a-f]{64}/);
   });
 

@@ -1,9 +1,10 @@
-import { expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 
 const work = tempDir();
 const env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "crl issuers" };
@@ -14,8 +15,9 @@ const ok = (...args: string[]) => {
   return r.stdout;
 };
 
+beforeAll(() => initDataDir(env.DPKI_HOME, { passphrase: env.DPKI_PASSPHRASE }));
+
 it("dpki crl --ca names a retired issuer (with its revocations) and --all writes one CRL per CA in service", { timeout: 120_000 }, () => {
-  ok("init");
   opensslCsr(work, "old-dev", { subject: "/CN=old-dev" });
   const issued = JSON.parse(ok("cert", "issue", "--csr", "old-dev.csr", "--profile", "device", "--out", "old-dev.pem", "--json"));
   const oldInt = JSON.parse(ok("ca", "rotate", "--json")).previous.id as string;

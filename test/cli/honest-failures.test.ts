@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { dpki } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 
 const work = tempDir();
 const home = join(work, "ca");
@@ -15,11 +16,7 @@ const env = { DPKI_HOME: home, DPKI_PASSPHRASE: PASS, DPKI_SERVER: undefined };
 const run = (args: string[], extra: Record<string, string | undefined> = {}, input?: string) =>
   dpki(args, { env: { ...env, ...extra }, input });
 
-beforeAll(() => {
-  const init = run(["init", "--org", "Acme"]);
-  expect(init.stderr).toBe("");
-  expect(init.status).toBe(0);
-});
+beforeAll(() => initDataDir(home, { passphrase: PASS, org: "Acme" }));
 
 describe("a data directory that is not there", () => {
   for (const args of [

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { SqliteDb } from "../../src/store/sqlite/sqlite-db.js";
 import { dpki, dpkiAsync } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 import { startTestServer } from "../http/harness.js";
 
 const work = tempDir();
@@ -14,10 +15,7 @@ const home = join(work, "ca");
 const env = { DPKI_HOME: home, DPKI_PASSPHRASE: "robust passphrase" };
 const run = (args: string[], extra: Record<string, string | undefined> = {}) => dpki(args, { env: { ...env, ...extra } });
 
-beforeAll(() => {
-  const init = run(["init", "--org", "Robust"]);
-  expect(init.status, init.stderr).toBe(0);
-});
+beforeAll(() => initDataDir(home, { passphrase: env.DPKI_PASSPHRASE, org: "Robust" }));
 
 describe("the audit log", () => {
   it("verifies with an entry nested 5,000 levels deep written straight into the store", () => {
@@ -101,7 +99,7 @@ describe("a damaged database file", () => {
   }
   const commands = [["cert", "list"], ["audit", "verify"], ["ca", "list"], ["token", "list"], ["crl"]];
 
-  it("is named, with the file, and exits 69 for every command", () => {
+  it("is named, with the file, and exits 69 for every command", async () => {
     const size = readFileSync(join(home, "dpki.db")).length;
     const cases: Array<[string, (file: string) => void, RegExp]> = [
       [
@@ -123,14 +121,17 @@ describe("a damaged database file", () => {
     ];
     for (const [name, damage, problem] of cases) {
       const extra = damagedCopy(name, damage);
-      for (const args of commands) {
-        const r = run(args, extra);
+      // Each command reads its own damaged copy and changes nothing: they run side by side.
+      const [json, ...results] = await Promise.all(
+        [["cert", "list", "--json"], ...commands].map((args) => dpkiAsync(args, { env: { ...env, ...extra } })),
+      );
+      for (const [i, args] of commands.entries()) {
+        const r = results[i]!;
         expect(r.stderr, `${name}: dpki ${args.join(" ")}`).toContain(`Cannot read the database ${join(extra.DPKI_HOME!, "dpki.db")}`);
         expect(r.stderr).toMatch(problem);
         expect(r.status).toBe(69);
       }
-      const json = run(["cert", "list", "--json"], extra);
-      expect(JSON.parse(json.stderr).error.code).toBe("store_damaged");
+      expect(JSON.parse(json!.stderr).error.code).toBe("store_damaged");
     }
   });
 

@@ -11,6 +11,7 @@ import { logLeaf } from "../../src/core/audit/log-service.js";
 import { dpki } from "../helpers/cli.js";
 import { opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 
 const work = tempDir();
 const env = { DPKI_HOME: join(work, "ca"), DPKI_PASSPHRASE: "log test" };
@@ -21,8 +22,8 @@ const json = (...args: string[]) => {
 };
 let serial: string;
 
-beforeAll(() => {
-  expect(dpki(["init"], { env }).status).toBe(0);
+beforeAll(async () => {
+  await initDataDir(env.DPKI_HOME, { passphrase: env.DPKI_PASSPHRASE });
   const csr = opensslCsr(work, "dev", { subject: "/CN=log-device-1" });
   serial = json("cert", "issue", "--csr", csr, "--profile", "device").serial;
   json("cert", "issue", "--csr", opensslCsr(work, "dev2", { subject: "/CN=log-device-2" }), "--profile", "device");
@@ -37,7 +38,8 @@ it("signs a checkpoint and writes a proof that Go's sumdb verifier accepts", () 
   const r = dpki(["audit", "prove", serial, "--out", proofFile], { env });
   expect(r.status, r.stderr).toBe(0);
   expect(r.stdout).toMatch(/proven against checkpoint of \d+/);
-  expect(readFileSync(proofFile, "utf8")).toMatch(/^c2sp\.org\/tlog-proof@v1\nindex \d+\n/);
+  // The entry itself rides along as the extra data: the proof checks with nothing else.
+  expect(readFileSync(proofFile, "utf8")).toMatch(/^c2sp\.org\/tlog-proof@v1\nextra [A-Za-z0-9+/=]+\nindex \d+\n/);
 
   const GOCODE = "/usr/share/gocode";
   if (spawnSync("go", ["version"]).status !== 0 || !existsSync(join(GOCODE, "src", "golang.org", "x", "mod", "sumdb"))) return;

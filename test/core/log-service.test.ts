@@ -13,7 +13,8 @@ import type { Services } from "../../src/app.js";
 import { logLeaf } from "../../src/core/audit/log-service.js";
 import { verifyChain } from "../../src/store/audit-chain.js";
 import { makeCsr } from "../http/harness.js";
-import { servicesWithCa } from "../helpers/services.js";
+import { openServices } from "../../src/app.js";
+import { servicesWithCa, TEST_PASSPHRASE } from "../helpers/services.js";
 
 let services: Services;
 const serials: string[] = [];
@@ -58,6 +59,19 @@ describe("the verifiable log", () => {
     const proof = await services.log.consistency(before.size, after.size);
     expect(verifyConsistency(before.size, after.size, proof, before.root, after.root)).toBe(true);
     expect(await services.log.checkAgainstCheckpoint()).toMatchObject({ ok: true, size: after.size });
+  });
+
+  it("catches the tree up alongside another process doing the same, without failing either", async () => {
+    // A second opening of the same data directory: `dpki audit …` beside `dpki serve`.
+    const other = openServices({ dataDir: services.dataDir.root, passphrase: TEST_PASSPHRASE, keyIterations: 1000 });
+    try {
+      for (let i = 0; i < 3; i++) await services.issuance.issue({ csr: await makeCsr(`race-${i}`), profile: "device", actor: "test" });
+      const [a, b] = await Promise.all([services.log.catchUp(), other.log.catchUp()]);
+      expect(a).toBe(b);
+      expect((await other.log.checkpoint()).size).toBe(a);
+    } finally {
+      await other.close();
+    }
   });
 
   it("sees a cut tail and a rewritten entry against the signed checkpoint", async () => {

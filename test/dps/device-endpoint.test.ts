@@ -344,21 +344,23 @@ describe("device endpoint flood control", async () => {
   const { services, idScope } = fx;
   await services.dps.admin.createHub(idScope, { name: "hub", hostName: "hub.example.net" }, ACTOR);
   const dev = await services.dps.admin.createEnrollment(idScope, "individual", "calm-1", { attestation: { type: "symmetricKey" } }, ACTOR);
-  const { port } = await startListener(services, { host: "0.0.0.0", names: ["127.0.0.1"], rateLimit: { perSecond: 5, burst: 10 } });
+  const limit = { perSecond: 1, burst: 10 };
+  const { port } = await startListener(services, { host: "0.0.0.0", names: ["127.0.0.1"], rateLimit: limit });
   const target = { host: "127.0.0.1", port, ca: fx.rootPem };
 
   it("rate limits a flooding source without hurting others", async () => {
-    const started = Date.now();
+    const started = performance.now();
     const flood = await Promise.all(
       Array.from({ length: 60 }, () =>
         deviceCall(target, { path: `/${idScope}/registrations/noisy/register`, body: "{}", localAddress: "127.0.0.2" }),
       ),
     );
+    const seconds = (performance.now() - started) / 1000;
     const limited = flood.filter((r) => r.status === 429);
-    // The bucket admits its burst plus what refills while the handshakes run (slow on a loaded machine): all others are refused.
-    const admissible = 10 + Math.ceil((5 * (Date.now() - started)) / 1000);
-    expect(limited.length).toBeGreaterThanOrEqual(Math.min(45, 60 - admissible));
-    expect(limited.length).toBeGreaterThan(0);
+    // The burst, and what the bucket refilled while the 60 handshakes came in: on a loaded machine
+    // that takes seconds, so the bound follows the time the flood took rather than assume it.
+    expect(flood.length - limited.length).toBeLessThanOrEqual(limit.burst + Math.ceil(seconds * limit.perSecond));
+    expect(limited.length).toBeGreaterThanOrEqual(30);
     expectDpsError(limited[0]!, 429, 429001);
     expect(Number(limited[0]!.headers["retry-after"])).toBeGreaterThanOrEqual(1);
 

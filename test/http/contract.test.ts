@@ -1,4 +1,5 @@
 import { lint, createConfig } from "@redocly/openapi-core";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_TABLE } from "../../src/errors.js";
 import { loadApiSpec, OPENAPI_FILE } from "../../src/http/openapi.js";
@@ -68,6 +69,29 @@ describe("openapi.yaml is the contract", () => {
     const config = await createConfig({ extends: ["recommended"] });
     const problems = await lint({ ref: OPENAPI_FILE, config });
     expect(problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer}`)).toEqual([]);
+  });
+
+  it("is served, as shipped, at /openapi.yaml to anyone", async () => {
+    const reply = await t.request("GET", "/openapi.yaml");
+    expect(reply.status).toBe(200);
+    expect(reply.headers["content-type"]).toBe("application/yaml; charset=utf-8");
+    expect(reply.body.equals(readFileSync(OPENAPI_FILE))).toBe(true);
+  });
+
+  it("serves the auditor page at /audit/ and /audit under a strict CSP, and 404 for files it does not have", async () => {
+    for (const path of ["/audit/", "/audit", "/audit/index.html"]) {
+      const page = await t.request("GET", path);
+      expect(page.status, path).toBe(200);
+      expect(page.headers["content-type"]).toBe("text/html; charset=utf-8");
+      expect(page.headers["content-security-policy"]).toMatch(
+        /^default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'/,
+      );
+      expect(page.text).toContain('<script type="module" src="/audit/audit.js"></script>');
+    }
+    expect((await t.request("GET", "/audit/audit.js")).headers["content-type"]).toBe("text/javascript; charset=utf-8");
+    const missing = await t.request("GET", "/audit/..%2Fpackage.json");
+    expect(missing.status).toBe(404);
+    expect(missing.headers["content-type"]).toMatch(/^application\/problem\+json/);
   });
 
   it("its examples are what the server really answers (shape check of live responses)", async () => {

@@ -97,7 +97,15 @@ beforeAll(async () => {
   const leanOnly = (http: HttpApp) =>
     leanListener(
       http.routes,
-      { tokens: t.services.tokens, spec, logger: http.logger, metrics: http.metrics, isDraining: () => false },
+      {
+        tokens: t.services.tokens,
+        spec,
+        logger: http.logger,
+        metrics: http.metrics,
+        isDraining: () => false,
+        auditContext: t.services.auditContext,
+        refusals: t.services.refusals,
+      },
       (_req, res) => {
         res.statusCode = LEFT_TO_EXPRESS;
         res.end();

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr, pemBlocks } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
@@ -19,7 +20,7 @@ let inter: string;
 let root: string;
 
 beforeAll(async () => {
-  expect(dpki(["init", "--org", "Plain"], { env }).status).toBe(0);
+  await initDataDir(home, { passphrase: env.DPKI_PASSPHRASE, org: "Plain" });
   const httpPort = await freePort();
   base = `http://127.0.0.1:${httpPort}`;
   const configFile = join(home, "config.json");
@@ -50,7 +51,7 @@ beforeAll(async () => {
   writeFileSync(inter, chain[0]!);
   // Chains never carry a root: the roots in service come from `dpki ca root`.
   writeFileSync(root, dpki(["ca", "root"], { env }).stdout);
-}, 60_000);
+});
 
 afterAll(async () => {
   if (server && server.exitCode === null) {

@@ -29,10 +29,12 @@ const MATRIX: Record<string, readonly TokenRole[] | typeof PUBLIC> = {
   "GET /v1/crl.pem": PUBLIC,
   "GET /v1/audit": ["admin", "auditor"],
   "GET /v1/audit/verify": ["admin", "auditor"],
+  "GET /v1/audit/findings": ["admin", "auditor"],
   "POST /v1/tokens": ["admin"],
   "GET /v1/tokens": ["admin"],
   "POST /v1/tokens/:id/revoke": ["admin"],
   "GET /v1/profiles": EVERY_ROLE,
+  "GET /openapi.yaml": PUBLIC,
 };
 
 let t: TestServer;

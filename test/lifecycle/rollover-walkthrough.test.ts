@@ -7,6 +7,7 @@ import { X509Certificate } from "node:crypto";
 import { dpki } from "../helpers/cli.js";
 import { openssl, opensslCsr } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
+import { initDataDir } from "../helpers/data-dir.js";
 import { freePort } from "../helpers/free-port.js";
 
 const BIN = resolve(import.meta.dirname, "..", "..", "bin", "dpki.js");
@@ -52,7 +53,7 @@ function tlsCheck(port: number, ca: string): Promise<{ authorized: boolean; erro
   });
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -67,7 +68,7 @@ function verify(caFile: string, chainFile: string): string {
 }
 
 it("walks from `dpki ca rotate --new-root` to `dpki ca retire` with devices on either root", { timeout: 180_000 }, async () => {
-  ok("init");
+  await initDataDir(home, { passphrase: env.DPKI_PASSPHRASE });
   const port = await freePort();
   server = spawn(process.execPath, [BIN, "serve", "--port", String(port)], {
     env: { ...process.env, ...env },

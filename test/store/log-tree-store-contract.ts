@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { inclusionProof, leafHash, treeHash, verifyInclusion } from "../../tlog/merkle.js";
-import { t0, withStores, type OpenStoreSet } from "./store-set.js";
+import { audit, expectAudited, expectRefused, t0, withStores, type OpenStoreSet } from "./store-set.js";
 
 /** What every LogTreeStore must do: hold complete subtrees without gaps, checkpoints that only grow, one log key. */
 export function describeLogTreeStoreContract(name: string, open: OpenStoreSet): void {
@@ -25,6 +25,10 @@ export function describeLogTreeStoreContract(name: string, open: OpenStoreSet): 
         }
         expect(await logTree.subtreeHash(5, 0)).toHaveLength(32);
         await expect(logTree.subtreeHash(5, 1)).rejects.toMatchObject({ code: "not_found" });
+        // A tile's worth at once: the same hashes, in order, and not_found past the tree's edge.
+        expect(await logTree.subtreeHashes(0, 30, 7)).toEqual(all.slice(30));
+        expect(await logTree.subtreeHashes(2, 0, 9)).toEqual(await Promise.all(Array.from({ length: 9 }, (_, i) => stored(2, i))));
+        await expect(logTree.subtreeHashes(0, 30, 8)).rejects.toMatchObject({ code: "not_found" });
       }));
 
     it("refuses leaves that do not start at the current size, storing none", () =>
@@ -50,11 +54,11 @@ export function describeLogTreeStoreContract(name: string, open: OpenStoreSet): 
       }));
 
     it("records one log key", () =>
-      withStores(open, async ({ logTree }) => {
+      withStores(open, async ({ store, logTree }) => {
         expect(await logTree.logKey()).toBeNull();
         const key = { keyRef: "log-key-1", spki: new Uint8Array(randomBytes(44)), createdAt: t0 };
-        await logTree.insertLogKey(key);
-        await expect(logTree.insertLogKey({ ...key, keyRef: "other" })).rejects.toMatchObject({ code: "conflict" });
+        await expectAudited(store, ["log.key.create"], () => logTree.insertLogKey(key, audit("log.key.create")));
+        await expectRefused(store, "conflict", () => logTree.insertLogKey({ ...key, keyRef: "other" }, audit("log.key.create")));
         expect(await logTree.logKey()).toEqual(key);
       }));
   });

@@ -6,6 +6,8 @@ import { PgDpsStore } from "../../src/store/postgres/pg-dps-store.js";
 import { PgLifecycleStore } from "../../src/store/postgres/pg-lifecycle-store.js";
 import { PgTokenStore } from "../../src/store/postgres/pg-token-store.js";
 import { PgLogTreeStore } from "../../src/store/postgres/pg-log-tree-store.js";
+import { PgAuditCheckStore } from "../../src/store/postgres/pg-audit-check-store.js";
+import { describeAuditCheckStoreContract } from "./audit-check-store-contract.js";
 import { PG_MIGRATIONS } from "../../src/store/postgres/pg-migrations.js";
 import { MIGRATIONS } from "../../src/store/sqlite/migrations.js";
 import { PassphraseSecretBox, type SecretBox } from "../../src/store/secret-box.js";
@@ -47,6 +49,7 @@ const pgStores: OpenStoreSet = async () => {
     lifecycle: new PgLifecycleStore(db, secrets),
     tokens: new PgTokenStore(db),
     logTree: new PgLogTreeStore(db),
+    auditChecks: new PgAuditCheckStore(db),
     close: () => db.close(),
   };
 };
@@ -54,13 +57,14 @@ const pgStores: OpenStoreSet = async () => {
 /** Each interface on its own pool, as several dpki nodes share one database. */
 const pgNodes: OpenStoreSet = async () => {
   const url = await fresh();
-  const dbs = [0, 1, 2, 3, 4].map(() => new PgDb(url, { poolSize: 4 }));
+  const dbs = [0, 1, 2, 3, 4, 5].map(() => new PgDb(url, { poolSize: 4 }));
   return {
     store: new PgStore(dbs[0]!),
     dps: new PgDpsStore(dbs[1]!, secrets),
     lifecycle: new PgLifecycleStore(dbs[2]!, secrets),
     tokens: new PgTokenStore(dbs[3]!),
     logTree: new PgLogTreeStore(dbs[4]!),
+    auditChecks: new PgAuditCheckStore(dbs[5]!),
     close: async () => void (await Promise.all(dbs.map((db) => db.close()))),
   };
 };
@@ -71,11 +75,13 @@ describePg("PostgreSQL store contracts", () => {
   describeLifecycleStoreContract("postgres", pgStores);
   describeTokenStoreContract("postgres", pgStores);
   describeLogTreeStoreContract("postgres", pgStores);
+  describeAuditCheckStoreContract("postgres", pgStores);
 
   describeDpsStoreContract("postgres, one pool per store", pgNodes);
   describeLifecycleStoreContract("postgres, one pool per store", pgNodes);
   describeTokenStoreContract("postgres, one pool per store", pgNodes);
   describeLogTreeStoreContract("postgres, one pool per store", pgNodes);
+  describeAuditCheckStoreContract("postgres, one pool per store", pgNodes);
 
   it("has a twin of every SQLite migration, by name and in the same order", () => {
     expect(PG_MIGRATIONS.map((m) => m.name)).toEqual(MIGRATIONS.map((m) => m.name));

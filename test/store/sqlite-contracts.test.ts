@@ -9,6 +9,8 @@ import { SqliteLifecycleStore } from "../../src/store/sqlite/sqlite-lifecycle-st
 import { SqliteTokenStore } from "../../src/store/sqlite/sqlite-token-store.js";
 import { SqliteLogTreeStore } from "../../src/store/sqlite/sqlite-log-tree-store.js";
 import { describeLogTreeStoreContract } from "./log-tree-store-contract.js";
+import { SqliteAuditCheckStore } from "../../src/store/sqlite/sqlite-audit-check-store.js";
+import { describeAuditCheckStoreContract } from "./audit-check-store-contract.js";
 import { PassphraseSecretBox } from "../../src/store/secret-box.js";
 import type { SecretBox } from "../../src/store/secret-box.js";
 import { tempDir } from "../helpers/temp-dir.js";
@@ -49,6 +51,7 @@ const sqliteStores =
       lifecycle: new SqliteLifecycleStore(sqlite, secrets),
       tokens: new SqliteTokenStore(sqlite),
       logTree: new SqliteLogTreeStore(sqlite),
+      auditChecks: new SqliteAuditCheckStore(sqlite),
       close: () => store.close(),
     };
   };
@@ -56,13 +59,14 @@ const sqliteStores =
 /** Each interface on its own connection to one file, as when several dpki processes share a data directory. */
 const sqliteConnections: OpenStoreSet = async () => {
   const file = freshDatabase();
-  const dbs = [0, 1, 2, 3, 4].map(() => new SqliteDb(file));
+  const dbs = [0, 1, 2, 3, 4, 5].map(() => new SqliteDb(file));
   return {
     store: new SqliteStore(dbs[0]!),
     dps: new SqliteDpsStore(dbs[1]!, secrets),
     lifecycle: new SqliteLifecycleStore(dbs[2]!, secrets),
     tokens: new SqliteTokenStore(dbs[3]!),
     logTree: new SqliteLogTreeStore(dbs[4]!),
+    auditChecks: new SqliteAuditCheckStore(dbs[5]!),
     close: async () => dbs.forEach((db) => db.close()),
   };
 };
@@ -71,6 +75,7 @@ describeDpsStoreContract("sqlite", sqliteStores(false));
 describeLifecycleStoreContract("sqlite", sqliteStores(false));
 describeTokenStoreContract("sqlite", sqliteStores(false));
 describeLogTreeStoreContract("sqlite", sqliteStores(false));
+describeAuditCheckStoreContract("sqlite", sqliteStores(false));
 
 // Only the Store's certificate commits go through the writer thread (app.ts, `workers: true`), and
 // only the lifecycle store works on certificates: it revokes and follows, from the main
@@ -81,3 +86,4 @@ describeDpsStoreContract("sqlite, one connection per store", sqliteConnections);
 describeLifecycleStoreContract("sqlite, one connection per store", sqliteConnections);
 describeTokenStoreContract("sqlite, one connection per store", sqliteConnections);
 describeLogTreeStoreContract("sqlite, one connection per store", sqliteConnections);
+describeAuditCheckStoreContract("sqlite, one connection per store", sqliteConnections);

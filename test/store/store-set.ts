@@ -5,11 +5,12 @@ import type { DpsStore } from "../../src/store/dps-store.js";
 import type { LifecycleStore } from "../../src/store/lifecycle-store.js";
 import type { TokenStore } from "../../src/store/token-store.js";
 import type { LogTreeStore } from "../../src/store/log-tree-store.js";
+import type { AuditCheckStore } from "../../src/store/audit-check-store.js";
 import type { AuditEntry, AuditInput, CaRecord, CertificateRecord } from "../../src/store/records.js";
 import { verifyChain } from "../../src/store/audit-chain.js";
 
 /**
- * One database as a backend exposes it: the five store interfaces over the same state. The
+ * One database as a backend exposes it: the six store interfaces over the same state. The
  * contracts of DpsStore, LifecycleStore and TokenStore read the audit log and insert
  * certificates through the Store, since every interface shares one log.
  */
@@ -19,6 +20,7 @@ export interface StoreSet {
   lifecycle: LifecycleStore;
   tokens: TokenStore;
   logTree: LogTreeStore;
+  auditChecks: AuditCheckStore;
   close(): Promise<void>;
 }
 

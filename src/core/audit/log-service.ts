@@ -1,4 +1,4 @@
-import { createPublicKey } from "node:crypto";
+import * as crypto from "node:crypto";
 import type { KeyProvider } from "../../../ca/key-provider.js";
 import { checkpointText, parseCheckpoint } from "../../../tlog/checkpoint.js";
 import {
@@ -14,10 +14,19 @@ import { openNote, remoteNoteSigner, signNote, verifierKeyText, type NoteSigner,
 import { tlogProofText } from "../../../tlog/proof.js";
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
-import { canonicalEntry, chainHash } from "../../store/audit-chain.js";
+import { canonicalEntry } from "../../store/audit-chain.js";
 import type { CheckpointRecord, LogTreeStore } from "../../store/log-tree-store.js";
 import type { AuditEntry } from "../../store/records.js";
 import type { Store } from "../../store/store.js";
+
+/** Races with other writers lost before catching up gives up: each loss means the tree did grow. */
+const EXTEND_ATTEMPTS = 5;
+
+/** SHA-256 in hex, as the chain stores it; Node 20 before 20.12 lacks the one-shot `crypto.hash`. */
+const sha256Hex: (data: Buffer) => string =
+  typeof crypto.hash === "function"
+    ? (data) => crypto.hash("sha256", data, "hex")
+    : (data) => crypto.createHash("sha256").update(data).digest("hex");
 
 /** What a leaf of the log's tree is made of: the entry's canonical encoding, chain link included. */
 export function logLeaf(entry: AuditEntry): Buffer {
@@ -46,14 +55,17 @@ export class LogService {
     return this.catchingUp;
   }
 
+  /**
+   * Another process (`dpki audit …` beside `dpki serve`) may extend the tree at the same time:
+   * whoever loses the race goes on from the size the winner left, as the leaves are derived from
+   * the same committed entries.
+   */
   private async extend(): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.extendOnce();
       } catch (err) {
-        // Another process (another node) extended the tree first: go on from where it got to.
-        if (err instanceof AppError && err.code === "conflict" && attempt < 10) continue;
-        throw err;
+        if (!(err instanceof AppError && err.code === "conflict") || attempt >= EXTEND_ATTEMPTS) throw err;
       }
     }
   }
@@ -66,10 +78,12 @@ export class LogService {
         if (entry.seq !== size + leaves.length + 1) {
           throw new AppError("log_damaged", `Log entry ${size + leaves.length + 1} is missing: the tree cannot be extended past it`);
         }
-        if (chainHash(entry.seq, entry.prevHash, entry) !== entry.hash) {
+        // The leaf is the text the chain hashes: encoded once, hashed both ways.
+        const leaf = logLeaf(entry);
+        if (sha256Hex(leaf) !== entry.hash) {
           throw new AppError("log_damaged", `Log entry ${entry.seq} was altered: its content no longer matches its hash`);
         }
-        leaves.push(leafHash(logLeaf(entry)));
+        leaves.push(leafHash(leaf));
       }
       await this.deps.tree.appendLeaves(size, leaves);
       size += leaves.length;
@@ -88,14 +102,24 @@ export class LogService {
       if (!key) {
         const made = await this.deps.keys.generate("Ed25519", "log");
         try {
-          await this.deps.tree.insertLogKey({ keyRef: made.ref, spki: made.spki, createdAt: this.deps.clock.now() });
+          const createdAt = this.deps.clock.now();
+          await this.deps.tree.insertLogKey(
+            { keyRef: made.ref, spki: made.spki, createdAt },
+            {
+              at: createdAt,
+              actor: "system:log",
+              action: "log.key.create",
+              subject: this.origin,
+              details: { spkiSha256: sha256Hex(Buffer.from(made.spki)) },
+            },
+          );
         } catch (err) {
           if (!(err instanceof AppError && err.code === "conflict")) throw err;
         }
         key = (await this.deps.tree.logKey())!;
       }
       const signer = await this.deps.keys.signer(key.keyRef);
-      const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+      const publicKey = crypto.createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
       return remoteNoteSigner(this.origin, publicKey, (message) => signer.sign(message));
     })();
     this.signer.catch(() => (this.signer = undefined));
@@ -106,7 +130,7 @@ export class LogService {
   private async verifier(): Promise<NoteVerifier | null> {
     const key = await this.deps.tree.logKey();
     if (!key) return null;
-    const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+    const publicKey = crypto.createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
     return remoteNoteSigner(this.origin, publicKey, () => {
       throw new AppError("internal", "A verifier does not sign");
     });
@@ -122,6 +146,8 @@ export class LogService {
    * and refuses to sign a tree that is not an extension of the last signed one.
    */
   async checkpoint(): Promise<CheckpointRecord> {
+    // A new log key first: its creation is an entry, which the first checkpoint then covers.
+    if (!(await this.deps.tree.logKey())) await this.logSigner();
     let size = await this.catchUp();
     let latest = await this.deps.tree.latestCheckpoint();
     // Another process signed a larger tree since this one caught up: catch up to it before judging.
@@ -153,14 +179,18 @@ export class LogService {
     return record;
   }
 
-  /** A tlog-proof that entry `seq` is in the log, against a checkpoint covering it. */
+  /**
+   * A tlog-proof that entry `seq` is in the log, against a checkpoint covering it. The entry's
+   * canonical encoding rides along as the proof's extra data: it is the leaf, so the proof checks
+   * offline with nothing else (and the inclusion proof authenticates it).
+   */
   async proveEntry(seq: number): Promise<{ proof: string; entry: AuditEntry; checkpoint: CheckpointRecord }> {
     let checkpoint = await this.deps.tree.latestCheckpoint();
     if (!checkpoint || checkpoint.size < seq) checkpoint = await this.checkpoint();
     if (!Number.isSafeInteger(seq) || seq < 1 || seq > checkpoint.size) throw new AppError("not_found", `No log entry ${seq}`);
     const entry = await this.entry(seq);
     const path = await inclusionProof(this.hashes(), seq - 1, checkpoint.size);
-    return { proof: tlogProofText({ index: seq - 1, proof: path, checkpoint: checkpoint.note }), entry, checkpoint };
+    return { proof: tlogProofText({ index: seq - 1, proof: path, checkpoint: checkpoint.note, extra: logLeaf(entry) }), entry, checkpoint };
   }
 
   /** The proof for the entry that issued certificate `serial`. */
@@ -171,11 +201,22 @@ export class LogService {
     return this.proveEntry(issued.seq);
   }
 
+  /** The root hash of the tree's first `size` entries (a size the tree has reached). */
+  async rootAt(size: number): Promise<Buffer> {
+    return treeHash(this.hashes(), size);
+  }
+
   /** RFC 9162 consistency proof between two sizes the tree has reached. */
   async consistency(oldSize: number, newSize: number): Promise<Buffer[]> {
     const size = await this.catchUp();
     if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && oldSize >= 1 && oldSize <= newSize && newSize <= size)) {
-      throw new AppError("invalid_argument", `Cannot prove size ${oldSize} against size ${newSize}: sizes must be 1 ≤ old ≤ new ≤ ${size}`);
+      throw new AppError(
+        "invalid_argument",
+        `Cannot prove size ${oldSize} against size ${newSize}: sizes must be 1 ≤ old ≤ new ≤ ${size}`,
+        {
+          treeSize: size,
+        },
+      );
     }
     return consistencyProof(this.hashes(), oldSize, newSize);
   }

@@ -14,6 +14,7 @@ import type { CrossCertificateRecord, LifecycleStore } from "../../store/lifecyc
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
 import { certRevokedAudit } from "../issuance/certificate-service.js";
+import { isOfflineKeyRef } from "../../../ca/offline-key.js";
 import { caCreatedAudit, caSubject, caView, rootInService, servedChain, type CaService, type CaView } from "./ca-service.js";
 
 export interface RotateOptions {
@@ -85,6 +86,8 @@ export class CaRotationService {
     if (!currentRoot) throw new AppError("internal", `The active intermediate ${previous.id} has no root`);
     const algorithm = options.algorithm ?? (previous.keyAlgorithm as KeyAlgorithm);
     if (!isKeyAlgorithm(algorithm)) throw new AppError("invalid_argument", `Unknown key algorithm "${algorithm}"`);
+    // Checked before any key is made: with the root offline, nothing here could be finished.
+    if (isOfflineKeyRef(currentRoot.keyRef)) throw offlineRootRotation(currentRoot.id, Boolean(options.newRoot));
 
     const now = this.clock.now();
     const organization =
@@ -173,6 +176,74 @@ export class CaRotationService {
               sha256: certificateThumbprint(cross.certDer),
               issuer: cross.issuerCaId,
               notAfter: cross.notAfter.toISOString(),
+            },
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * Makes an intermediate signed elsewhere (by an offline root, in the ceremony) the active
+   * issuer, as a rotation does: the previous one retires and keeps answering for its certificates.
+   */
+  async installIntermediate(
+    inter: CaRecord,
+    actor: string,
+    /** A new root above it, with its cross certificate from the current root. */
+    newRoot?: { root: CaRecord; crossCertificate: CrossCertificateRecord },
+  ): Promise<RotationResult> {
+    const cas = await this.store.listCas();
+    const previous = cas.find((c) => c.kind === "intermediate" && c.status === "active");
+    if (!previous) throw new AppError("not_initialized", "No CA yet: run `dpki init` first");
+    for (const ca of [inter, ...(newRoot ? [newRoot.root] : [])]) {
+      if (cas.some((c) => c.id === ca.id)) throw new AppError("already_exists", `${ca.id} is already installed`);
+    }
+    const now = this.clock.now();
+    const audit: AuditInput[] = [];
+    if (newRoot) {
+      const x = newRoot.crossCertificate;
+      audit.push(caCreatedAudit(newRoot.root, now, actor), {
+        at: now,
+        actor,
+        action: "ca.cross-sign",
+        subject: newRoot.root.subject,
+        serial: x.serial,
+        details: {
+          caId: newRoot.root.id,
+          issuer: x.issuerCaId,
+          sha256: certificateThumbprint(x.certDer),
+          notAfter: x.notAfter.toISOString(),
+        },
+      });
+    }
+    audit.push(caCreatedAudit(inter, now, actor), {
+      at: now,
+      actor,
+      action: "ca.rotate",
+      subject: inter.subject,
+      serial: caSerial(inter),
+      details: { from: previous.id, to: inter.id, root: inter.parentId, newRoot: Boolean(newRoot), ceremony: "offline-root" },
+    });
+    await this.lifecycle.rotateCa({
+      cas: newRoot ? [newRoot.root, inter] : [inter],
+      crossCertificates: newRoot ? [newRoot.crossCertificate] : [],
+      activate: inter.id,
+      audit,
+    });
+    this.ca.refreshActive();
+    for (const listener of this.onChange) await listener();
+    const x = newRoot?.crossCertificate;
+    return {
+      active: caView(inter),
+      previous: caView({ ...previous, status: "retired" }),
+      ...(newRoot ? { root: caView(newRoot.root) } : {}),
+      ...(x
+        ? {
+            crossCertificate: {
+              serial: x.serial,
+              sha256: certificateThumbprint(x.certDer),
+              issuer: x.issuerCaId,
+              notAfter: x.notAfter.toISOString(),
             },
           }
         : {}),
@@ -331,8 +402,18 @@ function stateOf(ca: CaRecord, lastCertificateExpiry: Date | null, revoked: bool
   return lastCertificateExpiry && lastCertificateExpiry > now ? "serving" : "retired";
 }
 
+function offlineRootRotation(rootId: string, newRoot: boolean): AppError {
+  return new AppError(
+    "key_offline",
+    newRoot
+      ? `The key of root ${rootId} is offline: a new root cross-signed by it is made in the offline-root ceremony (\`dpki ca request-intermediate --new-root --out request.json\` here, \`dpki ca sign-intermediate request.json --root-key ROOT-KEY --new-root-key-out NEW-ROOT-KEY --out signed.json\` on the offline machine, \`dpki ca import-intermediate signed.json\` here)`
+      : `The key of root ${rootId} is offline: a new intermediate under it is signed in the offline-root ceremony (\`dpki ca request-intermediate --out request.json\` here, \`dpki ca sign-intermediate request.json --root-key ROOT-KEY --out signed.json\` on the offline machine, \`dpki ca import-intermediate signed.json\` here)`,
+    { caId: rootId },
+  );
+}
+
 /** "<org> Issuing CA <n>" (or "Root CA <n>") with the first n not used by an existing CA of that kind. */
-function uniqueSubject(organization: string, label: string, cas: CaRecord[], kind: CaRecord["kind"]): NameAttribute[] {
+export function uniqueSubject(organization: string, label: string, cas: CaRecord[], kind: CaRecord["kind"]): NameAttribute[] {
   const taken = new Set(cas.filter((c) => c.kind === kind).map((c) => c.subject));
   for (let n = cas.filter((c) => c.kind === kind).length + 1; ; n++) {
     const subject = caSubject(organization, `${label} ${n}`);

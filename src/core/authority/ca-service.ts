@@ -24,6 +24,11 @@ export interface CaInitOptions {
   rootValidityMs?: number;
   intermediateValidityMs?: number;
   actor: string;
+  /**
+   * Runs once both CAs are signed and before they are stored; a failure stores nothing. The
+   * offline-root setup writes the root key out here, so a CA is never stored without its root key.
+   */
+  beforeStore?: (cas: CaRecord[]) => Promise<void>;
 }
 
 /** The CA that signs new certificates, loaded once: its key stays behind the Signer. */
@@ -70,6 +75,8 @@ export class CaService {
     private readonly urls: PublicationUrls | ((ca: CaRecord) => PublicationUrls),
     /** Cross certificates between roots (after a rollover to a new root); none when absent. */
     private readonly crossCertificates: () => Promise<CrossCertificateRecord[]> = async () => [],
+    /** Where new roots' keys are made, when not with the other CA keys (a root in a file or offline, issuing keys in a token). */
+    private readonly rootKeys: KeyProvider = keys,
   ) {}
 
   /** Creates the root and its first issuing intermediate. Refuses when a CA already exists. */
@@ -88,6 +95,7 @@ export class CaService {
       subject: caSubject(options.organization, "Issuing CA 1"),
       validityMs: options.intermediateValidityMs,
     });
+    await options.beforeStore?.([root, intermediate]);
     await this.store.insertCas(
       [root, intermediate],
       [root, intermediate].map((ca) => caCreatedAudit(ca, now, options.actor)),
@@ -98,7 +106,7 @@ export class CaService {
   /** A new self-signed root with a new key: signed, not yet stored. */
   async createRoot(options: { algorithm: KeyAlgorithm; subject: NameAttribute[]; validityMs?: number }): Promise<CaRecord> {
     const now = this.clock.now();
-    const key = await this.keys.generate(options.algorithm, "root");
+    const key = await this.rootKeys.generate(options.algorithm, "root");
     const params = rootCertificateParams({
       subject: options.subject,
       spki: key.spki,
@@ -112,7 +120,7 @@ export class CaService {
       key.ref,
       options.algorithm,
       params,
-      await encodeCertificate(params, await this.keys.signer(key.ref)),
+      await encodeCertificate(params, await this.rootKeys.signer(key.ref)),
       now,
     );
   }
@@ -277,8 +285,7 @@ function caRecord(
   createdAt: Date,
 ): CaRecord {
   return {
-    // The serial's last octets: its first ones are the clock, alike for CAs made within a minute.
-    id: `${kind === "root" ? "root" : "int"}-${serialToHex(params.serial).slice(-8)}`,
+    id: caIdFor(kind, serialToHex(params.serial)),
     kind,
     parentId,
     keyRef,
@@ -291,6 +298,11 @@ function caRecord(
     status: "active",
     createdAt,
   };
+}
+
+/** A CA's id: its kind and its serial's last octets (the first ones are the clock, alike for CAs made within a minute). */
+export function caIdFor(kind: CaRecord["kind"], serialHex: string): string {
+  return `${kind === "root" ? "root" : "int"}-${serialHex.slice(-8)}`;
 }
 
 /** The log entry of a CA's creation (init, rotation). */

@@ -7,6 +7,7 @@ import type { LifecycleStore } from "../../store/lifecycle-store.js";
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
 import type { CaService } from "./ca-service.js";
+import { isOfflineKeyRef } from "../../../ca/offline-key.js";
 
 /** How long a CRL held in memory is served before the store is asked again. */
 const RECHECK_MS = 1000;
@@ -40,6 +41,10 @@ export class CrlService {
     private readonly clock: Clock,
     private readonly validityMs: number,
     private readonly refreshBeforeMs: number,
+    private readonly options: {
+      /** Validity of a CRL signed with an offline root's key (in the ceremony): until the next ceremony. */
+      offlineValidityMs?: number;
+    } = {},
   ) {}
 
   /** The current CRL of the active issuer (or of the CA `issuerCaId`, root or intermediate), building a new one when needed. */
@@ -52,11 +57,42 @@ export class CrlService {
 
     let latest = held?.crl ?? null;
     if (!latest || (await this.store.latestCrlNumber(id)) !== latest.number) latest = await this.store.latestCrl(id);
+    const ca = (await this.store.listCas()).find((c) => c.id === id);
+    if (ca && isOfflineKeyRef(ca.keyRef)) return this.offlineCrl(ca, latest, now);
     if (latest && fresh(latest) && latest.entries === (await this.revokedCount(id))) {
       this.held.set(id, { crl: latest, checkedAt: now });
       return latest;
     }
     return this.publish(actor, id);
+  }
+
+  /**
+   * An offline root's CRL is signed in the ceremony only: the latest one is served until its
+   * nextUpdate, even when an intermediate was revoked since (it lists that revocation once the
+   * next ceremony signs a new one).
+   */
+  private offlineCrl(ca: CaRecord, latest: CrlRecord | null, now: number): CrlRecord {
+    if (latest && latest.nextUpdate.getTime() > now) {
+      this.held.set(ca.id, { crl: latest, checkedAt: now });
+      return latest;
+    }
+    throw new AppError(
+      "key_offline",
+      `The CRL of root ${ca.id} ${latest ? `expired at ${latest.nextUpdate.toISOString()}` : "was never signed"}, and its key is offline: sign a new one in the ceremony (\`dpki ca request-crl\` here, \`dpki ca sign-crl\` on the offline machine, \`dpki ca import-crl\` here)`,
+      { caId: ca.id },
+    );
+  }
+
+  /** Stores a CRL signed elsewhere (an offline root's, from the ceremony); its signature and number were checked by the caller. */
+  async importCrl(crl: CrlRecord, actor: string, subject: string): Promise<void> {
+    await this.store.insertCrl(crl, {
+      at: this.clock.now(),
+      actor,
+      action: "crl.import",
+      subject,
+      details: { issuer: crl.issuerCaId, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate.toISOString() },
+    });
+    this.held.delete(crl.issuerCaId);
   }
 
   /** A revocation in this process: the next request checks the store at once (all CAs' CRLs when none is named). */
@@ -81,11 +117,12 @@ export class CrlService {
     for (let attempt = 0; ; attempt++) {
       const latest = await this.store.latestCrl(issuerCaId);
       const thisUpdate = this.clock.now();
+      const validityMs = isOfflineKeyRef(issuer.ca.keyRef) ? (this.options.offlineValidityMs ?? this.validityMs) : this.validityMs;
       const crl: CrlRecord = {
         issuerCaId,
         number: (latest?.number ?? 0n) + 1n,
         thisUpdate,
-        nextUpdate: new Date(thisUpdate.getTime() + this.validityMs),
+        nextUpdate: new Date(thisUpdate.getTime() + validityMs),
         entries: entries.length,
         der: new Uint8Array(),
       };
@@ -129,7 +166,7 @@ export class CrlService {
   }
 
   /** The revoked intermediates a root signed. */
-  private async revokedBelow(rootId: string): Promise<RevokedEntry[]> {
+  async revokedBelow(rootId: string): Promise<RevokedEntry[]> {
     const [cas, revocations] = await Promise.all([this.store.listCas(), this.lifecycle.caRevocations()]);
     const below = new Map(cas.filter((c) => c.parentId === rootId).map((c) => [c.id, c]));
     return revocations.flatMap((r) => {

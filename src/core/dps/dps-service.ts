@@ -5,7 +5,9 @@ import type { AuditInput, CertificateRecord } from "../../store/records.js";
 import type { DpsStore } from "../../store/dps-store.js";
 import type { EnrollmentRecord, HubRecord, RegistrationRecord, RegistrationSubstatus } from "../../store/dps-records.js";
 import type { Clock } from "../../clock.js";
-import { AppError } from "../../errors.js";
+import { AppError, ERROR_TABLE, toAppError } from "../../errors.js";
+import type { RefusalLog } from "../audit/refusal-log.js";
+import { clip } from "../clip.js";
 import { BatchWriter } from "../issuance/batch-writer.js";
 import type { CaService } from "../authority/ca-service.js";
 import type { IssuanceService } from "../issuance/issuance-service.js";
@@ -65,6 +67,15 @@ export interface DpsServiceOptions {
   skewMs: number;
   /** Credential-lifecycle hooks for renewal through this endpoint (optional: registration works without them). */
   lifecycle?: DpsLifecycleHooks;
+  /** Where refused registrations and polls go (`dps.register.refuse`). */
+  refusals?: RefusalLog;
+}
+
+/** What is known of a refused device request, whatever stage refused it. */
+export interface RefusedDeviceRequest {
+  idScope: string;
+  registrationId: string;
+  sourceAddress: string;
 }
 
 /** What the registration flow asks of the credential lifecycle. */
@@ -122,6 +133,42 @@ export class DpsService {
    * applied to the register request whose result it asks for.
    */
   async admit(request: DeviceRequest, body: RegisterBody = {}, options: { poll?: boolean } = {}): Promise<AdmittedDevice> {
+    try {
+      return await this.attest(request, body, options);
+    } catch (err) {
+      await this.refusedIfClientFault(request, err, options.poll ? "poll" : "register");
+      throw err;
+    }
+  }
+
+  /**
+   * Logs a refused device request with its reason: what the device claimed (scope, registration
+   * id) and where it came from, never what it presented (SAS token, key, certificate).
+   */
+  async refused(request: RefusedDeviceRequest, error: { code: string; message: string; reason?: string }, stage: string): Promise<void> {
+    const idScope = clip(request.idScope, 64);
+    const registrationId = clip(request.registrationId, 128);
+    await this.options.refusals?.record({
+      action: "dps.register.refuse",
+      actor: `dps:${idScope}/${registrationId}`,
+      source: request.sourceAddress || null,
+      code: error.code,
+      message: error.message,
+      subject: `${idScope}/${registrationId}`,
+      details: { idScope, registrationId, stage, ...(error.reason ? { reason: error.reason } : {}) },
+    });
+  }
+
+  /** Refusals are the device's fault (4xx); dpki's own failures are not attempts to record. */
+  private async refusedIfClientFault(request: RefusedDeviceRequest, err: unknown, stage: string): Promise<void> {
+    const error = toAppError(err);
+    const status = ERROR_TABLE[error.code].status;
+    if (status < 400 || status >= 500) return;
+    const reason = error instanceof AttestationError ? error.reason : undefined;
+    await this.refused(request, { code: error.code, message: error.message, reason }, stage);
+  }
+
+  private async attest(request: DeviceRequest, body: RegisterBody, options: { poll?: boolean }): Promise<AdmittedDevice> {
     const { store, clock } = this.options;
     if (!isRegistrationId(request.registrationId)) throw invalidRegistrationId(request.registrationId);
     const scope = await store.getScope(request.idScope);
@@ -170,6 +217,15 @@ export class DpsService {
    * changes nothing.
    */
   async register(device: AdmittedDevice, body: RegisterBody, operationId: string): Promise<RegistrationOutcome> {
+    try {
+      return await this.assign(device, body, operationId);
+    } catch (err) {
+      await this.refusedIfClientFault(device, err, "register");
+      throw err;
+    }
+  }
+
+  private async assign(device: AdmittedDevice, body: RegisterBody, operationId: string): Promise<RegistrationOutcome> {
     const { enrollment } = device.attestation;
     const now = this.options.clock.now();
     const base = this.baseRecord(device, operationId, now);
@@ -205,6 +261,7 @@ export class DpsService {
         profile: enrollment.profile,
         actor: `dps:${device.idScope}/${device.registrationId}`,
         scope: device.idScope,
+        source: device.sourceAddress || null,
         commonNameMustEqual: device.registrationId,
         details: { registrationId: device.registrationId, idScope: device.idScope, enrollment: enrollmentRef(enrollment), operationId },
       });
@@ -318,6 +375,8 @@ export class DpsService {
       subject: `${device.idScope}/${registration.registrationId}`,
       serial: issued?.serial ?? null,
       profile: issued?.profile ?? null,
+      // The device's own address: the batch this entry joins commits in another request's context.
+      source: device.sourceAddress || null,
       details: {
         idScope: device.idScope,
         registrationId: registration.registrationId,

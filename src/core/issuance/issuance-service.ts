@@ -1,13 +1,16 @@
+import { createHash } from "node:crypto";
 import type { Store } from "../../store/store.js";
 import type { AuditInput, CertificateRecord } from "../../store/records.js";
 import type { Clock } from "../../clock.js";
 import type { PolicySet } from "../../policy/policy-set.js";
 import { getProfile } from "../../policy/policy-set.js";
-import { AppError, toAppError } from "../../errors.js";
+import { AppError, ERROR_TABLE, toAppError } from "../../errors.js";
 import { BatchWriter } from "./batch-writer.js";
 import type { CaService } from "../authority/ca-service.js";
 import { certificateView, type CertificateView } from "./certificate-view.js";
 import type { LeafExecutor } from "./leaf-executor.js";
+import type { AuditContext } from "../audit/audit-context.js";
+import type { RefusalLog } from "../audit/refusal-log.js";
 
 export interface IssueRequest {
   /** PEM or DER PKCS#10. */
@@ -21,6 +24,8 @@ export interface IssueRequest {
   details?: Record<string, unknown>;
   /** The ID scope the certificate belongs to: its device's, or the scoped token's that asked. */
   scope?: string | null;
+  /** Where the request came from (a device's address); the audit context's source when undefined. */
+  source?: string | null;
 }
 
 export interface IssuedCertificate {
@@ -49,11 +54,24 @@ export class IssuanceService {
     private readonly policies: PolicySet,
     private readonly clock: Clock,
     private readonly executor: LeafExecutor,
+    /** Where requests come from, and the log of refused ones (`cert.refuse`). */
+    private readonly audit?: { context: AuditContext; refusals: RefusalLog },
   ) {
     this.writer = new BatchWriter((items) => this.store.insertCertificates(items));
   }
 
   async issue(request: IssueRequest): Promise<IssuedCertificate> {
+    // Read here, in the caller's context: the batch the entry joins commits in another's.
+    const source = request.source !== undefined ? request.source : (this.audit?.context.source() ?? null);
+    try {
+      return await this.sign(request, source);
+    } catch (err) {
+      await this.refused(request, source, err);
+      throw err;
+    }
+  }
+
+  private async sign(request: IssueRequest, source: string | null): Promise<IssuedCertificate> {
     const profile = getProfile(this.policies, request.profile);
     const issuer = await this.ca.activeIssuer();
 
@@ -89,6 +107,7 @@ export class IssuanceService {
         serial: cert.serial,
         profile: profile.name,
         policyHash: this.policies.hash,
+        source,
         details: { sha256: cert.sha256, issuer: issuer.ca.id, notAfter: cert.notAfter.toISOString(), ...request.details },
       };
       try {
@@ -100,6 +119,27 @@ export class IssuanceService {
       }
       return { certificate: certificateView(cert, now), der: leaf.der, chain: issuer.chain };
     }
+  }
+
+  /** A CSR refused for what it or its request is (not a failure of dpki's own) goes into the log with the reason. */
+  private async refused(request: IssueRequest, source: string | null, err: unknown): Promise<void> {
+    const error = toAppError(err);
+    const status = ERROR_TABLE[error.code].status;
+    if (!this.audit || status < 400 || status >= 500 || error.code === "conflict") return;
+    const csr = typeof request.csr === "string" ? Buffer.from(request.csr, "utf8") : request.csr;
+    await this.audit.refusals.record({
+      action: "cert.refuse",
+      actor: request.actor,
+      source,
+      code: error.code,
+      message: error.message,
+      profile: request.profile,
+      details: {
+        csrSha256: createHash("sha256").update(csr).digest("hex"),
+        ...(request.scope ? { idScope: request.scope } : {}),
+        ...request.details,
+      },
+    });
   }
 
   /** Issues many CSRs; one failure never stops the rest. Results keep the input order. */

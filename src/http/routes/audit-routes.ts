@@ -19,6 +19,8 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
             serial: queryString(q.serial),
             action: queryString(q.action),
             actor: queryString(q.actor),
+            refusals: String(q.refusals) === "true" ? true : undefined,
+            text: queryString(q.text),
             after: queryString(q.after),
             limit: queryInt(q.limit),
           }),
@@ -50,6 +52,24 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
         if (principalOf(res)?.scope) throw new AppError("forbidden", "Log proofs cover every scope: ask with an unscoped token");
         const seq = queryInt(req.query.seq);
         res.json(await opsFor(deps, res).auditProve({ serial: queryString(req.query.serial), seq }));
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/audit/findings",
+      access: AUDIT_READERS,
+      handler: async (req, res) => {
+        res.json(
+          await opsFor(deps, res).auditCheck({ within: queryString(req.query.within), unusedFor: queryString(req.query.unusedFor) }),
+        );
+      },
+    },
+    {
+      method: "get",
+      path: "/v1/audit/consistency",
+      access: AUDIT_READERS,
+      handler: async (req, res) => {
+        res.json(await opsFor(deps, res).auditConsistency(queryInt(req.query.from)!, queryInt(req.query.to)!));
       },
     },
   ];

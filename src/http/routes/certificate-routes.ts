@@ -21,7 +21,13 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       lean: async ({ body, principal }) => {
         const input = body as IssueInput;
         allowProfiles(principal, [input.profile]);
-        const release = await deps.services.tokens.consumeQuota(principal!, 1);
+        let release;
+        try {
+          release = await deps.services.tokens.consumeQuota(principal!, 1);
+        } catch (err) {
+          if (err instanceof AppError && err.code === "quota_exceeded") await refuse(deps, principal!, input.profile, err);
+          throw err;
+        }
         let issued;
         try {
           issued = await opsAs(deps, principal).issue(input);
@@ -43,15 +49,20 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       lean: async ({ body, principal }) => {
         const items = (body as { items: IssueInput[] }).items;
         // Profiles and the quota are checked per item: what is allowed is issued, the rest is refused in its own result.
+        const refusals: Array<Promise<void>> = [];
         const results: Array<BatchResultView | undefined> = items.map((item) => {
           const refused = profileRefusal(principal, item.profile);
+          if (refused) refusals.push(refuse(deps, principal!, item.profile, refused));
           return refused ? { ok: false, error: { code: refused.code, message: refused.message } } : undefined;
         });
         const allowed = items.map((_, i) => i).filter((i) => results[i] === undefined);
         const quota = await deps.services.tokens.consumeQuotaUpTo(principal!, allowed.length);
         const granted = allowed.slice(0, quota.granted);
-        for (const i of allowed.slice(quota.granted))
+        for (const i of allowed.slice(quota.granted)) {
           results[i] = { ok: false, error: { code: quota.refusal!.code, message: quota.refusal!.message } };
+          refusals.push(refuse(deps, principal!, items[i]!.profile, quota.refusal!));
+        }
+        await Promise.all(refusals);
         let issued: BatchResultView[] = [];
         try {
           if (granted.length) issued = await opsAs(deps, principal).issueBatch(granted.map((i) => items[i]!));
@@ -120,6 +131,22 @@ export function certificateRoutes(deps: RouteDeps): RouteDef[] {
       },
     },
   ];
+}
+
+/**
+ * Logs a request the token's own limits refused before any CSR was read: a profile it may not
+ * use as `auth.deny` (as when the whole request is refused for it), a used-up quota as `cert.refuse`.
+ */
+function refuse(deps: RouteDeps, principal: Principal, profile: string, error: AppError): Promise<void> {
+  return deps.services.refusals.record({
+    action: error.code === "forbidden" ? "auth.deny" : "cert.refuse",
+    actor: principal.actor,
+    source: deps.services.auditContext.source(),
+    code: error.code,
+    message: error.message,
+    profile,
+    details: { tokenId: principal.tokenId, role: principal.role },
+  });
 }
 
 /** A factory token issues only under the profiles it lists. */

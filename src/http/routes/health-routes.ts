@@ -1,4 +1,4 @@
-import { AppError, toAppError } from "../../errors.js";
+import { AppError, ERROR_TABLE, toAppError } from "../../errors.js";
 import type { RouteDef } from "../route.js";
 import type { RouteDeps } from "./context.js";
 
@@ -21,12 +21,17 @@ export function healthRoutes(deps: RouteDeps, isDraining: () => boolean): RouteD
         if (isDraining()) throw new AppError("unavailable", "Shutting down");
         try {
           // Reads the database itself each time (a cached issuer would hide a damaged file), then
-          // loads the issuing CA's certificate and key.
+          // loads the issuing CA's certificate and key, and asks a token holding it whether it still does.
           await deps.services.store.probe();
-          await deps.services.ca.activeIssuer();
+          const issuer = await deps.services.ca.activeIssuer();
+          await issuer.signer.probe?.();
         } catch (err) {
           const e = toAppError(err);
-          throw new AppError(e.code === "internal" ? "unavailable" : e.code, `Not ready: ${e.message}`);
+          // Whatever the cause (a misconfigured token included), not ready is 503 to an orchestrator.
+          const status = ERROR_TABLE[e.code].status;
+          throw new AppError(e.code === "internal" || status !== 503 ? "unavailable" : e.code, `Not ready: ${e.message}`, {
+            cause: e.code,
+          });
         }
         res.json({ status: "ready" });
       },

@@ -1,5 +1,7 @@
 import { canonicalBody } from "../audit-chain.js";
+import { withAuditDefaults } from "../audit-defaults.js";
 import type { AuditInput, CertificateRecord } from "../records.js";
+import type { AppendOptions } from "./pg-audit-log.js";
 import type { Query } from "./pg-query.js";
 
 /**
@@ -8,10 +10,17 @@ import type { Query } from "./pg-query.js";
  * CTE calling dpki_entry_hash, the same encoding as audit-chain.ts), the certificates, entries
  * and new head are written, and the statement commits on its own. The head is held for the
  * statement and its commit only, never across a round trip to a node: this is the hot write,
- * and what lets several nodes issue at once without waiting on each other's network.
+ * and what lets several nodes issue at once without waiting on each other's network. A batch
+ * that would need a `policy.change` entry first (the profiles changed) is refused, before it
+ * writes anything, with SQLSTATE DP001; the caller appends it through a transaction instead.
  */
 const SQL = `WITH RECURSIVE
-  head AS (SELECT seq, hash, at FROM audit_head WHERE id = 1 FOR UPDATE),
+  head AS (
+    SELECT seq, hash, at,
+      CASE WHEN $28 AND $27::text IS NOT NULL AND seq > 0 AND policy_hash IS NOT NULL AND policy_hash <> $27
+        THEN dpki_policy_changed() END AS refused
+    FROM audit_head WHERE id = 1 FOR UPDATE
+  ),
   input AS (
     SELECT * FROM unnest($17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
       $24::text[], $25::text[], $26::text[]) WITH ORDINALITY
@@ -20,7 +29,7 @@ const SQL = `WITH RECURSIVE
   chain AS (
     SELECT i.n, h.seq + 1 AS seq, greatest(i.at, h.at) AS at, h.hash AS prev_hash,
       dpki_entry_hash(h.seq + 1, greatest(i.at, h.at), i.body, h.hash) AS hash
-    FROM head h JOIN input i ON i.n = 1
+    FROM head h JOIN input i ON i.n = 1 AND h.refused IS NULL
     UNION ALL
     SELECT i.n, c.seq + 1, greatest(i.at, c.at), c.hash, dpki_entry_hash(c.seq + 1, greatest(i.at, c.at), i.body, c.hash)
     FROM chain c JOIN input i ON i.n = c.n + 1
@@ -38,12 +47,25 @@ const SQL = `WITH RECURSIVE
     FROM chain c JOIN input i USING (n)
   ),
   last AS (SELECT seq, at, hash FROM chain ORDER BY n DESC LIMIT 1)
-UPDATE audit_head SET seq = last.seq, hash = last.hash, at = last.at FROM last WHERE audit_head.id = 1
+UPDATE audit_head SET seq = last.seq, hash = last.hash, at = last.at, policy_hash = coalesce($27, audit_head.policy_hash)
+FROM last WHERE audit_head.id = 1
 RETURNING audit_head.seq`;
 
-export async function insertCertificatesChained(query: Query, items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
+/**
+ * Inserts the batch in one statement; false, writing nothing, when it must go through a
+ * transaction instead (entries under more than one policy, or a policy change to announce).
+ */
+export async function insertCertificatesChained(
+  query: Query,
+  items: Array<{ cert: CertificateRecord; audit: AuditInput }>,
+  options: AppendOptions,
+): Promise<boolean> {
+  const audits = items.map(({ audit }) => withAuditDefaults(audit, options.defaults));
+  const policies = new Set(audits.flatMap((a) => (a.policyHash ? [a.policyHash] : [])));
+  if (policies.size > 1) return false;
   const cols: unknown[][] = Array.from({ length: 26 }, () => []);
-  for (const { cert, audit } of items) {
+  for (const [i, { cert }] of items.entries()) {
+    const audit = audits[i]!;
     const details = audit.details ?? {};
     const row = [
       cert.serial,
@@ -75,5 +97,11 @@ export async function insertCertificatesChained(query: Query, items: Array<{ cer
     ];
     row.forEach((v, i) => cols[i]!.push(v));
   }
-  await query(SQL, cols);
+  try {
+    await query(SQL, [...cols, policies.size ? [...policies][0] : null, Boolean(options.announcePolicyChanges)]);
+  } catch (err) {
+    if ((err as { code?: string }).code === "DP001") return false;
+    throw err;
+  }
+  return true;
 }

@@ -3,7 +3,8 @@ import pg from "pg";
 import { AppError } from "../../errors.js";
 import type { AuditEntry, AuditInput } from "../records.js";
 import type { StoreChange } from "../store-changes.js";
-import { appendEntries } from "./pg-audit-log.js";
+import { appendEntries, type AppendOptions } from "./pg-audit-log.js";
+import type { AuditDefaults } from "../audit-defaults.js";
 import type { Query } from "./pg-query.js";
 import { PG_MIGRATIONS } from "./pg-migrations.js";
 import { describeDatabase, pgFailure, isRetryable, isConnectionFailure } from "./pg-errors.js";
@@ -11,6 +12,13 @@ import { describeDatabase, pgFailure, isRetryable, isConnectionFailure } from ".
 export interface PgDbOptions {
   /** Most connections this process opens (each node has its own pool). */
   poolSize?: number;
+  /** The policy hash and source put on entries whose callers leave them undefined. */
+  auditDefaults?: () => AuditDefaults;
+  /**
+   * Appends a `policy.change` entry before the first entry made under a policy hash other than
+   * the last one logged: the log then says when the profiles changed.
+   */
+  announcePolicyChanges?: boolean;
 }
 
 export type { Query } from "./pg-query.js";
@@ -65,11 +73,14 @@ export class PgDb {
   private salt: Buffer | undefined;
   private readyPromise: Promise<string[]> | undefined;
   private closed = false;
+  /** How entries are completed and announced, whichever path appends them. */
+  readonly appendOptions: AppendOptions;
 
   constructor(
     readonly url: string,
     options: PgDbOptions = {},
   ) {
+    this.appendOptions = { defaults: options.auditDefaults, announcePolicyChanges: options.announcePolicyChanges };
     let config: pg.PoolConfig;
     try {
       this.where = describeDatabase(url);
@@ -143,7 +154,7 @@ export class PgDb {
         await client.query("BEGIN");
         const result = await fn(tx);
         if (tx.queued.length > 0) {
-          tx.entries = await appendEntries(query, tx.queued);
+          tx.entries = await appendEntries(query, tx.queued, this.appendOptions);
           await this.runHooks(tx);
         }
         if (tx.changes.has("dps-config")) await query("UPDATE change_counters SET n = n + 1 WHERE kind = 'dps-config'");

@@ -18,6 +18,7 @@ type Row = Record<string, unknown>;
 const ORDER = [
   "cas",
   "certificates",
+  "certificate_keys",
   "crls",
   "audit_log",
   "api_tokens",
@@ -113,7 +114,8 @@ export async function importSnapshot(
       onTable?.(table, copied);
     }
     await tx.query(
-      `UPDATE audit_head SET (seq, hash, at) = (SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1)
+      `UPDATE audit_head SET (seq, hash, at) = (SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1),
+         policy_hash = (SELECT policy_hash FROM audit_log WHERE policy_hash IS NOT NULL ORDER BY seq DESC LIMIT 1)
        WHERE id = 1 AND EXISTS (SELECT 1 FROM audit_log)`,
     );
     for (const [table, column] of IDENTITIES) {

@@ -1,6 +1,7 @@
 import { nodeHash } from "../../../tlog/merkle.js";
 import { AppError } from "../../errors.js";
 import type { CheckpointRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
+import type { AuditInput } from "../records.js";
 import { isUniqueViolation, type PgDb } from "./pg-db.js";
 
 /** The log's Merkle tree as rows of complete subtrees (level, index), on PostgreSQL. */
@@ -12,13 +13,16 @@ export class PgLogTreeStore implements LogTreeStore {
     return row ? { keyRef: row.key_ref, spki: new Uint8Array(row.spki), createdAt: row.created_at } : null;
   }
 
-  async insertLogKey(key: LogKeyRecord): Promise<void> {
+  async insertLogKey(key: LogKeyRecord, audit: AuditInput): Promise<void> {
     try {
-      await this.pg.query("INSERT INTO log_key (id, key_ref, spki, created_at) VALUES (1, $1, $2, $3)", [
-        key.keyRef,
-        Buffer.from(key.spki),
-        key.createdAt,
-      ]);
+      await this.pg.write(async (tx) => {
+        await tx.query("INSERT INTO log_key (id, key_ref, spki, created_at) VALUES (1, $1, $2, $3)", [
+          key.keyRef,
+          Buffer.from(key.spki),
+          key.createdAt,
+        ]);
+        tx.audit(audit);
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "The log already has a signing key");
       throw err;
@@ -78,6 +82,16 @@ export class PgLogTreeStore implements LogTreeStore {
     const [row] = await this.pg.query<{ hash: Buffer }>("SELECT hash FROM log_tree WHERE level = $1 AND idx = $2", [level, index]);
     if (!row) throw new AppError("not_found", `The log tree has no complete subtree ${level}/${index} yet`);
     return row.hash;
+  }
+
+  async subtreeHashes(level: number, index: number, count: number): Promise<Buffer[]> {
+    const rows = await this.pg.query<{ hash: Buffer }>(
+      "SELECT hash FROM log_tree WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+      [level, index, index + count],
+    );
+    // Subtrees are stored without gaps: fewer rows than asked means the tree stops short.
+    if (rows.length < count) throw new AppError("not_found", `The log tree has no complete subtree ${level}/${index + rows.length} yet`);
+    return rows.map((r) => r.hash);
   }
 
   async insertCheckpoint(c: CheckpointRecord): Promise<void> {

@@ -99,14 +99,21 @@ export const PG_MIGRATIONS: PgMigration[] = [
   CREATE INDEX audit_log_at ON audit_log (at);
   CREATE INDEX audit_log_scope ON audit_log (lower(id_scope)) WHERE id_scope IS NOT NULL;
 
-  -- The log's head (seq 0 and the genesis hash while empty): appending locks this row.
+  -- The log's head (seq 0 and the genesis hash while empty): appending locks this row. policy_hash
+  -- is the last one any entry carried, for announcing a change of policy (policy.change).
   CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
     hash TEXT NOT NULL,
-    at TIMESTAMPTZ
+    at TIMESTAMPTZ,
+    policy_hash TEXT
   );
-  INSERT INTO audit_head (id, seq, hash, at) VALUES (1, 0, '${"0".repeat(64)}', NULL);
+  INSERT INTO audit_head (id, seq, hash, at, policy_hash) VALUES (1, 0, '${"0".repeat(64)}', NULL, NULL);
+
+  -- Refuses a chained append (pg-chained-insert.ts) that would need a policy.change entry first;
+  -- the store then appends through a transaction that writes it.
+  CREATE FUNCTION dpki_policy_changed() RETURNS TEXT LANGUAGE plpgsql AS $$
+  BEGIN RAISE EXCEPTION 'the policy in force changed' USING ERRCODE = 'DP001'; END $$;
 
   -- An entry's chain hash as audit-chain.ts computes it, for appends chained inside one statement
   -- (pg-chained-insert.ts): the canonical encoding with seq, time and the previous hash spliced
@@ -380,6 +387,20 @@ export const PG_MIGRATIONS: PgMigration[] = [
     sql: `
   ALTER TABLE certificates ADD COLUMN scope TEXT;
   CREATE INDEX certificates_scope ON certificates (lower(scope));
+  `,
+  },
+  {
+    name: "0013-certificate-keys",
+    sql: `
+  -- Each certificate's public key facts for the audit checks (src/store/audit-check-store.ts):
+  -- derived data, filled in certificate id order after the certificates commit.
+  CREATE TABLE certificate_keys (
+    certificate_id BIGINT PRIMARY KEY REFERENCES certificates(id),
+    spki_sha256 TEXT,
+    algorithm TEXT NOT NULL,
+    rsa_bits INTEGER
+  );
+  CREATE INDEX certificate_keys_spki ON certificate_keys (spki_sha256);
   `,
   },
 ];

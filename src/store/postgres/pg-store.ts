@@ -5,7 +5,15 @@ import { insertCertificatesChained } from "./pg-chained-insert.js";
 import { FEED_ACTIONS } from "../hub-feed-actions.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
-import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
+import {
+  REFUSAL_ACTIONS,
+  type AuditEntry,
+  type AuditInput,
+  type CaRecord,
+  type CertificateRecord,
+  type CrlRecord,
+  type RevokedSerial,
+} from "../records.js";
 
 type Row = Record<string, unknown>;
 
@@ -52,7 +60,10 @@ export class PgStore implements Store {
     if (items.length === 0) return;
     try {
       // Entries the hub feed follows need it in their transaction; issuance entries (all there are in practice) do not.
-      if (items.some(({ audit }) => FEED_ACTIONS.has(audit.action))) {
+      const chained =
+        !items.some(({ audit }) => FEED_ACTIONS.has(audit.action)) &&
+        (await insertCertificatesChained(this.pg.query.bind(this.pg), items, this.pg.appendOptions));
+      if (!chained) {
         await this.pg.write(async (tx) => {
           const cols: unknown[][] = Array.from({ length: 16 }, () => []);
           for (const { cert } of items) certValues(cert).forEach((v, i) => cols[i]!.push(v));
@@ -65,8 +76,6 @@ export class PgStore implements Store {
           );
           for (const { audit } of items) tx.audit(audit);
         });
-      } else {
-        await insertCertificatesChained(this.pg.query.bind(this.pg), items);
       }
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "Serial number or thumbprint already in use");
@@ -210,6 +219,12 @@ export class PgStore implements Store {
     if (filter.serial) where.push(`serial = ${arg(filter.serial)}`);
     if (filter.action) where.push(`action = ${arg(filter.action)}`);
     if (filter.actor) where.push(`actor = ${arg(filter.actor)}`);
+    if (filter.refusals) where.push(`action = ANY(${arg([...REFUSAL_ACTIONS])}::text[])`);
+    if (filter.text) {
+      where.push(
+        `strpos(lower(coalesce(subject, '') || ' ' || actor || ' ' || action || ' ' || coalesce(serial, '') || ' ' || details), ${arg(filter.text.toLowerCase())}) > 0`,
+      );
+    }
     if (filter.scope) {
       const scope = arg(filter.scope);
       where.push(
@@ -238,7 +253,8 @@ export class PgStore implements Store {
 
   async appendAudit(audit: AuditInput): Promise<AuditEntry> {
     const { entries } = await this.pg.write(async (tx) => tx.audit(audit));
-    return entries[0]!;
+    // The caller's entry is the last: a policy change, when there is one, goes before it.
+    return entries[entries.length - 1]!;
   }
 }
 

@@ -340,4 +340,19 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX certificates_scope ON certificates (scope COLLATE NOCASE);
   `,
   },
+  {
+    name: "0013-certificate-keys",
+    sql: `
+  -- What each certificate's public key is, read once from its DER for the audit checks
+  -- (src/store/audit-check-store.ts): derived data, filled in certificate id order after the
+  -- certificates commit, so key reuse is one indexed GROUP BY instead of parsing every certificate.
+  CREATE TABLE certificate_keys (
+    certificate_id INTEGER PRIMARY KEY REFERENCES certificates(id),
+    spki_sha256 TEXT,
+    algorithm TEXT NOT NULL,
+    rsa_bits INTEGER
+  );
+  CREATE INDEX certificate_keys_spki ON certificate_keys (spki_sha256);
+  `,
+  },
 ];

@@ -2,12 +2,28 @@ import Database from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { AppError, databaseDamageOf, noteDatabaseFile, storeDamaged } from "../../errors.js";
 import { GENESIS_HASH, hashEntry } from "../audit-chain.js";
+import { withAuditDefaults, type AuditDefaults } from "../audit-defaults.js";
 import type { AuditEntry, AuditInput } from "../records.js";
 import { MIGRATIONS } from "./migrations.js";
 
 export interface SqliteDbOptions {
   /** FULL makes every commit durable against power loss, NORMAL only against process crashes. */
   synchronous?: "FULL" | "NORMAL";
+  /** The policy hash and source put on entries whose callers leave them undefined. */
+  auditDefaults?: () => AuditDefaults;
+  /**
+   * Appends a `policy.change` entry before the first entry made under a policy hash other than
+   * the one of the last entry that carried one: the log then says when the profiles changed.
+   */
+  announcePolicyChanges?: boolean;
+}
+
+/** The log's head as this connection last saw it. */
+interface Head {
+  seq: number;
+  hash: string;
+  at: string;
+  policyHash: string | null;
 }
 
 /**
@@ -29,14 +45,15 @@ export class SqliteDb {
    * committed or not: the next one re-reads the head under its lock, after any rollback and
    * any other connection's appends.
    */
-  private head: { seq: number; hash: string; at: string } | undefined;
+  private head: Head | undefined;
   private writeDepth = 0;
   /** Names of the migrations this open applied (`dpki db migrate` reports them). */
   readonly migrated: string[] = [];
+  private readonly lastPolicyHash: Database.Statement;
 
   constructor(
     readonly file: string,
-    options: SqliteDbOptions = {},
+    private readonly options: SqliteDbOptions = {},
   ) {
     const isNew = file !== ":memory:" && !existsSync(file);
     if (!isNew && file !== ":memory:") checkNotTruncated(file);
@@ -70,7 +87,10 @@ export class SqliteDb {
         }
       });
       this.migrate();
-      this.auditHead = this.db.prepare("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1");
+      this.auditHead = this.db.prepare("SELECT seq, hash, at, policy_hash AS policyHash FROM audit_log ORDER BY seq DESC LIMIT 1");
+      this.lastPolicyHash = this.db.prepare(
+        "SELECT policy_hash AS policyHash FROM audit_log WHERE policy_hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+      );
       this.insertAudit = this.db.prepare(
         `INSERT INTO audit_log (seq, at, actor, action, subject, serial, profile, policy_hash, details, prev_hash, hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -113,7 +133,29 @@ export class SqliteDb {
    * gets its predecessor's time instead — the log's times never go back as its seq goes up.
    */
   appendAudit(input: AuditInput): AuditEntry {
-    const head = this.head ?? (this.auditHead.get() as { seq: number; hash: string; at: string } | undefined);
+    input = withAuditDefaults(input, this.options.auditDefaults);
+    let head = this.head ?? (this.auditHead.get() as Head | undefined);
+    if (this.options.announcePolicyChanges && input.policyHash && head) {
+      // Entries written before policy hashes were on every entry may have none: look back to the last that did.
+      const previous = head.policyHash ?? (this.lastPolicyHash.get() as { policyHash: string } | undefined)?.policyHash;
+      if (previous && previous !== input.policyHash) {
+        const change = this.appendEntry(
+          {
+            at: input.at,
+            actor: "system:policy",
+            action: "policy.change",
+            policyHash: input.policyHash,
+            details: { previousPolicyHash: previous },
+          },
+          head,
+        );
+        head = { seq: change.seq, hash: change.hash, at: change.at.toISOString(), policyHash: change.policyHash };
+      }
+    }
+    return this.appendEntry(input, head);
+  }
+
+  private appendEntry(input: AuditInput, head: Head | undefined): AuditEntry {
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? GENESIS_HASH;
     // ISO-8601 UTC strings of one length order as their times do.
@@ -146,7 +188,7 @@ export class SqliteDb {
       prevHash,
       hashed.hash,
     );
-    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash, at: hashed.at };
+    if (this.writeDepth > 0) this.head = { seq, hash: hashed.hash, at: hashed.at, policyHash: entry.policyHash };
     for (const listener of this.auditListeners) listener(entry);
     return entry;
   }

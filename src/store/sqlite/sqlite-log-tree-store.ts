@@ -1,6 +1,7 @@
 import { nodeHash } from "../../../tlog/merkle.js";
 import { AppError } from "../../errors.js";
 import type { CheckpointRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
+import type { AuditInput } from "../records.js";
 import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 
 type Row = Record<string, unknown>;
@@ -15,6 +16,7 @@ export class SqliteLogTreeStore implements LogTreeStore {
       // Leaves are added without gaps, so the size is the last leaf's index + 1: one index probe.
       size: db.prepare("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM log_tree WHERE level = 0"),
       node: db.prepare("SELECT hash FROM log_tree WHERE level = ? AND idx = ?"),
+      nodes: db.prepare("SELECT hash FROM log_tree WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx").pluck(),
       insert: db.prepare("INSERT INTO log_tree (level, idx, hash) VALUES (?, ?, ?)"),
       insertCheckpoint: db.prepare("INSERT INTO log_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)"),
       latestCheckpoint: db.prepare("SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1"),
@@ -30,9 +32,12 @@ export class SqliteLogTreeStore implements LogTreeStore {
       : null;
   }
 
-  async insertLogKey(key: LogKeyRecord): Promise<void> {
+  async insertLogKey(key: LogKeyRecord, audit: AuditInput): Promise<void> {
     try {
-      this.sqlite.write(() => this.stmts.insertLogKey.run(key.keyRef, Buffer.from(key.spki), key.createdAt.toISOString()));
+      this.sqlite.write(() => {
+        this.stmts.insertLogKey.run(key.keyRef, Buffer.from(key.spki), key.createdAt.toISOString());
+        this.sqlite.appendAudit(audit);
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "The log already has a signing key");
       throw err;
@@ -76,6 +81,15 @@ export class SqliteLogTreeStore implements LogTreeStore {
     const row = this.stmts.node.get(level, index) as { hash: Buffer } | undefined;
     if (!row) throw new AppError("not_found", `The log tree has no complete subtree ${level}/${index} yet`);
     return row.hash;
+  }
+
+  async subtreeHashes(level: number, index: number, count: number): Promise<Buffer[]> {
+    const rows = this.stmts.nodes.all(level, index, index + count) as Buffer[];
+    // Subtrees are stored without gaps: fewer rows than asked means the tree stops short.
+    if (rows.length < count) {
+      throw new AppError("not_found", `The log tree has no complete subtree ${level}/${index + rows.length} yet`);
+    }
+    return rows;
   }
 
   async insertCheckpoint(c: CheckpointRecord): Promise<void> {

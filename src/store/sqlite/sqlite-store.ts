@@ -4,7 +4,15 @@ import { decodeCursor, encodeCursor } from "../cursor.js";
 import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
-import type { AuditEntry, AuditInput, CaRecord, CertificateRecord, CrlRecord, RevokedSerial } from "../records.js";
+import {
+  REFUSAL_ACTIONS,
+  type AuditEntry,
+  type AuditInput,
+  type CaRecord,
+  type CertificateRecord,
+  type CrlRecord,
+  type RevokedSerial,
+} from "../records.js";
 
 type Row = Record<string, unknown>;
 
@@ -237,6 +245,13 @@ export class SqliteStore implements Store {
     if (filter.serial) (where.push("serial = ?"), args.push(filter.serial));
     if (filter.action) (where.push("action = ?"), args.push(filter.action));
     if (filter.actor) (where.push("actor = ?"), args.push(filter.actor));
+    if (filter.refusals) (where.push(`action IN (${REFUSAL_ACTIONS.map(() => "?").join(", ")})`), args.push(...REFUSAL_ACTIONS));
+    if (filter.text) {
+      where.push(
+        "instr(lower(coalesce(subject, '') || ' ' || actor || ' ' || action || ' ' || coalesce(serial, '') || ' ' || details), ?) > 0",
+      );
+      args.push(filter.text.toLowerCase());
+    }
     if (filter.scope) {
       where.push(
         "(json_extract(details, '$.idScope') = ? COLLATE NOCASE OR serial IN (SELECT serial FROM certificates WHERE scope = ? COLLATE NOCASE))",

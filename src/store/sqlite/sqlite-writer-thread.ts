@@ -8,7 +8,8 @@ import { SqliteDb } from "./sqlite-db.js";
 import { SqliteStore } from "./sqlite-store.js";
 import type { WriterRequest, WriterResponse } from "./sqlite-writer.js";
 
-const db = new SqliteDb((workerData as { file: string }).file);
+const data = workerData as { file: string; announcePolicyChanges: boolean };
+const db = new SqliteDb(data.file, { announcePolicyChanges: data.announcePolicyChanges });
 const store = new SqliteStore(db);
 
 parentPort!.on("message", async (request: WriterRequest) => {

@@ -24,8 +24,8 @@ export class SqliteWriter {
   private nextId = 1;
   private closing: Promise<void> | undefined;
 
-  constructor(file: string) {
-    this.worker = new Worker(THREAD_FILE, { workerData: { file } });
+  constructor(file: string, options: { announcePolicyChanges?: boolean } = {}) {
+    this.worker = new Worker(THREAD_FILE, { workerData: { file, announcePolicyChanges: options.announcePolicyChanges === true } });
     this.worker.unref();
     this.worker.on("message", (response: WriterResponse) => {
       if (response.type === "closed") return;

@@ -2,6 +2,7 @@ import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, PageRequest, Store } from "../store.js";
 import type { AuditInput, CaRecord, CertificateRecord, CrlRecord } from "../records.js";
 import type { SqliteWriter } from "./sqlite-writer.js";
+import { withAuditDefaults, type AuditDefaults } from "../audit-defaults.js";
 
 /**
  * A store whose certificate inserts commit on the writer thread (servers and batches), while
@@ -13,10 +14,15 @@ export class WriterThreadStore implements Store {
   constructor(
     private readonly inner: Store,
     private readonly writer: SqliteWriter,
+    /** What the main connection's appender fills in: applied here, as the writer thread cannot ask. */
+    private readonly auditDefaults?: () => AuditDefaults,
   ) {}
 
   insertCertificates(items: Array<{ cert: CertificateRecord; audit: AuditInput }>): Promise<void> {
-    return this.writer.insertCertificates(items);
+    const defaults = this.auditDefaults;
+    return this.writer.insertCertificates(
+      defaults ? items.map(({ cert, audit }) => ({ cert, audit: withAuditDefaults(audit, defaults) })) : items,
+    );
   }
 
   /** Lets queued inserts commit before the main connection closes. */
