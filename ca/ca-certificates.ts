@@ -110,6 +110,18 @@ export function ocspSignerCertificateParams(args: IssuedBy): CertificateParams {
   );
 }
 
+/**
+ * The issuance log's Ed25519 checkpoint key certified by a root, so an auditor who trusts the
+ * root can trust the note verifier key without being handed it: end entity, digitalSignature
+ * only, revocable through the root's CRL like the CAs below it.
+ */
+export function logKeyCertificateParams(args: IssuedBy & { urls?: CaPublicationUrls }): CertificateParams {
+  return issuedCertificateParams(
+    { ...args, subject: encodeName(args.subject) },
+    { basicConstraints: { ca: false }, keyUsage: ["digitalSignature"], ...caPublicationExtensions(args.urls) },
+  );
+}
+
 /** An end-entity certificate carrying exactly what the profile granted. */
 export function leafCertificateParams(args: {
   grant: Grant;

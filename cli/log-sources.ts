@@ -7,6 +7,8 @@ import { ApiClient, type RemoteOptions } from "./remote/api-client.js";
 
 /** The C2SP tlog-tiles paths dpki serves the log under. */
 export const SERVED_LOG_PREFIX = "/v1/log";
+/** Beside the checkpoint, served and exported alike: the log key certified by the roots. */
+export const LOG_KEY_CERTIFICATES = "log-key.pem";
 
 /** A copy of the log in a directory, as `dpki audit export` writes it (the served layout). */
 export function directorySource(dir: string): LogSource {
@@ -22,6 +24,7 @@ export function directorySource(dir: string): LogSource {
   return {
     where: dir,
     checkpoint: async () => file("checkpoint")?.toString("utf8") ?? null,
+    keyCertificates: async () => file(LOG_KEY_CERTIFICATES)?.toString("utf8") ?? null,
     read: async (ref) => {
       const exact = file(tilePath(ref));
       if (exact || ref.width === TILE_WIDTH) return exact;
@@ -64,6 +67,7 @@ export function httpSource(prefix: string, options: Omit<RemoteOptions, "server"
   const source: LogSource = {
     where: url.toString(),
     checkpoint: async () => (await get("checkpoint", "text/plain"))?.toString("utf8") ?? null,
+    keyCertificates: async () => (await get(LOG_KEY_CERTIFICATES, "application/pem-certificate-chain"))?.toString("utf8") ?? null,
     read: async (ref: TileRef) => {
       const exact = await get(tilePath(ref), "application/octet-stream");
       if (exact || ref.width === TILE_WIDTH) return exact;

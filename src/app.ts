@@ -229,7 +229,10 @@ export function openServices(options: OpenOptions = {}): Services {
   };
   const logTree = backend.logTree;
   // The checkpoint key signs the log, not certificates: it stays a software key wherever CA keys live.
-  const log = new LogService({ store, tree: logTree, keys: softwareKeys, clock }, logOrigin(config.publicUrl));
+  const log = new LogService(
+    { store, tree: logTree, keys: softwareKeys, clock, certifyKey: (spki, certified) => ca.certifyLogKey(spki, certified) },
+    logOrigin(config.publicUrl),
+  );
   // Another node rotated or revoked a CA, revoked a certificate or changed hubs: drop what this one holds.
   backend.changes?.onChange((change) => {
     if (change === "ca") {

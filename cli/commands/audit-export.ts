@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tilePath, tilesForSize } from "../../tlog/tiles.js";
 import { AppError } from "../../src/errors.js";
+import { LOG_KEY_CERTIFICATES } from "../log-sources.js";
 import { withContext } from "../run.js";
 
 /** Tiles fetched at once: a server answers several, a local tree does not mind. */
@@ -17,8 +18,10 @@ export function exportCommand(): Command {
       "after",
       `
 The copy has the layout dpki serves under /v1/log: DIR/checkpoint (a new one is signed when
-entries were added), DIR/verifier-key, DIR/tile/<L>/<N>[.p/<W>] and DIR/tile/entries/<N>[.p/<W>].
-Check it anywhere with \`dpki audit verify DIR --key VKEY\`, with the key from a source of your own.
+entries were added), DIR/verifier-key, DIR/log-key.pem (the log key certified by the roots),
+DIR/tile/<L>/<N>[.p/<W>] and DIR/tile/entries/<N>[.p/<W>].
+Check it anywhere with \`dpki audit verify DIR --key VKEY\`, with the key from a source of your own,
+or \`--root ROOT.pem\` to take the key from its certificate by a root you trust.
 With --server, an auditor token reads it through the API.
 
 Examples:
@@ -41,6 +44,9 @@ Examples:
         }
         // The checkpoint last: a copy cut short by a failure has no checkpoint claiming what is not there.
         write(join(dir, "verifier-key"), `${checkpoint.verifierKey}\n`);
+        if (checkpoint.keyCertificates.length > 0) {
+          write(join(dir, LOG_KEY_CERTIFICATES), checkpoint.keyCertificates.map((k) => k.certificate).join(""));
+        }
         write(join(dir, "checkpoint"), checkpoint.note);
         const summary = { dir, size: checkpoint.size, since, tiles: tiles.length, verifierKey: checkpoint.verifierKey };
         out.print(

@@ -1,9 +1,12 @@
 import { Command } from "commander";
+import { createPublicKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { pemDecode } from "../../ca/pem.js";
 import { parseCheckpoint, CheckpointError, type Checkpoint } from "../../tlog/checkpoint.js";
 import { EMPTY_ROOT } from "../../tlog/merkle.js";
-import { NoteError, parseVerifierKey, type NoteVerifier } from "../../tlog/note.js";
+import { NoteError, parseVerifierKey, remoteNoteSigner, verifierKeyText, type NoteVerifier } from "../../tlog/note.js";
+import { certifiedLogKey } from "../../ca/log-key-certificate.js";
+import type { LogSource } from "../../src/core/audit/log-copy.js";
 import { checkExtension, type ConsistencyVerdict } from "../../src/core/audit/consistency-check.js";
 import { openCheckpoint, verifyLogCopy, type CopyVerdict } from "../../src/core/audit/log-copy-verifier.js";
 import { checkProof } from "../../src/core/audit/proof-check.js";
@@ -21,13 +24,12 @@ import { directorySource, httpSource } from "../log-sources.js";
  * data directory, no passphrase. Exit 0 intact, 65 when anything was tampered with.
  */
 export const verifyCopy = withOutput(async (out, opts, cmd, copy: string) => {
-  if (opts.key === undefined) {
+  if ((opts.key === undefined) === (opts.root === undefined)) {
     throw new AppError(
       "invalid_argument",
-      "Verifying a copy of the log needs its verifier key: --key VKEY (as `dpki audit checkpoint` prints it)",
+      "Verifying a copy of the log needs its verifier key: --key VKEY (as `dpki audit checkpoint` prints it), or --root ROOT.pem to take it from the root's certificate of the log key",
     );
   }
-  const verifier = verifierKey(opts.key as string);
   const previous = ((opts.previous as string[] | undefined) ?? []).map((file) => readInput(file).toString("utf8"));
   const global = globalOptions(cmd);
   const remote = /^https?:\/\//i.test(copy)
@@ -39,7 +41,9 @@ export const verifyCopy = withOutput(async (out, opts, cmd, copy: string) => {
     : undefined;
   let verdict: CopyVerdict;
   try {
-    verdict = await verifyLogCopy(remote?.source ?? directorySource(copy), verifier, previous);
+    const source = remote?.source ?? directorySource(copy);
+    const verifier = opts.key !== undefined ? verifierKey(opts.key as string) : await rootCertifiedKey(source, opts.root as string);
+    verdict = await verifyLogCopy(source, verifier, previous);
   } finally {
     remote?.close();
   }
@@ -51,6 +55,34 @@ function copyVerdictText(v: CopyVerdict): string {
   if (v.ok) return `Log copy intact: ${v.size} entries, root ${v.root}\n  ${v.message}\n`;
   if (v.seq !== undefined) return `Log BROKEN at entry ${v.seq} (index ${v.index}, ${v.problem}): ${v.message}\n`;
   return v.problem === "bad_tile" ? `Log copy BROKEN (bad_tile): ${v.message}\n` : `${v.message}\n`;
+}
+
+/**
+ * The verifier key of a copy whose key certificate a trusted root signed: the key from the
+ * certificate, the name from the checkpoint (which the key must then have signed).
+ */
+async function rootCertifiedKey(source: LogSource, rootFile: string): Promise<NoteVerifier> {
+  const bundle = await source.keyCertificates();
+  if (bundle === null) {
+    throw new AppError("not_found", `No log key certificate in ${source.where}: verify with --key VKEY instead`);
+  }
+  const note = await source.checkpoint();
+  if (note === null) throw new AppError("not_found", `No checkpoint in ${source.where}`);
+  const origin = note.slice(0, note.indexOf("\n"));
+  const spki = certifiedLogKey(bundle, readInput(rootFile).toString("utf8"), new Date());
+  try {
+    return parseVerifierKey(
+      verifierKeyText(
+        remoteNoteSigner(origin, createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }), () => {
+          throw new AppError("internal", "A verifier does not sign");
+        }),
+      ),
+    );
+  } catch (err) {
+    if (err instanceof NoteError)
+      throw new AppError("invalid_argument", `The checkpoint in ${source.where} names no valid log: ${err.message}`);
+    throw err;
+  }
 }
 
 /** A note verifier key given as text, or the name of a file holding it. */

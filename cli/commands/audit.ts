@@ -14,13 +14,14 @@ export function auditCommand(): Command {
 
   audit
     .command("log")
-    .description("List log entries in order")
+    .description("List log entries, newest first (--oldest-first for the log's own order)")
     .option("--since <time>", "entries at or after this ISO 8601 time")
     .option("--serial <serial>", "entries about one certificate")
     .option("--action <action>", "e.g. cert.issue, cert.revoke, crl.publish, ca.create")
     .option("--actor <actor>", "entries made by this actor")
     .option("--refusals", "only refused attempts: auth.deny, cert.refuse, dps.register.refuse")
     .option("--text <text>", "entries whose subject, actor, action, serial or details contain this (any case)")
+    .option("--oldest-first", "from the first entry on, as the log was written")
     .option("--limit <n>", "page size (1-1000)", toInt, 100)
     .option("--after <cursor>", "continue from a previous page's cursor")
     .action(
@@ -32,6 +33,7 @@ export function auditCommand(): Command {
           actor: opts.actor as string | undefined,
           refusals: opts.refusals ? true : undefined,
           text: opts.text as string | undefined,
+          order: opts.oldestFirst ? "oldest" : "newest",
           limit: opts.limit as number,
           after: opts.after as string | undefined,
         });
@@ -47,7 +49,7 @@ export function auditCommand(): Command {
               { header: "serial", value: (e) => e.serial ?? "-" },
               { header: "subject", value: (e) => e.subject ?? "-" },
               { header: "reason", value: (e) => refusalReason(e.action, e.details) },
-            ]) + (page.nextCursor ? `(more: --after ${page.nextCursor})\n` : ""),
+            ]) + (page.nextCursor ? `(more: --after ${page.nextCursor}${opts.oldestFirst ? " --oldest-first" : ""})\n` : ""),
         );
       }),
     );
@@ -59,6 +61,7 @@ export function auditCommand(): Command {
       "Check the hash chain and the latest signed checkpoint, or a copy of the log offline (DIR|URL --key); names the first altered, removed or reordered entry, or a cut tail",
     )
     .option("--key <vkey>", "with a copy: the log's note verifier key (text, or a file holding it)")
+    .option("--root <pem>", "with a copy, instead of --key: a root certificate you trust, which certified the log key")
     .option("--previous <checkpoint>", "with a copy: a checkpoint seen before, which the copy must extend (repeatable)", collect)
     .addHelpText(
       "after",
@@ -70,6 +73,7 @@ export function auditCommand(): Command {
         "Examples:\n" +
         "  dpki audit verify\n" +
         "  dpki audit verify ./log-copy --key log.vkey --previous checkpoint-2026-03-01.note\n" +
+        "  dpki audit verify ./log-copy --root root.pem\n" +
         "  DPKI_TOKEN=… dpki audit verify https://pki.example.net:8443/v1/log --key log.vkey",
     )
     .action((copy: string | undefined, opts: Record<string, unknown>, cmd: Command) =>

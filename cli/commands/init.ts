@@ -143,6 +143,8 @@ export async function initDataDir(
     });
     // Its first CRL is signed now, while the root key is here; later ones in the ceremony.
     if (offline) await services.crl.publish(args.actor, cas.find((c) => c.kind === "root")!.id);
+    // And the log key is made and certified by the root, the one time an offline root can do it online.
+    if (offline) await services.log.checkpoint();
     writeConfig(dataDir.root, config);
     return { dataDir, cas, devPassphrase: useDevPassphrase, ...(offline ? { rootKeyFile: offline.file } : {}) };
   } finally {

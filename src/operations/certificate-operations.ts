@@ -46,6 +46,8 @@ export interface LogCheckpointView {
   note: string;
   /** The note verifier key to check it with. */
   verifierKey: string;
+  /** The log key certified by each root that has signed it (PEM), so trusting a root is enough to trust the key. */
+  keyCertificates: Array<{ rootId: string; certificate: string }>;
   createdAt: string;
 }
 
@@ -110,6 +112,8 @@ export interface AuditQuery {
   refusals?: boolean;
   /** Case-insensitive text in the subject, actor, action, serial or details. */
   text?: string;
+  /** Newest first unless "oldest" (the order `after` cursors continue in). */
+  order?: string;
   after?: string;
   limit?: number;
 }

@@ -112,6 +112,10 @@ export class LocalCertificateOperations implements CertificateOperations {
       serial = normaliseSerialHex(query.serial) ?? undefined;
       if (!serial) throw new AppError("invalid_argument", `"${query.serial}" is not a hex serial number`);
     }
+    const order = query.order ?? "newest";
+    if (order !== "newest" && order !== "oldest") {
+      throw new AppError("invalid_argument", `order must be newest or oldest, not "${query.order}"`);
+    }
     return this.services.audit.list(
       {
         since: query.since ? parseTime(query.since) : undefined,
@@ -121,6 +125,7 @@ export class LocalCertificateOperations implements CertificateOperations {
         refusals: query.refusals,
         text: query.text,
         scope: this.scope ?? undefined,
+        order,
       },
       query.after,
       query.limit,
@@ -142,6 +147,7 @@ export class LocalCertificateOperations implements CertificateOperations {
       root: c.root.toString("base64"),
       note: c.note,
       verifierKey: await log.verifierKey(),
+      keyCertificates: (await log.keyCertificates()).map((k) => ({ rootId: k.rootId, certificate: pemEncode("CERTIFICATE", k.der) })),
       createdAt: c.createdAt.toISOString(),
     };
   }

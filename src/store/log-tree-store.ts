@@ -21,8 +21,18 @@ export interface LogKeyRecord {
   createdAt: Date;
 }
 
+/** The log key certified by one root (one certificate per root that has certified it). */
+export interface LogKeyCertificateRecord {
+  rootId: string;
+  der: Uint8Array;
+  createdAt: Date;
+}
+
 export interface LogTreeStore {
   logKey(): Promise<LogKeyRecord | null>;
+  logKeyCertificates(): Promise<LogKeyCertificateRecord[]>;
+  /** Records a root's certificate of the log key, with its log entry; throws conflict when that root certified it already. */
+  insertLogKeyCertificate(cert: LogKeyCertificateRecord, audit: AuditInput): Promise<void>;
   /** Records the log key once, with its log entry; throws conflict when one exists, appending nothing. */
   insertLogKey(key: LogKeyRecord, audit: AuditInput): Promise<void>;
   /** How many leaves the tree holds. */

@@ -28,6 +28,8 @@ export interface AuditFilter {
    * certificates. CA-level entries belong to no scope.
    */
   scope?: string;
+  /** "newest" walks back from the latest entry (cursors then point backwards); oldest first otherwise. */
+  order?: "oldest" | "newest";
 }
 
 export interface Page<T> {

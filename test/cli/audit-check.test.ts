@@ -161,7 +161,7 @@ let localReport: Report;
 it("finds each kind of problem, each finding naming its objects and log entries; exits 1 while there are findings", async () => {
   const [wide, log, defaults] = await Promise.all([
     dpkiAsync(["audit", "check", "--within", "3700d", "--json"], { env: tightEnv }),
-    json(["audit", "log", "--limit", "1000"]).then(([page]) => page.items as Entry[]),
+    json(["audit", "log", "--oldest-first", "--limit", "1000"]).then(([page]) => page.items as Entry[]),
     dpkiAsync(["audit", "check", "--json"], { env: tightEnv }),
   ]);
   expect(wide.status, wide.stderr).toBe(1);
@@ -261,7 +261,7 @@ it("answers the same through GET /v1/audit/findings (--server), to unscoped audi
   const badWindow = await call("/v1/audit/findings?within=soon", auditor);
   expect(badWindow.status).toBe(400);
   expect(badWindow.headers["content-type"]).toMatch(/^application\/problem\+json/);
-  const text = await call("/v1/audit?text=WEAK-FACTORY", auditor);
+  const text = await call("/v1/audit?order=oldest&text=WEAK-FACTORY", auditor);
   expect(text.json.items.map((e: Entry) => e.action)).toEqual(["dps.group.create"]);
 });
 
@@ -273,6 +273,6 @@ it("reports a token unused for the window once its last use is further back", as
 });
 
 it("`audit log --text` finds entries by any text in them, in any case", async () => {
-  const [hits] = await json(["audit", "log", "--text", "Weak-Factory"]);
+  const [hits] = await json(["audit", "log", "--oldest-first", "--text", "Weak-Factory"]);
   expect(hits.items.map((e: Entry) => e.action)).toEqual(["dps.group.create"]);
 });

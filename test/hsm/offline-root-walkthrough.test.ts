@@ -110,6 +110,17 @@ describe.skipIf(!haveSoftHsm)("README: the offline-root ceremony", () => {
     expect(labels).toEqual(["dpki-intermediate", "dpki-intermediate"]);
   });
 
+  it("had the offline root certify the log key at init, while its key was here; no later checkpoint needs it", () => {
+    const checkpoint = JSON.parse(ok("audit", "checkpoint", "--json")) as {
+      keyCertificates: Array<{ rootId: string; certificate: string }>;
+    };
+    const roots = (JSON.parse(ok("ca", "status", "--json")) as Array<{ id: string; kind: string }>).filter((c) => c.kind === "root");
+    expect(checkpoint.keyCertificates.map((k) => k.rootId)).toEqual([roots[0]!.id]);
+    writeFileSync(join(work, "log-key.pem"), checkpoint.keyCertificates[0]!.certificate);
+    ok("ca", "root", "--out", join(work, "roots-now.pem"));
+    expect(openssl(["verify", "-CAfile", join(work, "roots-now.pem"), join(work, "log-key.pem")]).stdout).toContain(": OK");
+  });
+
   it("issues under the imported intermediate, and openssl checks the chain against every CRL, the root's signed offline", () => {
     const status = JSON.parse(ok("ca", "status", "--json")) as Array<{ id: string; kind: string; state: string }>;
     // The first intermediate issued nothing, so after the import it is retired outright.

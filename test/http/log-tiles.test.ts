@@ -3,6 +3,7 @@
  * bundles as the spec names and encodes them, their caching, who may read them, and the
  * consistency proofs of /v1/audit/consistency.
  */
+import { X509Certificate } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,6 +37,17 @@ describe("GET /v1/log/…", () => {
     expect(r.headers["cache-control"]).toBe("private, max-age=5");
     const vkey = parseVerifierKey((await t.request("GET", "/v1/audit/checkpoint", { token: t.tokens.auditor })).json.verifierKey);
     expect(parseCheckpoint(openNote(r.text, [vkey]).text).size).toBe(size);
+  });
+
+  it("serves the log key's certificates by the roots beside the checkpoint", async () => {
+    const r = await t.request("GET", "/v1/log/log-key.pem", { token: t.tokens.auditor });
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers["content-type"]).toMatch(/^application\/pem-certificate-chain/);
+    const view = (await t.request("GET", "/v1/audit/checkpoint", { token: t.tokens.auditor })).json;
+    expect(r.text).toBe(view.keyCertificates.map((k: { certificate: string }) => k.certificate).join(""));
+    const cert = new X509Certificate(r.text);
+    const raw = Buffer.from(view.verifierKey.split("+").slice(2).join("+"), "base64").subarray(1);
+    expect(cert.publicKey.export({ type: "spki", format: "der" }).subarray(-32)).toEqual(raw);
   });
 
   it("serves full and partial tiles and bundles whose hashes give the checkpoint's root", async () => {
@@ -95,6 +107,8 @@ describe("GET /v1/log/…", () => {
 
   it("needs an admin or auditor token, an unscoped one", async () => {
     expect((await t.request("GET", "/v1/log/checkpoint")).status).toBe(401);
+    expect((await t.request("GET", "/v1/log/log-key.pem")).status).toBe(401);
+    expect((await t.request("GET", "/v1/log/log-key.pem", { token: t.tokens.operator })).status).toBe(403);
     expect((await t.request("GET", "/v1/log/tile/0/000", { token: t.tokens.operator })).status).toBe(403);
     expect((await t.request("GET", "/v1/log/tile/entries/000", { token: t.tokens.admin })).status).toBe(200);
     await t.services.dps.admin.createScope({ idScope: "0ne00TILES" }, "test");

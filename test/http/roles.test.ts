@@ -211,12 +211,12 @@ describe("roles", () => {
     const created = await t.request("POST", "/v1/tokens", { token: t.tokens.admin, body: { role: "auditor", name: "aud-x" } });
     expect(created.status).toBe(201);
     expect(created.headers["cache-control"]).toBe("no-store");
-    const log = await t.request("GET", `/v1/audit?serial=${serial}`, { token: t.tokens.auditor });
+    const log = await t.request("GET", `/v1/audit?order=oldest&serial=${serial}`, { token: t.tokens.auditor });
     expect(log.json.items.map((e: { action: string; actor: string }) => `${e.action} ${e.actor}`)).toEqual([
       "cert.issue token:t-operator",
       "cert.revoke token:t-admin",
     ]);
-    const tokenLog = await t.request("GET", "/v1/audit?action=token.create&actor=token:t-admin", { token: t.tokens.admin });
+    const tokenLog = await t.request("GET", "/v1/audit?order=oldest&action=token.create&actor=token:t-admin", { token: t.tokens.admin });
     expect(tokenLog.status, tokenLog.text).toBe(200);
     expect(tokenLog.json.items.map((e: { subject: string }) => e.subject)).toContain("token:aud-x");
   });

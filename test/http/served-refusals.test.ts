@@ -47,7 +47,7 @@ const cli = (...args: string[]) => {
 };
 /** Every entry after `afterSeq`, read as an auditor does (over the API: a CLI run per look is slow). */
 async function entriesAfter(afterSeq: number, filter = ""): Promise<Entry[]> {
-  const res = await call("GET", `/v1/audit?limit=1000${filter}`, bearer(tokens.auditor));
+  const res = await call("GET", `/v1/audit?order=oldest&limit=1000${filter}`, bearer(tokens.auditor));
   expect(res.status, res.text).toBe(200);
   return (res.json.items as Entry[]).filter((e) => e.seq > afterSeq);
 }
@@ -147,7 +147,7 @@ describe("refused attempts in the log", () => {
 
     const secrets = [unknown, notOurs, tokens.revoked, tokens.auditor].flatMap((t) => [t, t.slice(22)]).filter((s) => s.length > 20);
     // The CLI reads the data directory itself: the log as stored, not as the API shows it.
-    const logText = JSON.stringify(cli("audit", "log", "--limit", "1000"));
+    const logText = JSON.stringify(cli("audit", "log", "--oldest-first", "--limit", "1000"));
     const files = readdirSync(env.DPKI_HOME!).filter((f) => f.startsWith("dpki.db"));
     expect(files.length).toBeGreaterThan(0);
     for (const secret of secrets) {
@@ -232,7 +232,7 @@ describe("refused attempts in the log", () => {
       details: { code: "unauthorized", source: "127.0.0.1", suppressed: FLOOD - PER_SOURCE },
     });
 
-    const table = dpki(["audit", "log", "--refusals", "--limit", "1000"], { env });
+    const table = dpki(["audit", "log", "--oldest-first", "--refusals", "--limit", "1000"], { env });
     expect(table.status).toBe(0);
     expect(table.stdout.split("\n")[0]).toMatch(/\bSOURCE\b.*\bREASON\b/);
     expect(table.stdout).toContain(`unauthorized ×${FLOOD - PER_SOURCE}`);

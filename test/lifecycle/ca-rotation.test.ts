@@ -213,7 +213,7 @@ describe("issuing CA rollover (dpki ca rotate, POST /v1/ca/rotate)", () => {
     const o = await ocsp(await caFile(int2), second.file);
     expect(o.stdout).toContain(`${second.file}: revoked`);
     expect(o.stdout).toContain("Reason: cACompromise");
-    const log = await t.request("GET", `/v1/audit?serial=${second.serial}`, { token: t.tokens.auditor });
+    const log = await t.request("GET", `/v1/audit?order=oldest&serial=${second.serial}`, { token: t.tokens.auditor });
     expect(log.json.items.map((e: { action: string; details: { cascade?: string } }) => [e.action, e.details.cascade ?? null])).toEqual([
       ["cert.issue", null],
       ["cert.revoke", `ca:${int2}`],

@@ -103,17 +103,19 @@ describe("renewal through the device endpoint", () => {
     expect(certs[1]!.supersededAt).not.toBeNull();
     expect(certs[0]!.supersededAt).toBeNull();
 
-    const log = await t.request("GET", `/v1/audit?serial=${first.serial}&action=cert.renew`, { token: t.tokens.auditor });
+    const log = await t.request("GET", `/v1/audit?order=oldest&serial=${first.serial}&action=cert.renew`, { token: t.tokens.auditor });
     expect(log.json.items[0].details).toMatchObject({ renewedBy: second.serial, via: "dps", registrationId: "meter-1" });
   });
 
   it("refuses a second renewal of a certificate that already has a successor, before issuing anything", async () => {
-    const issuedBefore = (await t.request("GET", "/v1/audit?action=cert.issue&limit=1000", { token: t.tokens.auditor })).json.items.length;
+    const issuedBefore = (await t.request("GET", "/v1/audit?order=oldest&action=cert.issue&limit=1000", { token: t.tokens.auditor })).json
+      .items.length;
     const { csr } = await deviceCsr("meter-1");
     const again = await register(first, csr);
     expect(again.status, again.text).toBe(409);
     expect(again.json.message).toContain(`its successor is ${second.serial}`);
-    const issuedAfter = (await t.request("GET", "/v1/audit?action=cert.issue&limit=1000", { token: t.tokens.auditor })).json.items.length;
+    const issuedAfter = (await t.request("GET", "/v1/audit?order=oldest&action=cert.issue&limit=1000", { token: t.tokens.auditor })).json
+      .items.length;
     expect(issuedAfter).toBe(issuedBefore);
   });
 
@@ -173,12 +175,12 @@ describe("renewal through the device endpoint", () => {
 
       third = await renew(second);
       expect(third.response.json.registrationState.status).toBe("assigned");
-      const log = await t.request("GET", `/v1/audit?serial=${second.serial}`, { token: t.tokens.auditor });
+      const log = await t.request("GET", `/v1/audit?order=oldest&serial=${second.serial}`, { token: t.tokens.auditor });
       const renewal = log.json.items.find((e: { action: string }) => e.action === "cert.renew");
       expect(renewal.details).toMatchObject({ expiredRenewal: true, via: "dps", renewedBy: third.serial });
       const revoked = log.json.items.find((e: { action: string }) => e.action === "cert.revoke");
       expect(revoked.details).toMatchObject({ reason: "superseded" });
-      const registered = await t.request("GET", `/v1/audit?action=dps.register&limit=1000`, { token: t.tokens.auditor });
+      const registered = await t.request("GET", `/v1/audit?order=oldest&action=dps.register&limit=1000`, { token: t.tokens.auditor });
       const last = registered.json.items[registered.json.items.length - 1];
       expect(last.details.attestation).toMatchObject({ method: "x509", renewal: true, expiredRenewal: true });
       expect((await hubAuth(third)).json.allow).toBe(true);

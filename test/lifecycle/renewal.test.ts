@@ -118,7 +118,7 @@ describe("certificate renewal (POST /v1/certificates/{id}/renew, dpki cert renew
       await t.services.lifecycle.renewals.sweep();
       const shown = await t.request("GET", `/v1/certificates/${old.serial}`, { token: t.tokens.auditor });
       expect(shown.json).toMatchObject({ status: "revoked", revocationReason: "superseded", revokedAt: res.json.previous.supersededAt });
-      const log = await t.request("GET", `/v1/audit?serial=${old.serial}`, { token: t.tokens.auditor });
+      const log = await t.request("GET", `/v1/audit?order=oldest&serial=${old.serial}`, { token: t.tokens.auditor });
       expect(log.json.items.map((e: { action: string }) => e.action)).toEqual(["cert.issue", "cert.renew", "cert.revoke"]);
       expect(log.json.items[2].details).toMatchObject({ reason: "superseded", renewedBy: res.json.certificate.serial });
       const renewedAgain = await t.request("POST", `/v1/certificates/${old.serial}/renew`, {
@@ -188,9 +188,9 @@ describe("certificate renewal (POST /v1/certificates/{id}/renew, dpki cert renew
       });
       expect(ok.status, ok.text).toBe(201);
       expect(ok.json.expiredRenewal).toBe(true);
-      const log = await t.request("GET", `/v1/audit?serial=${old.serial}&action=cert.renew`, { token: t.tokens.auditor });
+      const log = await t.request("GET", `/v1/audit?order=oldest&serial=${old.serial}&action=cert.renew`, { token: t.tokens.auditor });
       expect(log.json.items[0].details).toMatchObject({ expiredRenewal: true, renewedBy: ok.json.certificate.serial });
-      const issued = await t.request("GET", `/v1/audit?serial=${ok.json.certificate.serial}`, { token: t.tokens.auditor });
+      const issued = await t.request("GET", `/v1/audit?order=oldest&serial=${ok.json.certificate.serial}`, { token: t.tokens.auditor });
       expect(issued.json.items[0].details).toMatchObject({ renewalOf: old.serial, expiredRenewal: true });
       // An expired certificate is superseded at once.
       expect((await t.request("GET", `/v1/certificates/${old.serial}`, { token: t.tokens.auditor })).json.revocationReason).toBe(

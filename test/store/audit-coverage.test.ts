@@ -89,6 +89,7 @@ const READS = new Set([
   "getToken",
   "listTokens",
   "logKey",
+  "logKeyCertificates",
   "treeSize",
   "subtreeHash",
   "subtreeHashes",
@@ -327,6 +328,9 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
       await step("insertLogKey", ["log.key.create"], () =>
         logTree.insertLogKey({ keyRef: "log-1", spki: new Uint8Array(44), createdAt: t0 }, entry("log.key.create")),
       );
+      await step("insertLogKeyCertificate", ["log.key.certify"], () =>
+        logTree.insertLogKeyCertificate({ rootId: "root-1", der: new Uint8Array(8), createdAt: t0 }, entry("log.key.certify")),
+      );
 
       await step("deleteRegistration", ["dps.registration.delete"], () =>
         dps.deleteRegistration(SCOPE, "dev-1", entry("dps.registration.delete")),
@@ -375,6 +379,7 @@ const WRITES = new Set([
   "insertToken",
   "revokeToken",
   "insertLogKey",
+  "insertLogKeyCertificate",
 ]);
 
 const file = join(tempDir(), "defaults.db");

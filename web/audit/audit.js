@@ -379,7 +379,7 @@ async function checkWholeLog() {
   setStatus(status, "", `Reading ${size} entries…`);
   try {
     while (leaves.length < size) {
-      const page = await api(`/v1/audit${query({ limit: 1000, after })}`);
+      const page = await api(`/v1/audit${query({ order: "oldest", limit: 1000, after })}`);
       for (const entry of page.items) {
         if (leaves.length >= size) break;
         const expected = leaves.length + 1;

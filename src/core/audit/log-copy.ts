@@ -13,6 +13,8 @@ export interface LogSource {
   readonly where: string;
   checkpoint(): Promise<string | null>;
   read(ref: TileRef): Promise<Uint8Array | null>;
+  /** The log key's certificates from the roots (a PEM bundle), null when the copy holds none. */
+  keyCertificates(): Promise<string | null>;
 }
 
 /**

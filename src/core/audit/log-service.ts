@@ -15,7 +15,7 @@ import { tlogProofText } from "../../../tlog/proof.js";
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
 import { canonicalEntry } from "../../store/audit-chain.js";
-import type { CheckpointRecord, LogTreeStore } from "../../store/log-tree-store.js";
+import type { CheckpointRecord, LogKeyCertificateRecord, LogTreeStore } from "../../store/log-tree-store.js";
 import type { AuditEntry } from "../../store/records.js";
 import type { Store } from "../../store/store.js";
 
@@ -27,6 +27,14 @@ const sha256Hex: (data: Buffer) => string =
   typeof crypto.hash === "function"
     ? (data) => crypto.hash("sha256", data, "hex")
     : (data) => crypto.createHash("sha256").update(data).digest("hex");
+
+/** A root's certificate of the log key, with the serial and SHA-256 its log entry names. */
+export interface CertifiedLogKey {
+  rootId: string;
+  der: Uint8Array;
+  serial: string;
+  sha256: string;
+}
 
 /** What a leaf of the log's tree is made of: the entry's canonical encoding, chain link included. */
 export function logLeaf(entry: AuditEntry): Buffer {
@@ -44,7 +52,14 @@ export class LogService {
   private signer: Promise<NoteSigner> | undefined;
 
   constructor(
-    private readonly deps: { store: Store; tree: LogTreeStore; keys: KeyProvider; clock: Clock },
+    private readonly deps: {
+      store: Store;
+      tree: LogTreeStore;
+      keys: KeyProvider;
+      clock: Clock;
+      /** Certificates of the log key from the roots that have not certified it yet (CaService.certifyLogKey). */
+      certifyKey?: (spki: Uint8Array, certified: ReadonlySet<string>) => Promise<CertifiedLogKey[]>;
+    },
     /** The checkpoint origin line and the log key's name (a schema-less URL). */
     readonly origin: string,
   ) {}
@@ -136,6 +151,49 @@ export class LogService {
     });
   }
 
+  /** The log key's certificates, one per root that has certified it, oldest first. */
+  keyCertificates(): Promise<LogKeyCertificateRecord[]> {
+    return this.deps.tree.logKeyCertificates();
+  }
+
+  /**
+   * Has every root in service whose key is at hand certify the log key, each certificate stored
+   * with its log entry. Runs before each checkpoint, so a root made by a rollover certifies the
+   * key before the next one. A root that cannot sign now (its token unreachable) is asked again
+   * then: the checkpoint, which binds the operator, must not wait on it.
+   */
+  private async certifyKey(): Promise<void> {
+    if (!this.deps.certifyKey) return;
+    const key = await this.deps.tree.logKey();
+    if (!key) return;
+    const certified = new Set((await this.deps.tree.logKeyCertificates()).map((c) => c.rootId));
+    let made: CertifiedLogKey[];
+    try {
+      made = await this.deps.certifyKey(key.spki, certified);
+    } catch {
+      return;
+    }
+    for (const cert of made) {
+      const createdAt = this.deps.clock.now();
+      try {
+        await this.deps.tree.insertLogKeyCertificate(
+          { rootId: cert.rootId, der: cert.der, createdAt },
+          {
+            at: createdAt,
+            actor: "system:log",
+            action: "log.key.certify",
+            subject: this.origin,
+            serial: cert.serial,
+            details: { rootId: cert.rootId, sha256: cert.sha256, spkiSha256: sha256Hex(Buffer.from(key.spki)) },
+          },
+        );
+      } catch (err) {
+        // Another process had the same root certify it first: one certificate per root is kept.
+        if (!(err instanceof AppError && err.code === "conflict")) throw err;
+      }
+    }
+  }
+
   /** The note verifier key auditors configure: `<origin>+<key id>+<key>`. */
   async verifierKey(): Promise<string> {
     return verifierKeyText(await this.logSigner());
@@ -148,6 +206,7 @@ export class LogService {
   async checkpoint(): Promise<CheckpointRecord> {
     // A new log key first: its creation is an entry, which the first checkpoint then covers.
     if (!(await this.deps.tree.logKey())) await this.logSigner();
+    await this.certifyKey();
     let size = await this.catchUp();
     let latest = await this.deps.tree.latestCheckpoint();
     // Another process signed a larger tree since this one caught up: catch up to it before judging.

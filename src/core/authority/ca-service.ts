@@ -3,7 +3,13 @@ import type { KeyAlgorithm } from "../../../ca/key-algorithm.js";
 import type { Signer } from "../../../ca/signer.js";
 import type { NameAttribute } from "../../../ca/x509-types.js";
 import { encodeCertificate, certificateThumbprint } from "../../../ca/certificate.js";
-import { intermediateCertificateParams, rootCertificateParams, type PublicationUrls } from "../../../ca/ca-certificates.js";
+import {
+  intermediateCertificateParams,
+  logKeyCertificateParams,
+  rootCertificateParams,
+  type PublicationUrls,
+} from "../../../ca/ca-certificates.js";
+import { PkiError } from "../../../ca/pki-error.js";
 import { randomSerial, serialToHex } from "../../../ca/serial.js";
 import { formatName, parseName } from "../../../ca/name.js";
 import { readCertificateFields } from "../../../ca/certificate-fields.js";
@@ -14,6 +20,7 @@ import type { AuditInput, CaRecord } from "../../store/records.js";
 import type { CrossCertificateRecord } from "../../store/lifecycle-store.js";
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
+import type { CertifiedLogKey } from "../audit/log-service.js";
 
 const YEAR = 365 * 86_400_000;
 
@@ -144,6 +151,44 @@ export class CaService {
     });
     const der = await encodeCertificate(params, await this.keys.signer(parent.keyRef));
     return caRecord("intermediate", parent.id, key.ref, options.algorithm, params, der, now);
+  }
+
+  /**
+   * Certificates of the log key (its SubjectPublicKeyInfo) from every root in service whose key
+   * is at hand and that is not in `certified`: signed, not yet stored. An offline root's key is
+   * at hand only while `init --offline-root` holds it; later it is skipped.
+   */
+  async certifyLogKey(spki: Uint8Array, certified: ReadonlySet<string>): Promise<CertifiedLogKey[]> {
+    const now = this.clock.now();
+    const roots = (await this.store.listCas()).filter((ca) => rootInService(ca, now) && !certified.has(ca.id));
+    const made: CertifiedLogKey[] = [];
+    for (const root of roots) {
+      const fields = readCertificateFields(root.certDer, "CA certificate");
+      const organization = fields.subjectAttributes.find((a) => a.oid === OID.organizationName)?.value;
+      const params = logKeyCertificateParams({
+        subject: [
+          ...(organization ? [{ oid: OID.organizationName, shortName: "O", value: organization }] : []),
+          { oid: OID.commonName, shortName: "CN", value: "Issuance log checkpoint key" },
+        ],
+        issuer: fields.subject,
+        issuerKeyId: Buffer.from(root.subjectKeyId, "hex"),
+        spki,
+        serial: randomSerial(),
+        notBefore: backdated(now),
+        notAfter: root.notAfter,
+        urls: this.urlsOf(root),
+      });
+      let signer: Signer;
+      try {
+        signer = await this.rootKeys.signer(root.keyRef);
+      } catch (err) {
+        if (err instanceof PkiError && err.code === "key_offline") continue;
+        throw err;
+      }
+      const der = await encodeCertificate(params, signer);
+      made.push({ rootId: root.id, der, serial: serialToHex(params.serial), sha256: certificateThumbprint(der) });
+    }
+    return made;
   }
 
   /** Where relying parties reach this CA's CRL, certificate and OCSP responder. */

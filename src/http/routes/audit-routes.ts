@@ -21,6 +21,7 @@ export function auditRoutes(deps: RouteDeps): RouteDef[] {
             actor: queryString(q.actor),
             refusals: String(q.refusals) === "true" ? true : undefined,
             text: queryString(q.text),
+            order: queryString(q.order),
             after: queryString(q.after),
             limit: queryInt(q.limit),
           }),

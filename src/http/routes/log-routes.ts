@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import { parseTilePath, TileError, TILE_WIDTH, type TileRef } from "../../../tlog/tiles.js";
+import { pemEncode } from "../../../ca/pem.js";
 import { AppError } from "../../errors.js";
 import { principalOf, type Access, type RouteDef } from "../route.js";
 import { opsFor, type RouteDeps } from "./context.js";
@@ -39,6 +40,21 @@ export function logRoutes(deps: RouteDeps): RouteDef[] {
         // The checkpoint moves on as entries are signed: a few seconds in a cache at most.
         res.set("Cache-Control", `${audience}, max-age=5`);
         res.status(200).type("text/plain; charset=utf-8").send(checkpoint.note);
+      },
+    },
+    {
+      method: "get",
+      path: `${LOG_PREFIX}/log-key.pem`,
+      access,
+      handler: async (_req, res) => {
+        allowed(res);
+        const certs = await deps.services.log.keyCertificates();
+        if (certs.length === 0) throw new AppError("not_found", "No root has certified the log key yet");
+        res.set("Cache-Control", `${audience}, max-age=300`);
+        res
+          .status(200)
+          .type("application/pem-certificate-chain")
+          .send(certs.map((c) => pemEncode("CERTIFICATE", c.der)).join(""));
       },
     },
     {

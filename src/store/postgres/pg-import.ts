@@ -39,6 +39,7 @@ const ORDER = [
   "secret_box",
   "log_tree",
   "log_key",
+  "log_key_certificates",
   "log_checkpoints",
 ];
 

@@ -1,6 +1,6 @@
 import { nodeHash } from "../../../tlog/merkle.js";
 import { AppError } from "../../errors.js";
-import type { CheckpointRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
+import type { CheckpointRecord, LogKeyCertificateRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
 import type { AuditInput } from "../records.js";
 import { isUniqueViolation, type PgDb } from "./pg-db.js";
 
@@ -25,6 +25,29 @@ export class PgLogTreeStore implements LogTreeStore {
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "The log already has a signing key");
+      throw err;
+    }
+  }
+
+  async logKeyCertificates(): Promise<LogKeyCertificateRecord[]> {
+    const rows = await this.pg.query<{ root_id: string; der: Buffer; created_at: Date }>(
+      "SELECT * FROM log_key_certificates ORDER BY created_at, root_id",
+    );
+    return rows.map((row) => ({ rootId: row.root_id, der: new Uint8Array(row.der), createdAt: row.created_at }));
+  }
+
+  async insertLogKeyCertificate(cert: LogKeyCertificateRecord, audit: AuditInput): Promise<void> {
+    try {
+      await this.pg.write(async (tx) => {
+        await tx.query("INSERT INTO log_key_certificates (root_id, der, created_at) VALUES ($1, $2, $3)", [
+          cert.rootId,
+          Buffer.from(cert.der),
+          cert.createdAt,
+        ]);
+        tx.audit(audit);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError("conflict", `Root ${cert.rootId} has certified the log key already`);
       throw err;
     }
   }

@@ -403,4 +403,14 @@ export const PG_MIGRATIONS: PgMigration[] = [
   CREATE INDEX certificate_keys_spki ON certificate_keys (spki_sha256);
   `,
   },
+  {
+    name: "0014-log-key-certificates",
+    sql: `
+  CREATE TABLE log_key_certificates (
+    root_id TEXT PRIMARY KEY,
+    der BYTEA NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+  );
+  `,
+  },
 ];

@@ -231,8 +231,9 @@ export class PgStore implements Store {
         `((id_scope IS NOT NULL AND lower(id_scope) = lower(${scope})) OR serial IN (SELECT serial FROM certificates WHERE lower(scope) = lower(${scope})))`,
       );
     }
-    if (page.after) where.push(`seq > ${arg(decodeCursor(page.after))}`);
-    const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq LIMIT ${arg(page.limit + 1)}`;
+    const newest = filter.order === "newest";
+    if (page.after) where.push(`seq ${newest ? "<" : ">"} ${arg(decodeCursor(page.after))}`);
+    const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq ${newest ? "DESC" : ""} LIMIT ${arg(page.limit + 1)}`;
     const rows = await this.pg.query(sql, args);
     const more = rows.length > page.limit;
     const items = rows.slice(0, page.limit).map(auditFromRow);

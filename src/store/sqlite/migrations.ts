@@ -355,4 +355,15 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX certificate_keys_spki ON certificate_keys (spki_sha256);
   `,
   },
+  {
+    name: "0014-log-key-certificates",
+    sql: `
+  -- The log key certified by each root that has signed it (src/store/log-tree-store.ts).
+  CREATE TABLE log_key_certificates (
+    root_id TEXT PRIMARY KEY,
+    der BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
+  },
 ];

@@ -1,6 +1,6 @@
 import { nodeHash } from "../../../tlog/merkle.js";
 import { AppError } from "../../errors.js";
-import type { CheckpointRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
+import type { CheckpointRecord, LogKeyCertificateRecord, LogKeyRecord, LogTreeStore } from "../log-tree-store.js";
 import type { AuditInput } from "../records.js";
 import { isUniqueViolation, type SqliteDb } from "./sqlite-db.js";
 
@@ -22,6 +22,8 @@ export class SqliteLogTreeStore implements LogTreeStore {
       latestCheckpoint: db.prepare("SELECT * FROM log_checkpoints ORDER BY size DESC LIMIT 1"),
       logKey: db.prepare("SELECT * FROM log_key WHERE id = 1"),
       insertLogKey: db.prepare("INSERT INTO log_key (id, key_ref, spki, created_at) VALUES (1, ?, ?, ?)"),
+      logKeyCertificates: db.prepare("SELECT * FROM log_key_certificates ORDER BY created_at, root_id"),
+      insertLogKeyCertificate: db.prepare("INSERT INTO log_key_certificates (root_id, der, created_at) VALUES (?, ?, ?)"),
     };
   }
 
@@ -40,6 +42,26 @@ export class SqliteLogTreeStore implements LogTreeStore {
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", "The log already has a signing key");
+      throw err;
+    }
+  }
+
+  async logKeyCertificates(): Promise<LogKeyCertificateRecord[]> {
+    return (this.stmts.logKeyCertificates.all() as Row[]).map((row) => ({
+      rootId: row.root_id as string,
+      der: new Uint8Array(row.der as Buffer),
+      createdAt: new Date(row.created_at as string),
+    }));
+  }
+
+  async insertLogKeyCertificate(cert: LogKeyCertificateRecord, audit: AuditInput): Promise<void> {
+    try {
+      this.sqlite.write(() => {
+        this.stmts.insertLogKeyCertificate.run(cert.rootId, Buffer.from(cert.der), cert.createdAt.toISOString());
+        this.sqlite.appendAudit(audit);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError("conflict", `Root ${cert.rootId} has certified the log key already`);
       throw err;
     }
   }

@@ -258,8 +258,9 @@ export class SqliteStore implements Store {
       );
       args.push(filter.scope, filter.scope);
     }
-    if (page.after) (where.push("seq > ?"), args.push(decodeCursor(page.after)));
-    const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq LIMIT ?`;
+    const newest = filter.order === "newest";
+    if (page.after) (where.push(newest ? "seq < ?" : "seq > ?"), args.push(decodeCursor(page.after)));
+    const sql = `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq ${newest ? "DESC" : ""} LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, page.limit + 1) as Row[];
     const more = rows.length > page.limit;
     const items = rows.slice(0, page.limit).map(auditFromRow);
