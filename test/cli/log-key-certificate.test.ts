@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { dpki } from "../helpers/cli.js";
+import { get, startNode } from "../helpers/nodes.js";
 import { initDataDir } from "../helpers/data-dir.js";
 import { openssl, pemBlocks } from "../helpers/openssl.js";
 import { tempDir } from "../helpers/temp-dir.js";
