@@ -7,6 +7,7 @@ import { auditCommand } from "./commands/audit.js";
 import { caCommand } from "./commands/ca.js";
 import { profileCommand } from "./commands/profile.js";
 import { tokenCommand } from "./commands/token.js";
+import { operatorCommand } from "./commands/operator.js";
 import { serveCommand } from "./commands/serve.js";
 import { quickstartCommand } from "./commands/quickstart.js";
 import { scopeCommand } from "./commands/scope.js";
@@ -62,6 +63,7 @@ Start here:
     auditCommand(),
     profileCommand(),
     tokenCommand(),
+    operatorCommand(),
     serveCommand(),
     quickstartCommand(),
     scopeCommand(),

@@ -24,6 +24,7 @@ import { CertificateService } from "./core/issuance/certificate-service.js";
 import { CrlService } from "./core/authority/crl-service.js";
 import { AuditService } from "./core/audit/audit-service.js";
 import { TokenService } from "./core/tokens/token-service.js";
+import { OperatorService } from "./core/tokens/operator-service.js";
 import { SqliteTokenStore } from "./store/sqlite/sqlite-token-store.js";
 import { SqliteDpsStore } from "./store/sqlite/sqlite-dps-store.js";
 import type { DpsStore } from "./store/dps-store.js";
@@ -93,6 +94,8 @@ export interface Services {
   /** The same log as C2SP tlog-tiles: checkpoint, hash tiles, entry bundles. */
   logTiles: LogTiles;
   tokens: TokenService;
+  /** Named operators that tokens are minted for; disabling one revokes their tokens. */
+  operators: OperatorService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
   /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
@@ -294,6 +297,7 @@ export function openServices(options: OpenOptions = {}): Services {
       clock,
     }),
     tokens,
+    operators: new OperatorService(backend.tokens, clock),
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       // The counts of refusals not logged one by one are written before the store closes.

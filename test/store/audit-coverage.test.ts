@@ -88,6 +88,8 @@ const READS = new Set([
   "lastHubChange",
   "getToken",
   "listTokens",
+  "getOperator",
+  "listOperators",
   "logKey",
   "treeSize",
   "subtreeHash",
@@ -315,6 +317,7 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
         quotaPerDay: null,
         scope: null,
         hub: null,
+        operator: "alice",
         createdAt: t0,
         createdBy: "tester",
         expiresAt: null,
@@ -322,8 +325,12 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
         revokedBy: null,
         lastUsedAt: null,
       };
+      await step("insertOperator", ["operator.create"], () =>
+        tokens.insertOperator({ name: "alice", createdAt: t0, createdBy: "tester", disabledAt: null, disabledBy: null }, entry("operator.create")),
+      );
       await step("insertToken", ["token.create"], () => tokens.insertToken(token, entry("token.create")));
       await step("revokeToken", ["token.revoke"], () => tokens.revokeToken(token.id, at(5000), "tester", entry("token.revoke")));
+      await step("disableOperator", ["operator.disable"], () => tokens.disableOperator("alice", at(6000), "tester", () => entry("operator.disable")));
       await step("insertLogKey", ["log.key.create"], () =>
         logTree.insertLogKey({ keyRef: "log-1", spki: new Uint8Array(44), createdAt: t0 }, entry("log.key.create")),
       );
@@ -374,6 +381,8 @@ const WRITES = new Set([
   "revokeEnrollment",
   "insertToken",
   "revokeToken",
+  "insertOperator",
+  "disableOperator",
   "insertLogKey",
 ]);
 

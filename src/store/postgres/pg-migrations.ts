@@ -403,4 +403,19 @@ export const PG_MIGRATIONS: PgMigration[] = [
   CREATE INDEX certificate_keys_spki ON certificate_keys (spki_sha256);
   `,
   },
+  {
+    name: "0014-operators",
+    sql: `
+  -- Named people or systems that tokens are minted for; disabling one revokes their tokens.
+  CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    created_by TEXT NOT NULL,
+    disabled_at TIMESTAMPTZ,
+    disabled_by TEXT
+  );
+  ALTER TABLE api_tokens ADD COLUMN operator TEXT REFERENCES operators(name);
+  CREATE INDEX api_tokens_operator ON api_tokens (operator);
+  `,
+  },
 ];

@@ -355,4 +355,20 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX certificate_keys_spki ON certificate_keys (spki_sha256);
   `,
   },
+  {
+    name: "0014-operators",
+    sql: `
+  -- Named people or systems that tokens are minted for (src/store/token-store.ts): the log
+  -- names the operator, and disabling one revokes all their tokens in one transaction.
+  CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    disabled_at TEXT,
+    disabled_by TEXT
+  );
+  ALTER TABLE api_tokens ADD COLUMN operator TEXT REFERENCES operators(name);
+  CREATE INDEX api_tokens_operator ON api_tokens (operator);
+  `,
+  },
 ];
