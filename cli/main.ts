@@ -39,6 +39,7 @@ export function buildProgram(): Command {
     .option("--json", "machine-readable JSON output")
     .option("--server <url>", "work through a dpki server's HTTP API (env DPKI_SERVER)")
     .option("--token <token>", "API token for --server (env DPKI_TOKEN, preferred: not visible in ps)")
+    .option("--otp <code>", "one-time password for --server when the operator enrolled in TOTP (asked for on a terminal otherwise)")
     .option("--ca-file <file>", "CA certificate (PEM) to trust for --server (default: system roots + <data-dir>/root.pem)")
     .version(VERSION, "-V, --version", "print the dpki version")
     .showHelpAfterError()

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import QRCode from "qrcode";
 import type { OperatorView } from "../../src/core/tokens/operator-service.js";
 import { formatTable, shortDate } from "../output.js";
 import { withContext } from "../run.js";
@@ -64,6 +65,31 @@ Example:
         );
       }),
     );
+  const totp = operator.command("totp").description("TOTP step-up (RFC 6238) for an operator's tokens");
+  totp
+    .command("enroll")
+    .argument("<name>")
+    .description("Enroll an operator in TOTP: prints the otpauth:// URI and its QR code for an authenticator app")
+    .addHelpText(
+      "after",
+      `
+From then on, each action the policy (config totpRequiredFor, default every write) names needs
+a fresh 6-digit code when done with one of their tokens: --otp CODE, or the CLI asks for it on
+a terminal; over HTTP it goes in the DPKI-OTP header. Enrolling again replaces the secret.
+The URI holds the secret: it is shown here once, and stored only sealed.
+
+Example:
+  dpki operator totp enroll alice`,
+    )
+    .action(
+      withContext(async ({ ops, out }, _opts, name: string) => {
+        const enrolled = await ops.operatorTotpEnroll(name);
+        if (out.json) return out.print(enrolled, () => "");
+        const qr = await QRCode.toString(enrolled.uri, { type: "terminal", small: true });
+        out.note(`Enrolled operator ${enrolled.operator.name} in TOTP (SHA-1, 6 digits, 30 s). Scan the code now: it is not shown again.`);
+        process.stdout.write(qr + enrolled.uri + "\n");
+      }),
+    );
   return operator;
 }
 
@@ -74,6 +100,7 @@ function operatorTable(all: OperatorView[]): string {
     { header: "tokens", value: (o) => String(o.activeTokens) },
     { header: "created", value: (o) => shortDate(o.createdAt) },
     { header: "by", value: (o) => o.createdBy },
+    { header: "totp", value: (o) => (o.totpEnrolledAt ? "enrolled" : "-") },
     { header: "disabled", value: (o) => (o.disabledAt ? shortDate(o.disabledAt) : "-") },
   ]);
 }

@@ -136,6 +136,10 @@ export class RemoteCertificateOperations implements CertificateOperations {
     return this.api.json<OperatorView>("GET", `/v1/operators/${encodeURIComponent(name.trim())}`);
   }
 
+  operatorTotpEnroll(name: string) {
+    return this.api.json<{ operator: OperatorView; uri: string }>("POST", `/v1/operators/${encodeURIComponent(name.trim())}/totp`);
+  }
+
   operatorDisable(name: string) {
     return this.api.json<OperatorDisabledView>("POST", `/v1/operators/${encodeURIComponent(name.trim())}/disable`);
   }

@@ -42,6 +42,8 @@ export interface CertificateOperations {
   operatorShow(name: string): Promise<OperatorView>;
   /** Disables an operator and revokes all their tokens at once. */
   operatorDisable(name: string): Promise<OperatorDisabledView>;
+  /** Enrolls the operator in TOTP step-up: the otpauth:// URI (holding the secret) is in the result only. */
+  operatorTotpEnroll(name: string): Promise<{ operator: OperatorView; uri: string }>;
 }
 
 export type OperatorDisabledView = OperatorView & { revokedTokens: string[] };

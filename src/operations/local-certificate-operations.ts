@@ -229,6 +229,11 @@ export class LocalCertificateOperations implements CertificateOperations {
     return this.services.operators.disable(name, this.actor);
   }
 
+  async operatorTotpEnroll(name: string) {
+    this.unscoped("Operators");
+    return this.services.operators.enrollTotp(name, this.actor);
+  }
+
   private request(input: IssueInput): IssueRequest {
     return {
       csr: csrInput(input.csr),

@@ -38,6 +38,11 @@ export interface OperatorRecord {
   createdBy: string;
   disabledAt: Date | null;
   disabledBy: string | null;
+  /** The TOTP secret (base32), sealed by the caller's secret box; null when not enrolled. */
+  totpSecret: string | null;
+  totpEnrolledAt: Date | null;
+  /** The last TOTP time step accepted: a code of this step or an earlier one is never accepted again. */
+  totpLastStep: number | null;
 }
 
 /**
@@ -71,6 +76,16 @@ export interface TokenStore {
     by: string,
     audit: (revokedTokenIds: string[]) => AuditInput,
   ): Promise<{ operator: OperatorRecord; revokedTokenIds: string[] }>;
+  /**
+   * Enrolls (or re-enrolls) the operator in TOTP with a sealed secret, forgetting the last step
+   * used, with its entry. Throws not_found, or conflict when the operator is disabled.
+   */
+  setOperatorTotp(name: string, sealedSecret: string, at: Date, audit: AuditInput): Promise<OperatorRecord>;
+  /**
+   * Marks TOTP step `step` used when it is later than the last one accepted: true once per step,
+   * so a code is accepted once, whichever node sees it.
+   */
+  claimTotpStep(name: string, step: number): Promise<boolean>;
   /** Notes that the token was used (kept coarse: callers throttle). */
   touchToken(id: string, at: Date): Promise<void>;
   /**

@@ -106,6 +106,7 @@ const READS = new Set([
 
 /** Writes without an entry of their own, and why none is needed. */
 const EXEMPT: Record<string, string> = {
+  claimTotpStep: "marks a one-time password used; the action it allows is logged, and a refused code is logged as auth.deny",
   touchToken: "a token's last-used time is informational and written at most once a minute; the requests it made are logged",
   consumeQuota: "a factory token's daily count; a request refused for it is logged as cert.refuse",
   releaseQuota: "gives back a count taken for an issuance that then failed",
@@ -326,10 +327,14 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
         lastUsedAt: null,
       };
       await step("insertOperator", ["operator.create"], () =>
-        tokens.insertOperator({ name: "alice", createdAt: t0, createdBy: "tester", disabledAt: null, disabledBy: null }, entry("operator.create")),
+        tokens.insertOperator(
+          { name: "alice", createdAt: t0, createdBy: "tester", disabledAt: null, disabledBy: null, totpSecret: null, totpEnrolledAt: null, totpLastStep: null },
+          entry("operator.create"),
+        ),
       );
       await step("insertToken", ["token.create"], () => tokens.insertToken(token, entry("token.create")));
       await step("revokeToken", ["token.revoke"], () => tokens.revokeToken(token.id, at(5000), "tester", entry("token.revoke")));
+      await step("setOperatorTotp", ["operator.totp.enroll"], () => tokens.setOperatorTotp("alice", "sealed:v1:x", at(5500), entry("operator.totp.enroll")));
       await step("disableOperator", ["operator.disable"], () => tokens.disableOperator("alice", at(6000), "tester", () => entry("operator.disable")));
       await step("insertLogKey", ["log.key.create"], () =>
         logTree.insertLogKey({ keyRef: "log-1", spki: new Uint8Array(44), createdAt: t0 }, entry("log.key.create")),
@@ -383,6 +388,7 @@ const WRITES = new Set([
   "revokeToken",
   "insertOperator",
   "disableOperator",
+  "setOperatorTotp",
   "insertLogKey",
 ]);
 

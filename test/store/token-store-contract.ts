@@ -135,7 +135,38 @@ export function describeTokenStoreContract(name: string, open: OpenStoreSet): vo
         expect(await tokens.consumeQuota(a.id, "2026-01-05", 0, 10)).toEqual({ ok: true, used: granted });
       }));
 
-    const operator = (name: string, at = t0): OperatorRecord => ({ name, createdAt: at, createdBy: "tester", disabledAt: null, disabledBy: null });
+    const operator = (name: string, at = t0): OperatorRecord => ({
+      name,
+      createdAt: at,
+      createdBy: "tester",
+      disabledAt: null,
+      disabledBy: null,
+      totpSecret: null,
+      totpEnrolledAt: null,
+      totpLastStep: null,
+    });
+
+    it("enrolls in TOTP with its entry and claims each step once, in order, under concurrency", () =>
+      withStores(open, async ({ store, tokens }) => {
+        await tokens.insertOperator(operator("alice"), audit("operator.create"));
+        expect(await tokens.claimTotpStep("alice", 5)).toBe(false); // not enrolled
+        const at = new Date(t0.getTime() + 1000);
+        const enrolled = await expectAudited(store, ["operator.totp.enroll"], () =>
+          tokens.setOperatorTotp("alice", "sealed:v1:abc", at, audit("operator.totp.enroll")),
+        );
+        expect(enrolled).toMatchObject({ totpSecret: "sealed:v1:abc", totpEnrolledAt: at, totpLastStep: null });
+        const wins = await Promise.all([1, 2, 3, 4].map(() => tokens.claimTotpStep("alice", 100)));
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(await tokens.claimTotpStep("alice", 99)).toBe(false);
+        expect(await tokens.claimTotpStep("alice", 101)).toBe(true);
+        expect((await tokens.getOperator("alice"))?.totpLastStep).toBe(101);
+        // Enrolling again forgets the steps used.
+        await tokens.setOperatorTotp("alice", "sealed:v1:def", at, audit("operator.totp.enroll"));
+        expect(await tokens.claimTotpStep("alice", 50)).toBe(true);
+        await expectRefused(store, "not_found", () => tokens.setOperatorTotp("bob", "sealed:v1:x", at, audit("operator.totp.enroll")));
+        await tokens.disableOperator("alice", at, "tester", () => audit("operator.disable"));
+        await expectRefused(store, "conflict", () => tokens.setOperatorTotp("alice", "sealed:v1:x", at, audit("operator.totp.enroll")));
+      }));
 
     it("stores operators with their entries; a taken name is already_exists, logging nothing", () =>
       withStores(open, async ({ store, tokens }) => {

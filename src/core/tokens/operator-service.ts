@@ -1,6 +1,9 @@
 import type { Clock } from "../../clock.js";
 import { AppError } from "../../errors.js";
+import * as OTPAuth from "otpauth";
+import type { SecretBox } from "../../store/secret-box.js";
 import type { OperatorRecord, TokenStore } from "../../store/token-store.js";
+import { TOTP_PARAMS, totpFor } from "./step-up-service.js";
 import { NAME_FORMAT } from "./token-service.js";
 
 /** An operator as the API and the CLI show it. */
@@ -9,6 +12,8 @@ export interface OperatorView {
   status: "active" | "disabled";
   /** Tokens of theirs that are neither revoked nor expired. */
   activeTokens: number;
+  /** When they enrolled in TOTP step-up, or null (never the secret). */
+  totpEnrolledAt: string | null;
   createdAt: string;
   createdBy: string;
   disabledAt: string | null;
@@ -23,11 +28,40 @@ export class OperatorService {
   constructor(
     private readonly store: TokenStore,
     private readonly clock: Clock,
+    /** Seals TOTP secrets at rest, as the other stored secrets. */
+    private readonly secrets: SecretBox,
   ) {}
+
+  /**
+   * Enrolls the operator in TOTP step-up with a new random 160-bit secret (re-enrolling replaces
+   * the old one). The otpauth:// URI holds the secret: it is in this result only.
+   */
+  async enrollTotp(name: string, actor: string): Promise<{ operator: OperatorView; uri: string }> {
+    const key = checkName(name);
+    const secret = new OTPAuth.Secret({ size: 20 });
+    const now = this.clock.now();
+    const record = await this.store.setOperatorTotp(key, this.secrets.seal(secret.base32), now, {
+      at: now,
+      actor,
+      action: "operator.totp.enroll",
+      subject: `operator:${key}`,
+      details: { operator: key, ...TOTP_PARAMS },
+    });
+    return { operator: this.view(record, (await this.activeCounts()).get(key) ?? 0), uri: totpFor(key, secret.base32).toString() };
+  }
 
   async add(name: string, actor: string): Promise<OperatorView> {
     const key = checkName(name);
-    const record: OperatorRecord = { name: key, createdAt: this.clock.now(), createdBy: actor, disabledAt: null, disabledBy: null };
+    const record: OperatorRecord = {
+      name: key,
+      createdAt: this.clock.now(),
+      createdBy: actor,
+      disabledAt: null,
+      disabledBy: null,
+      totpSecret: null,
+      totpEnrolledAt: null,
+      totpLastStep: null,
+    };
     await this.store.insertOperator(record, {
       at: record.createdAt,
       actor,
@@ -79,6 +113,7 @@ export class OperatorService {
       name: o.name,
       status: o.disabledAt ? "disabled" : "active",
       activeTokens,
+      totpEnrolledAt: o.totpEnrolledAt?.toISOString() ?? null,
       createdAt: o.createdAt.toISOString(),
       createdBy: o.createdBy,
       disabledAt: o.disabledAt?.toISOString() ?? null,
@@ -87,7 +122,7 @@ export class OperatorService {
   }
 }
 
-function checkName(name: string): string {
+export function checkName(name: string): string {
   const key = (name ?? "").trim();
   if (!NAME_FORMAT.test(key)) {
     throw new AppError(

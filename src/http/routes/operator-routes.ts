@@ -37,5 +37,14 @@ export function operatorRoutes(deps: RouteDeps): RouteDef[] {
         res.json(await opsFor(deps, res).operatorDisable(req.params.name as string));
       },
     },
+    {
+      method: "post",
+      path: "/v1/operators/:name/totp",
+      access: ["admin"],
+      handler: async (req, res) => {
+        // The otpauth:// URI holds the secret: in this response only, kept out of every cache.
+        res.set("Cache-Control", "no-store").json(await opsFor(deps, res).operatorTotpEnroll(req.params.name as string));
+      },
+    },
   ];
 }

@@ -164,6 +164,30 @@ export class PgTokenStore implements TokenStore {
     return result;
   }
 
+  async setOperatorTotp(name: string, sealedSecret: string, at: Date, audit: AuditInput): Promise<OperatorRecord> {
+    const { result } = await this.pg.write(async (tx) => {
+      const [existing] = await tx.query<{ disabled_at: Date | null }>("SELECT disabled_at FROM operators WHERE name = $1 FOR UPDATE", [name]);
+      if (!existing) throw new AppError("not_found", `No operator named ${JSON.stringify(name)}`);
+      if (existing.disabled_at) throw new AppError("conflict", `Operator ${name} is disabled`);
+      const [row] = await tx.query(
+        "UPDATE operators SET totp_secret = $1, totp_enrolled_at = $2, totp_last_step = NULL WHERE name = $3 RETURNING *",
+        [sealedSecret, at, name],
+      );
+      tx.audit(audit);
+      return operatorFromRow(row!);
+    });
+    return result;
+  }
+
+  async claimTotpStep(name: string, step: number): Promise<boolean> {
+    // One statement: the row lock orders concurrent claims on every node, and only one sees the older step.
+    const rows = await this.pg.query(
+      "UPDATE operators SET totp_last_step = $1 WHERE name = $2 AND totp_secret IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $1) RETURNING name",
+      [step, name],
+    );
+    return rows.length === 1;
+  }
+
   async touchToken(id: string, at: Date): Promise<void> {
     await this.pg.query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", [at, id]);
   }
@@ -219,5 +243,8 @@ function operatorFromRow(row: Row): OperatorRecord {
     createdBy: row.created_by as string,
     disabledAt: (row.disabled_at as Date | null) ?? null,
     disabledBy: (row.disabled_by as string | null) ?? null,
+    totpSecret: (row.totp_secret as string | null) ?? null,
+    totpEnrolledAt: (row.totp_enrolled_at as Date | null) ?? null,
+    totpLastStep: row.totp_last_step === null || row.totp_last_step === undefined ? null : Number(row.totp_last_step),
   };
 }

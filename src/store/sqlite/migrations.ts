@@ -371,4 +371,14 @@ export const MIGRATIONS: Migration[] = [
   CREATE INDEX api_tokens_operator ON api_tokens (operator);
   `,
   },
+  {
+    name: "0015-operator-totp",
+    sql: `
+  -- An operator's TOTP (RFC 6238) secret, sealed like the other stored secrets, and the last
+  -- time step accepted, so a code is accepted once.
+  ALTER TABLE operators ADD COLUMN totp_secret TEXT;
+  ALTER TABLE operators ADD COLUMN totp_enrolled_at TEXT;
+  ALTER TABLE operators ADD COLUMN totp_last_step BIGINT;
+  `,
+  },
 ];

@@ -88,6 +88,21 @@ export class SqliteTokenStore implements TokenStore {
     });
   }
 
+  async setOperatorTotp(name: string, sealedSecret: string, at: Date, audit: AuditInput): Promise<OperatorRecord> {
+    return this.sqlite.write(() => {
+      const row = this.stmts.operator.get(name) as Row | undefined;
+      if (!row) throw new AppError("not_found", `No operator named ${JSON.stringify(name)}`);
+      if (row.disabled_at) throw new AppError("conflict", `Operator ${name} is disabled`);
+      this.stmts.setTotp.run(sealedSecret, at.toISOString(), name);
+      this.sqlite.appendAudit(audit);
+      return operatorFromRow(this.stmts.operator.get(name) as Row);
+    });
+  }
+
+  async claimTotpStep(name: string, step: number): Promise<boolean> {
+    return this.sqlite.write(() => this.stmts.claimStep.run(step, name, step).changes === 1);
+  }
+
   async touchToken(id: string, at: Date): Promise<void> {
     this.sqlite.write(() => this.stmts.touch.run(at.toISOString(), id));
   }
@@ -121,6 +136,10 @@ function prepare(db: Database.Database) {
     disableOperator: db.prepare("UPDATE operators SET disabled_at = ?, disabled_by = ? WHERE name = ? AND disabled_at IS NULL"),
     activeOfOperator: db.prepare("SELECT id FROM api_tokens WHERE operator = ? AND revoked_at IS NULL ORDER BY created_at, id"),
     revokeOfOperator: db.prepare("UPDATE api_tokens SET revoked_at = ?, revoked_by = ? WHERE operator = ? AND revoked_at IS NULL"),
+    setTotp: db.prepare("UPDATE operators SET totp_secret = ?, totp_enrolled_at = ?, totp_last_step = NULL WHERE name = ?"),
+    claimStep: db.prepare(
+      "UPDATE operators SET totp_last_step = ? WHERE name = ? AND totp_secret IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < ?)",
+    ),
     touch: db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ?"),
     usage: db.prepare("SELECT count FROM api_token_usage WHERE token_id = ? AND day = ?"),
     addUsage: db.prepare(
@@ -176,5 +195,8 @@ function operatorFromRow(row: Row): OperatorRecord {
     createdBy: row.created_by as string,
     disabledAt: date(row.disabled_at),
     disabledBy: (row.disabled_by as string | null) ?? null,
+    totpSecret: (row.totp_secret as string | null) ?? null,
+    totpEnrolledAt: date(row.totp_enrolled_at),
+    totpLastStep: row.totp_last_step === null || row.totp_last_step === undefined ? null : Number(row.totp_last_step),
   };
 }
