@@ -1,3 +1,4 @@
+import { createInterface } from "node:readline/promises";
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { openServices } from "../src/app.js";
@@ -22,6 +23,8 @@ export interface GlobalOptions {
   server?: string;
   /** API token for --server (else env DPKI_TOKEN). */
   token?: string;
+  /** One-time password for --server (TOTP step-up). */
+  otp?: string;
   /** CA file to trust for --server (default: the system roots plus <data-dir>/root.pem when present). */
   caFile?: string;
 }
@@ -78,6 +81,8 @@ function remoteOptions(cmd: Command): RemoteOptions | null {
   return {
     server,
     token: global.token ?? process.env.DPKI_TOKEN,
+    otp: global.otp,
+    askOtp: process.stdin.isTTY && process.stderr.isTTY ? askOtp : undefined,
     caFile: global.caFile,
     defaultCaFile: serverTlsFiles(dataDirAt(global.dataDir).root).root,
   };
@@ -96,4 +101,14 @@ function scopeResolver(cmd: Command, opts: Record<string, unknown>, ops: Operati
         : `Several ID scopes exist (${scopes.map((s) => s.idScope).join(", ")}): pass --scope ID or set DPKI_SCOPE`,
     );
   };
+}
+
+/** Prompts for the one-time password of the operator's authenticator app. */
+async function askOtp(): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question("One-time password: ")).trim();
+  } finally {
+    rl.close();
+  }
 }

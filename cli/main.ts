@@ -7,6 +7,7 @@ import { auditCommand } from "./commands/audit.js";
 import { caCommand } from "./commands/ca.js";
 import { profileCommand } from "./commands/profile.js";
 import { tokenCommand } from "./commands/token.js";
+import { operatorCommand } from "./commands/operator.js";
 import { serveCommand } from "./commands/serve.js";
 import { quickstartCommand } from "./commands/quickstart.js";
 import { scopeCommand } from "./commands/scope.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .option("--json", "machine-readable JSON output")
     .option("--server <url>", "work through a dpki server's HTTP API (env DPKI_SERVER)")
     .option("--token <token>", "API token for --server (env DPKI_TOKEN, preferred: not visible in ps)")
+    .option("--otp <code>", "one-time password for --server when the operator enrolled in TOTP (asked for on a terminal otherwise)")
     .option("--ca-file <file>", "CA certificate (PEM) to trust for --server (default: system roots + <data-dir>/root.pem)")
     .version(VERSION, "-V, --version", "print the dpki version")
     .showHelpAfterError()
@@ -62,6 +64,7 @@ Start here:
     auditCommand(),
     profileCommand(),
     tokenCommand(),
+    operatorCommand(),
     serveCommand(),
     quickstartCommand(),
     scopeCommand(),

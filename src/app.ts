@@ -24,13 +24,15 @@ import { CertificateService } from "./core/issuance/certificate-service.js";
 import { CrlService } from "./core/authority/crl-service.js";
 import { AuditService } from "./core/audit/audit-service.js";
 import { TokenService } from "./core/tokens/token-service.js";
+import { OperatorService } from "./core/tokens/operator-service.js";
+import { StepUpService } from "./core/tokens/step-up-service.js";
 import { SqliteTokenStore } from "./store/sqlite/sqlite-token-store.js";
 import { SqliteDpsStore } from "./store/sqlite/sqlite-dps-store.js";
 import type { DpsStore } from "./store/dps-store.js";
 import { DpsAdminService } from "./core/dps/dps-admin-service.js";
 import { DpsService } from "./core/dps/dps-service.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
-import { PassphraseSecretBox } from "./store/secret-box.js";
+import { PassphraseSecretBox, type SecretBox } from "./store/secret-box.js";
 import { sqliteSecretSalt } from "./store/sqlite/sqlite-secret-salt.js";
 import { publicationUrls, type LifecycleServices } from "./lifecycle.js";
 import { pemEncode } from "../ca/pem.js";
@@ -93,6 +95,10 @@ export interface Services {
   /** The same log as C2SP tlog-tiles: checkpoint, hash tiles, entry bundles. */
   logTiles: LogTiles;
   tokens: TokenService;
+  /** Named operators that tokens are minted for; disabling one revokes their tokens. */
+  operators: OperatorService;
+  /** TOTP step-up: which actions of enrolled operators need a fresh one-time password, and checking it. */
+  stepUp: StepUpService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
   /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
@@ -297,6 +303,8 @@ export function openServices(options: OpenOptions = {}): Services {
       clock,
     }),
     tokens,
+    operators: new OperatorService(backend.tokens, clock, backend.secrets),
+    stepUp: new StepUpService(backend.tokens, backend.secrets, clock, config.totpRequiredFor),
     dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
     close: async () => {
       // The counts of refusals not logged one by one are written before the store closes.
@@ -318,6 +326,8 @@ interface Backend {
   tokens: TokenStore;
   logTree: LogTreeStore;
   auditChecks: AuditCheckStore;
+  /** Seals secrets at rest under the CA passphrase (device keys, hub policies, TOTP secrets). */
+  secrets: SecretBox;
   changes?: StoreChanges;
   close(): Promise<void>;
 }
@@ -338,6 +348,7 @@ function sqliteBackend(dataDir: DataDir, passphrase: () => string, auditDefaults
     dps: new SqliteDpsStore(sqlite, secrets),
     lifecycle: new SqliteLifecycleStore(sqlite, secrets),
     tokens: new SqliteTokenStore(sqlite),
+    secrets,
     logTree: new SqliteLogTreeStore(sqlite),
     auditChecks: new SqliteAuditCheckStore(sqlite),
     close: () => store.close(),
@@ -356,6 +367,7 @@ function postgresBackend(url: string, passphrase: () => string, auditDefaults: (
     dps: new PgDpsStore(pg, secrets),
     lifecycle: new PgLifecycleStore(pg, secrets),
     tokens: new PgTokenStore(pg),
+    secrets,
     logTree: new PgLogTreeStore(pg),
     auditChecks: new PgAuditCheckStore(pg),
     changes,

@@ -75,6 +75,12 @@ export interface DpkiConfig {
   pkcs11: Pkcs11Settings | null;
   /** nextUpdate - thisUpdate of a CRL an offline root signs in a ceremony: the time until the next one is due. */
   offlineCrlValidity: string;
+  /**
+   * Which actions of an operator enrolled in TOTP need a fresh one-time password (DPKI-OTP
+   * header): "writes" (every POST, PUT, PATCH, DELETE), "none", or a list of "METHOD /path"
+   * routes as openapi.yaml spells them with :param, e.g. ["POST /v1/certificates"].
+   */
+  totpRequiredFor: "writes" | "none" | string[];
 }
 
 export const DEFAULT_CONFIG: DpkiConfig = {
@@ -98,6 +104,7 @@ export const DEFAULT_CONFIG: DpkiConfig = {
   rootKeyProvider: null,
   pkcs11: null,
   offlineCrlValidity: "180d",
+  totpRequiredFor: "writes",
 };
 
 export const CONFIG_FILE = "config.json";
@@ -167,6 +174,11 @@ export function validateConfig(config: DpkiConfig, source: string): DpkiConfig {
     if (!Number.isSafeInteger(n) || n < 1) throw new AppError("config_error", `${source}: ${key} must be a whole number of at least 1`);
   }
   if (typeof config.logPublic !== "boolean") throw new AppError("config_error", `${source}: logPublic must be true or false`);
+  const totp = config.totpRequiredFor as unknown;
+  const routeList = Array.isArray(totp) && totp.every((r) => typeof r === "string" && /^(POST|PUT|PATCH|DELETE|GET) \/\S*$/.test(r));
+  if (totp !== "writes" && totp !== "none" && !routeList) {
+    throw new AppError("config_error", `${source}: totpRequiredFor must be "writes", "none" or a list of "METHOD /path" routes`);
+  }
   return { ...config, publicUrl: config.publicUrl.replace(/\/+$/, ""), publicHttpUrl };
 }
 

@@ -16,6 +16,7 @@ export const ERROR_TABLE = {
   payload_too_large: { status: 413, exit: 65, title: "Request body too large" },
   unauthorized: { status: 401, exit: 77, title: "Authentication required" },
   forbidden: { status: 403, exit: 77, title: "Not allowed" },
+  otp_required: { status: 401, exit: 77, title: "One-time password required" },
   not_found: { status: 404, exit: 66, title: "Not found" },
   method_not_allowed: { status: 405, exit: 64, title: "Method not allowed" },
   already_exists: { status: 409, exit: 73, title: "Already exists" },

@@ -1,3 +1,4 @@
+import { confirm } from "../confirm.js";
 import { createInterface } from "node:readline/promises";
 import { Command, Option } from "commander";
 import { REVOCATION_REASONS } from "../../ca/revocation-reason.js";
@@ -214,14 +215,17 @@ export function revokeEnrollmentCommand(kind: "individual" | "group"): Command {
         .choices(Object.keys(REVOCATION_REASONS))
         .default("privilegeWithdrawn"),
     )
+    .option("--yes", "do not ask for confirmation (required when not run on a terminal)")
     .addHelpText(
       "after",
       `
 The ${what} is blocked for good and disabled, every certificate dpki issued to its devices is
-revoked, and the hub API refuses them at once.`,
+revoked, and the hub API refuses them at once. It cannot be undone: on a terminal dpki asks
+first; scripts pass --yes (without it, and without a terminal, exit 64).`,
     )
     .action(
       withContext(async ({ ops, out, scope }, opts, id: string) => {
+        await confirm(`Revoke ${what} ${id} and every credential under it, refusing its devices for good?`, Boolean(opts.yes));
         const r = await ops.enrollmentRevoke(await scope(), kind, id, opts.reason as string);
         out.print(
           r,

@@ -15,6 +15,7 @@ export function addCaLifecycleCommands(ca: Command): Command {
   ca.command("rotate")
     .description("Roll the issuing CA over: a new intermediate signs from now on, the old one keeps answering for its certificates")
     .option("--new-root", "also create a new root, cross-signed by the current one, and put the new intermediate under it")
+    .option("--yes", "with --new-root: do not ask for confirmation (required when not run on a terminal)")
     .addOption(
       new Option("--algorithm <alg>", "key algorithm of the new CA keys (default: the current issuer's)").choices([...KEY_ALGORITHMS]),
     )
@@ -29,10 +30,14 @@ the new issuer up within seconds.
 
 Examples:
   dpki ca rotate
-  dpki ca rotate --new-root --algorithm P-384`,
+  dpki ca rotate --new-root --algorithm P-384 --yes
+
+A new root changes what every device and client must trust: on a terminal dpki asks first;
+scripts pass --yes (without it, and without a terminal, exit 64).`,
     )
     .action(
       withContext(async ({ ops, out }, opts) => {
+        if (opts.newRoot) await confirm("Create a new root that every device and client will have to trust?", Boolean(opts.yes));
         const result = await ops.caRotate({ newRoot: Boolean(opts.newRoot), algorithm: opts.algorithm as string | undefined });
         out.print(result, () =>
           formatRecord([

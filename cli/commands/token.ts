@@ -16,6 +16,7 @@ export function tokenCommand(): Command {
     .option("--quota <n>", "factory: most certificates per UTC day", positiveInt)
     .option("--scope <id-scope>", "confine the token to one DPS ID scope")
     .option("--hub <name>", "hub: the hub the token acts for")
+    .option("--operator <name>", "mint it for an operator (dpki operator add); the log then records operator:<name>")
     .option("--expires <duration>", "lifetime, e.g. 90d (default: never)")
     .addHelpText(
       "after",
@@ -29,6 +30,7 @@ captured: TOKEN=$(dpki token create --role factory --name line-1 --profiles devi
 
 Examples:
   dpki token create --role admin --name alice --expires 30d
+  dpki token create --role operator --operator bob --expires 8h
   dpki token create --role auditor --name audit-2026 --expires 1y`,
     )
     .action(
@@ -40,6 +42,7 @@ Examples:
           quotaPerDay: opts.quota as number | undefined,
           scope: opts.scope as string | undefined,
           hub: opts.hub as string | undefined,
+          operator: opts.operator as string | undefined,
           expires: opts.expires as string | undefined,
         });
         if (out.json) return out.print(created, () => "");
@@ -92,6 +95,7 @@ function limits(t: TokenView): string {
   if (t.profiles.length) parts.push(`profiles=${t.profiles.join(",")}`);
   if (t.quotaPerDay !== null) parts.push(`quota=${t.quotaPerDay}/day`);
   if (t.hub) parts.push(`hub=${t.hub}`);
+  if (t.operator) parts.push(`operator=${t.operator}`);
   if (t.scope) parts.push(`scope=${t.scope}`);
   return parts.join(" ") || "-";
 }

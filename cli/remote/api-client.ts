@@ -12,6 +12,10 @@ export interface RemoteOptions {
   caFile?: string;
   /** Trusted in addition to the system roots when no caFile is given (the local data directory's root.pem). */
   defaultCaFile?: string;
+  /** A one-time password (TOTP step-up) sent with the first request that asks for one. */
+  otp?: string;
+  /** Asks for a one-time password when the server wants one and none was given (on a terminal). */
+  askOtp?: () => Promise<string>;
 }
 
 /**
@@ -22,6 +26,7 @@ export interface RemoteOptions {
 export class ApiClient {
   private readonly base: URL;
   private readonly agent: HttpAgent | HttpsAgent;
+  private otp: string | undefined;
 
   constructor(private readonly options: RemoteOptions) {
     try {
@@ -32,6 +37,7 @@ export class ApiClient {
     if (this.base.protocol !== "https:" && this.base.protocol !== "http:") {
       throw new AppError("invalid_argument", "--server must be an https:// (or http://) URL");
     }
+    this.otp = options.otp;
     this.agent =
       this.base.protocol === "https:" ? new HttpsAgent({ keepAlive: true, ca: trustedCas(options) }) : new HttpAgent({ keepAlive: true });
   }
@@ -45,7 +51,23 @@ export class ApiClient {
     return JSON.parse(bytes.toString("utf8")) as T;
   }
 
-  call(method: string, path: string, options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {}): Promise<Buffer> {
+  /**
+   * One request. A code is accepted once, so --otp goes with the first request only; when the
+   * server asks for a code (otp_required) and a terminal can give one, the request is sent again with it.
+   */
+  async call(method: string, path: string, options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {}): Promise<Buffer> {
+    const otp = this.otp;
+    this.otp = undefined;
+    try {
+      return await this.send(method, path, { ...options, headers: { ...options.headers, ...(otp ? { "dpki-otp": otp } : {}) } });
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== "otp_required" || otp || !this.options.askOtp) throw err;
+      const code = await this.options.askOtp();
+      return this.send(method, path, { ...options, headers: { ...options.headers, "dpki-otp": code } });
+    }
+  }
+
+  private send(method: string, path: string, options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {}): Promise<Buffer> {
     const url = new URL(this.base.pathname.replace(/\/+$/, "") + path, this.base);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string> = {
@@ -82,6 +104,7 @@ export class ApiClient {
     const code = problem.code && problem.code in ERROR_TABLE ? (problem.code as ErrorCode) : codeForStatus(status);
     let message = typeof problem.detail === "string" ? problem.detail : `Server answered HTTP ${status}`;
     if (code === "unauthorized" && !this.options.token) message += " (pass --token or set DPKI_TOKEN)";
+    if (code === "otp_required" && !this.options.askOtp) message += " (no terminal to ask on)";
     return new AppError(code, message, problem.context);
   }
 

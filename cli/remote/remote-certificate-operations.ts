@@ -6,10 +6,12 @@ import type { ChainVerdict } from "../../src/store/audit-chain.js";
 import type { CertificateView } from "../../src/core/issuance/certificate-view.js";
 import type { CrlInfo } from "../../src/core/authority/crl-service.js";
 import type { TokenView } from "../../src/core/tokens/token-service.js";
+import type { OperatorView } from "../../src/core/tokens/operator-service.js";
 import { parseDuration } from "../../src/duration.js";
 import type { AppError } from "../../src/errors.js";
 import { queryString, seg, type ApiClient } from "./api-client.js";
 import type {
+  OperatorDisabledView,
   AuditCheckQuery,
   AuditQuery,
   BatchResultView,
@@ -120,6 +122,26 @@ export class RemoteCertificateOperations implements CertificateOperations {
 
   tokenRevoke(id: string) {
     return this.api.json<TokenView>("POST", `/v1/tokens/${encodeURIComponent(id.trim())}/revoke`);
+  }
+
+  operatorAdd(name: string) {
+    return this.api.json<OperatorView>("POST", "/v1/operators", { name });
+  }
+
+  operatorList() {
+    return this.api.json<OperatorView[]>("GET", "/v1/operators");
+  }
+
+  operatorShow(name: string) {
+    return this.api.json<OperatorView>("GET", `/v1/operators/${encodeURIComponent(name.trim())}`);
+  }
+
+  operatorTotpEnroll(name: string) {
+    return this.api.json<{ operator: OperatorView; uri: string }>("POST", `/v1/operators/${encodeURIComponent(name.trim())}/totp`);
+  }
+
+  operatorDisable(name: string) {
+    return this.api.json<OperatorDisabledView>("POST", `/v1/operators/${encodeURIComponent(name.trim())}/disable`);
   }
 }
 

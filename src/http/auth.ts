@@ -4,6 +4,7 @@ import { AppError } from "../errors.js";
 import { clip } from "../core/clip.js";
 import type { Refusal } from "../core/audit/refusal-log.js";
 import type { Principal, TokenService } from "../core/tokens/token-service.js";
+import type { StepUpService } from "../core/tokens/step-up-service.js";
 import type { Access } from "./route.js";
 import { callerActor, principalOf } from "./route.js";
 import { clientAddress } from "./exchange.js";
@@ -40,6 +41,20 @@ export function authenticate(tokens: TokenService) {
   };
 }
 
+/** The header a one-time password travels in (TOTP step-up). */
+export const OTP_HEADER = "dpki-otp";
+
+/** TOTP step-up as express middleware, per route: after authorize, before the body is read. */
+export function stepUp(service: StepUpService, method: string, path: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    service.check(principalOf(res), method, path, headerValue(req.headers[OTP_HEADER])).then(() => next(), next);
+  };
+}
+
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
 /** refusal as express middleware, per route. */
 export function authorize(access: Access) {
   return (_req: Request, res: Response, next: NextFunction): void => next(refusal(access, principalOf(res)));
@@ -52,7 +67,8 @@ export function authorize(access: Access) {
  * id: never what was presented after it.
  */
 export function denialOf(req: IncomingMessage, error: AppError, principal: Principal | undefined): Refusal | undefined {
-  if (error.code !== "unauthorized" && error.code !== "forbidden") return undefined;
+  const stepUp = error.code === "otp_required" || (error.code === "rate_limited" && error.detail?.stepUp === true);
+  if (error.code !== "unauthorized" && error.code !== "forbidden" && !stepUp) return undefined;
   const tokenId = principal?.tokenId ?? presentedTokenId(req.headers.authorization);
   return {
     action: "auth.deny",

@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { Services } from "../app.js";
 import { AppError } from "../errors.js";
-import { authenticate, authorize, denialOf } from "./auth.js";
+import { authenticate, authorize, denialOf, stepUp } from "./auth.js";
 import { beginExchange, clientAddress } from "./exchange.js";
 import { leanListener, sendReply, type RequestListener } from "./lean-routes.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -71,7 +71,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
       : route.rawBody
         ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
         : [];
-    router[route.method](route.path, authorize(route.access), ...body, ...validatorFor(route), inContext(services), expressHandler(route));
+    router[route.method](route.path, authorize(route.access), stepUp(services.stepUp, route.method, route.path), ...body, ...validatorFor(route), inContext(services), expressHandler(route));
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method.toUpperCase()]);
   }
   for (const [path, methods] of methodsByPath) {
@@ -88,7 +88,7 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   return {
     listener: leanListener(
       routes,
-      { tokens: services.tokens, spec, logger, metrics, isDraining, auditContext: services.auditContext, refusals: services.refusals },
+      { tokens: services.tokens, stepUp: services.stepUp, spec, logger, metrics, isDraining, auditContext: services.auditContext, refusals: services.refusals },
       (req, res) => app(req, res),
     ),
     app,

@@ -3,7 +3,8 @@ import type { Principal, TokenService } from "../core/tokens/token-service.js";
 import { AppError } from "../errors.js";
 import type { AuditContext } from "../core/audit/audit-context.js";
 import type { RefusalLog } from "../core/audit/refusal-log.js";
-import { callerOf, denialOf, refusal } from "./auth.js";
+import type { StepUpService } from "../core/tokens/step-up-service.js";
+import { callerOf, denialOf, headerValue, OTP_HEADER, refusal } from "./auth.js";
 import { beginExchange, clientAddress, sendBody } from "./exchange.js";
 import type { Logger } from "./logger.js";
 import type { HttpMetrics } from "./metrics.js";
@@ -16,6 +17,7 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 export interface LeanContext {
   tokens: TokenService;
+  stepUp: StepUpService;
   spec: OpenApiDocument;
   logger: Logger;
   metrics: HttpMetrics;
@@ -98,6 +100,7 @@ function leanRoute(route: LeanRoute, context: LeanContext) {
       matched = true;
       const refused = refusal(route.access, principal);
       if (refused) throw refused;
+      await context.stepUp.check(principal, route.method, route.path, headerValue(req.headers[OTP_HEADER]));
       const body = parse(await readBody(req, limit));
       validate(body);
       const call = { body, principal, params };

@@ -6,6 +6,7 @@ import type { AuditCheckReport } from "../core/audit/finding.js";
 import type { ChainVerdict } from "../store/audit-chain.js";
 import type { Page } from "../store/store.js";
 import type { TokenView } from "../core/tokens/token-service.js";
+import type { OperatorView } from "../core/tokens/operator-service.js";
 import type { TokenRole } from "../store/token-store.js";
 
 /** The part of Operations for CAs, certificates, CRLs, the audit log, profiles and API tokens. */
@@ -35,7 +36,17 @@ export interface CertificateOperations {
   tokenList(): Promise<TokenView[]>;
   /** Revokes by id or name; effective at once. */
   tokenRevoke(id: string): Promise<TokenView>;
+  /** Adds a named operator that tokens can then be minted for (unscoped callers only). */
+  operatorAdd(name: string): Promise<OperatorView>;
+  operatorList(): Promise<OperatorView[]>;
+  operatorShow(name: string): Promise<OperatorView>;
+  /** Disables an operator and revokes all their tokens at once. */
+  operatorDisable(name: string): Promise<OperatorDisabledView>;
+  /** Enrolls the operator in TOTP step-up: the otpauth:// URI (holding the secret) is in the result only. */
+  operatorTotpEnroll(name: string): Promise<{ operator: OperatorView; uri: string }>;
 }
+
+export type OperatorDisabledView = OperatorView & { revokedTokens: string[] };
 
 export interface LogCheckpointView {
   origin: string;
@@ -67,6 +78,8 @@ export interface TokenCreateInput {
   quotaPerDay?: number;
   scope?: string;
   hub?: string;
+  /** The operator the token is minted for. */
+  operator?: string;
   /** Duration like "90d"; never expires when absent. */
   expires?: string;
 }

@@ -215,6 +215,31 @@ export class LocalCertificateOperations implements CertificateOperations {
     return this.services.tokens.revoke(id, this.actor);
   }
 
+  async operatorAdd(name: string) {
+    this.unscoped("Operators");
+    return this.services.operators.add(name, this.actor);
+  }
+
+  async operatorList() {
+    this.unscoped("Operators");
+    return this.services.operators.list();
+  }
+
+  async operatorShow(name: string) {
+    this.unscoped("Operators");
+    return this.services.operators.get(name);
+  }
+
+  async operatorDisable(name: string) {
+    this.unscoped("Operators");
+    return this.services.operators.disable(name, this.actor);
+  }
+
+  async operatorTotpEnroll(name: string) {
+    this.unscoped("Operators");
+    return this.services.operators.enrollTotp(name, this.actor);
+  }
+
   private request(input: IssueInput): IssueRequest {
     return {
       csr: csrInput(input.csr),

@@ -43,7 +43,7 @@ it(
     await initDataDir(env.DPKI_HOME, { passphrase: env.DPKI_PASSPHRASE, org: "Arl" });
     opensslCsr(work, "old-dev", { subject: "/CN=old-dev" });
     ok("cert", "issue", "--csr", "old-dev.csr", "--profile", "device", "--out", "old-dev.pem");
-    ok("ca", "rotate", "--new-root");
+    ok("ca", "rotate", "--new-root", "--yes");
     opensslCsr(work, "new-dev", { subject: "/CN=new-dev" });
     ok("cert", "issue", "--csr", "new-dev.csr", "--profile", "device", "--out", "new-dev.pem");
 

@@ -99,6 +99,7 @@ beforeAll(async () => {
       http.routes,
       {
         tokens: t.services.tokens,
+        stepUp: t.services.stepUp,
         spec,
         logger: http.logger,
         metrics: http.metrics,

@@ -94,7 +94,7 @@ it("walks from `dpki ca rotate --new-root` to `dpki ca retire` with devices on e
   const oldIntId = before.find((c) => c.kind === "intermediate")!.id;
 
   // 1. Roll over to a new root, cross-signed by the old one.
-  const rotated = JSON.parse(ok("ca", "rotate", "--new-root", "--json"));
+  const rotated = JSON.parse(ok("ca", "rotate", "--new-root", "--yes", "--json"));
   expect(rotated.previous.id).toBe(oldIntId);
 
   // 2. Distribute the new root.pem: both roots, the new one first.

@@ -88,6 +88,8 @@ const READS = new Set([
   "lastHubChange",
   "getToken",
   "listTokens",
+  "getOperator",
+  "listOperators",
   "logKey",
   "logKeyCertificates",
   "treeSize",
@@ -105,6 +107,7 @@ const READS = new Set([
 
 /** Writes without an entry of their own, and why none is needed. */
 const EXEMPT: Record<string, string> = {
+  claimTotpStep: "marks a one-time password used; the action it allows is logged, and a refused code is logged as auth.deny",
   touchToken: "a token's last-used time is informational and written at most once a minute; the requests it made are logged",
   consumeQuota: "a factory token's daily count; a request refused for it is logged as cert.refuse",
   releaseQuota: "gives back a count taken for an issuance that then failed",
@@ -316,6 +319,7 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
         quotaPerDay: null,
         scope: null,
         hub: null,
+        operator: "alice",
         createdAt: t0,
         createdBy: "tester",
         expiresAt: null,
@@ -323,8 +327,16 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
         revokedBy: null,
         lastUsedAt: null,
       };
+      await step("insertOperator", ["operator.create"], () =>
+        tokens.insertOperator(
+          { name: "alice", createdAt: t0, createdBy: "tester", disabledAt: null, disabledBy: null, totpSecret: null, totpEnrolledAt: null, totpLastStep: null },
+          entry("operator.create"),
+        ),
+      );
       await step("insertToken", ["token.create"], () => tokens.insertToken(token, entry("token.create")));
       await step("revokeToken", ["token.revoke"], () => tokens.revokeToken(token.id, at(5000), "tester", entry("token.revoke")));
+      await step("setOperatorTotp", ["operator.totp.enroll"], () => tokens.setOperatorTotp("alice", "sealed:v1:x", at(5500), entry("operator.totp.enroll")));
+      await step("disableOperator", ["operator.disable"], () => tokens.disableOperator("alice", at(6000), "tester", () => entry("operator.disable")));
       await step("insertLogKey", ["log.key.create"], () =>
         logTree.insertLogKey({ keyRef: "log-1", spki: new Uint8Array(44), createdAt: t0 }, entry("log.key.create")),
       );
@@ -378,6 +390,9 @@ const WRITES = new Set([
   "revokeEnrollment",
   "insertToken",
   "revokeToken",
+  "insertOperator",
+  "disableOperator",
+  "setOperatorTotp",
   "insertLogKey",
   "insertLogKeyCertificate",
 ]);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { TokenRecord } from "../../src/store/token-store.js";
+import type { OperatorRecord, TokenRecord } from "../../src/store/token-store.js";
 import { audit, expectAudited, expectRefused, t0, withStores, type OpenStoreSet } from "./store-set.js";
 
 /** The behaviour every TokenStore implementation must show (run with each backend's StoreSet). */
@@ -14,6 +14,7 @@ export function describeTokenStoreContract(name: string, open: OpenStoreSet): vo
     quotaPerDay: 5,
     scope: "0ne00000001",
     hub: null,
+    operator: null,
     createdAt: t0,
     createdBy: "tester",
     expiresAt: new Date("2027-01-01T00:00:00Z"),
@@ -132,6 +133,87 @@ export function describeTokenStoreContract(name: string, open: OpenStoreSet): vo
         expect(granted).toBeGreaterThan(0);
         expect(granted).toBeLessThanOrEqual(10);
         expect(await tokens.consumeQuota(a.id, "2026-01-05", 0, 10)).toEqual({ ok: true, used: granted });
+      }));
+
+    const operator = (name: string, at = t0): OperatorRecord => ({
+      name,
+      createdAt: at,
+      createdBy: "tester",
+      disabledAt: null,
+      disabledBy: null,
+      totpSecret: null,
+      totpEnrolledAt: null,
+      totpLastStep: null,
+    });
+
+    it("enrolls in TOTP with its entry and claims each step once, in order, under concurrency", () =>
+      withStores(open, async ({ store, tokens }) => {
+        await tokens.insertOperator(operator("alice"), audit("operator.create"));
+        expect(await tokens.claimTotpStep("alice", 5)).toBe(false); // not enrolled
+        const at = new Date(t0.getTime() + 1000);
+        const enrolled = await expectAudited(store, ["operator.totp.enroll"], () =>
+          tokens.setOperatorTotp("alice", "sealed:v1:abc", at, audit("operator.totp.enroll")),
+        );
+        expect(enrolled).toMatchObject({ totpSecret: "sealed:v1:abc", totpEnrolledAt: at, totpLastStep: null });
+        const wins = await Promise.all([1, 2, 3, 4].map(() => tokens.claimTotpStep("alice", 100)));
+        expect(wins.filter(Boolean)).toHaveLength(1);
+        expect(await tokens.claimTotpStep("alice", 99)).toBe(false);
+        expect(await tokens.claimTotpStep("alice", 101)).toBe(true);
+        expect((await tokens.getOperator("alice"))?.totpLastStep).toBe(101);
+        // Enrolling again forgets the steps used.
+        await tokens.setOperatorTotp("alice", "sealed:v1:def", at, audit("operator.totp.enroll"));
+        expect(await tokens.claimTotpStep("alice", 50)).toBe(true);
+        await expectRefused(store, "not_found", () => tokens.setOperatorTotp("bob", "sealed:v1:x", at, audit("operator.totp.enroll")));
+        await tokens.disableOperator("alice", at, "tester", () => audit("operator.disable"));
+        await expectRefused(store, "conflict", () => tokens.setOperatorTotp("alice", "sealed:v1:x", at, audit("operator.totp.enroll")));
+      }));
+
+    it("stores operators with their entries; a taken name is already_exists, logging nothing", () =>
+      withStores(open, async ({ store, tokens }) => {
+        await expectAudited(store, ["operator.create"], () => tokens.insertOperator(operator("alice"), audit("operator.create")));
+        await tokens.insertOperator(operator("bob", new Date(t0.getTime() + 1000)), audit("operator.create"));
+        await expectRefused(store, "already_exists", () => tokens.insertOperator(operator("alice"), audit("operator.create")));
+        expect(await tokens.getOperator("alice")).toEqual(operator("alice"));
+        expect(await tokens.getOperator("carol")).toBeNull();
+        expect((await tokens.listOperators()).map((o) => o.name)).toEqual(["alice", "bob"]);
+      }));
+
+    it("mints tokens only for an operator who exists and is not disabled, logging nothing otherwise", () =>
+      withStores(open, async ({ store, tokens }) => {
+        await tokens.insertOperator(operator("alice"), audit("operator.create"));
+        const a = token({ operator: "alice" });
+        await tokens.insertToken(a, audit("token.create"));
+        expect((await tokens.getToken(a.id))?.operator).toBe("alice");
+        await expectRefused(store, "not_found", () => tokens.insertToken(token({ operator: "nobody" }), audit("token.create")));
+        await tokens.disableOperator("alice", new Date(t0.getTime() + 5000), "tester", () => audit("operator.disable"));
+        await expectRefused(store, "conflict", () => tokens.insertToken(token({ operator: "alice" }), audit("token.create")));
+      }));
+
+    it("disabling an operator revokes all their live tokens with one entry, and only theirs", () =>
+      withStores(open, async ({ store, tokens }) => {
+        await tokens.insertOperator(operator("alice"), audit("operator.create"));
+        await tokens.insertOperator(operator("bob"), audit("operator.create"));
+        const a1 = token({ operator: "alice" });
+        const a2 = token({ operator: "alice", createdAt: new Date(t0.getTime() + 1000) });
+        const a3 = token({ operator: "alice", createdAt: new Date(t0.getTime() + 2000) });
+        const b = token({ operator: "bob" });
+        const loose = token();
+        for (const t of [a1, a2, a3, b, loose]) await tokens.insertToken(t, audit("token.create"));
+        await tokens.revokeToken(a3.id, new Date(t0.getTime() + 3000), "tester", audit("token.revoke"));
+        const at = new Date(t0.getTime() + 5000);
+        let seen: string[] = [];
+        const done = await expectAudited(store, ["operator.disable"], () =>
+          tokens.disableOperator("alice", at, "admin-1", (ids) => ((seen = ids), audit("operator.disable"))),
+        );
+        expect(done.revokedTokenIds).toEqual([a1.id, a2.id]);
+        expect(seen).toEqual([a1.id, a2.id]);
+        expect(done.operator).toEqual({ ...operator("alice"), disabledAt: at, disabledBy: "admin-1" });
+        for (const t of [a1, a2]) expect(await tokens.getToken(t.id)).toMatchObject({ revokedAt: at, revokedBy: "admin-1" });
+        expect((await tokens.getToken(a3.id))?.revokedAt).toEqual(new Date(t0.getTime() + 3000));
+        expect((await tokens.getToken(b.id))?.revokedAt).toBeNull();
+        expect((await tokens.getToken(loose.id))?.revokedAt).toBeNull();
+        await expectRefused(store, "conflict", () => tokens.disableOperator("alice", at, "admin-1", () => audit("operator.disable")));
+        await expectRefused(store, "not_found", () => tokens.disableOperator("carol", at, "admin-1", () => audit("operator.disable")));
       }));
   });
 }

@@ -12,6 +12,8 @@ export interface TokenView {
   quotaPerDay: number | null;
   scope: string | null;
   hub: string | null;
+  /** The operator the token was minted for, or null. */
+  operator: string | null;
   status: "active" | "expired" | "revoked";
   createdAt: string;
   createdBy: string;
@@ -30,6 +32,8 @@ export interface CreateTokenInput {
   scope?: string;
   /** Hub tokens: the hub they act for (required for hub, refused otherwise). */
   hub?: string;
+  /** The operator (`dpki operator add`) the token is minted for: the log then names them. */
+  operator?: string;
   /** Lifetime in milliseconds; no expiry when absent. */
   expiresInMs?: number;
 }
@@ -38,8 +42,10 @@ export interface CreateTokenInput {
 export interface Principal {
   tokenId: string;
   role: TokenRole;
-  /** What the issuance log records: `token:<name>` or `token:<id>`. */
+  /** What the issuance log records: `operator:<name>`, else `token:<name>` or `token:<id>`. */
   actor: string;
+  /** The operator the token belongs to, or null. */
+  operator: string | null;
   profiles: readonly string[];
   quotaPerDay: number | null;
   scope: string | null;
@@ -47,7 +53,7 @@ export interface Principal {
 }
 
 const TOKEN_FORMAT = /^dpki_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
-const NAME_FORMAT = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/;
+export const NAME_FORMAT = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/;
 /** last_used_at is informational: written at most this often per token (so at most this stale), never on every request. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -87,6 +93,7 @@ export class TokenService {
         quotaPerDay: record.quotaPerDay,
         scope: record.scope,
         hub: record.hub,
+        operator: record.operator,
         expiresAt: record.expiresAt?.toISOString() ?? null,
       },
     });
@@ -107,7 +114,7 @@ export class TokenService {
       actor,
       action: "token.revoke",
       subject: actorOf(token),
-      details: { tokenId: token.id, name: token.name, role: token.role },
+      details: { tokenId: token.id, name: token.name, role: token.role, operator: token.operator },
     });
     return tokenView(revoked, now);
   }
@@ -147,6 +154,7 @@ export class TokenService {
       tokenId: token.id,
       role: token.role,
       actor: actorOf(token),
+      operator: token.operator,
       profiles: token.profiles,
       quotaPerDay: token.quotaPerDay,
       scope: token.scope,
@@ -236,6 +244,8 @@ export class TokenService {
     const hub = input.hub?.trim() || null;
     if (input.role === "hub" && !hub) throw invalid("A hub token needs the hub it acts for (--hub NAME)");
     if (input.role !== "hub" && hub) throw invalid("Only hub tokens are bound to a hub");
+    const operator = input.operator?.trim() || null;
+    if (operator !== null && !NAME_FORMAT.test(operator)) throw invalid(`Operator name "${operator.slice(0, 80)}" is not a valid name`);
     if (input.expiresInMs !== undefined && (!Number.isFinite(input.expiresInMs) || input.expiresInMs <= 0)) {
       throw invalid("Token lifetime must be positive");
     }
@@ -249,6 +259,7 @@ export class TokenService {
       quotaPerDay: input.quotaPerDay ?? null,
       scope: input.scope?.trim() || null,
       hub,
+      operator,
       createdAt: now,
       createdBy: actor,
       expiresAt: input.expiresInMs !== undefined ? new Date(now.getTime() + input.expiresInMs) : null,
@@ -268,6 +279,7 @@ export function tokenView(t: TokenRecord, now: Date): TokenView {
     quotaPerDay: t.quotaPerDay,
     scope: t.scope,
     hub: t.hub,
+    operator: t.operator,
     status: t.revokedAt ? "revoked" : t.expiresAt && t.expiresAt <= now ? "expired" : "active",
     createdAt: t.createdAt.toISOString(),
     createdBy: t.createdBy,
@@ -277,8 +289,9 @@ export function tokenView(t: TokenRecord, now: Date): TokenView {
   };
 }
 
-function actorOf(t: TokenRecord): string {
-  return `token:${t.name ?? t.id}`;
+/** Who the log names for a token: its operator when it has one (the person who certified a device), else the token. */
+export function actorOf(t: TokenRecord): string {
+  return t.operator !== null ? `operator:${t.operator}` : `token:${t.name ?? t.id}`;
 }
 
 function hashSecret(secret: string): string {

@@ -14,6 +14,7 @@ import { ocspRoutes } from "./ocsp-routes.js";
 import { profileRoutes } from "./profile-routes.js";
 import { specRoutes } from "./spec-routes.js";
 import { tokenRoutes } from "./token-routes.js";
+import { operatorRoutes } from "./operator-routes.js";
 
 /** Every route of the management API, one group per resource. Add a resource's group here. */
 export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[] {
@@ -25,6 +26,7 @@ export function apiRoutes(deps: RouteDeps, isDraining: () => boolean): RouteDef[
     ...auditRoutes(deps),
     ...logRoutes(deps),
     ...tokenRoutes(deps),
+    ...operatorRoutes(deps),
     ...profileRoutes(deps),
     ...dpsRoutes(deps),
     ...caLifecycleRoutes(deps),

@@ -21,6 +21,7 @@ const ORDER = [
   "certificate_keys",
   "crls",
   "audit_log",
+  "operators",
   "api_tokens",
   "api_token_usage",
   "dps_scopes",

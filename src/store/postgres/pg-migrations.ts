@@ -404,7 +404,32 @@ export const PG_MIGRATIONS: PgMigration[] = [
   `,
   },
   {
-    name: "0014-log-key-certificates",
+    name: "0014-operators",
+    sql: `
+  -- Named people or systems that tokens are minted for; disabling one revokes their tokens.
+  CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    created_at TIMESTAMPTZ NOT NULL,
+    created_by TEXT NOT NULL,
+    disabled_at TIMESTAMPTZ,
+    disabled_by TEXT
+  );
+  ALTER TABLE api_tokens ADD COLUMN operator TEXT REFERENCES operators(name);
+  CREATE INDEX api_tokens_operator ON api_tokens (operator);
+  `,
+  },
+  {
+    name: "0015-operator-totp",
+    sql: `
+  -- An operator's TOTP (RFC 6238) secret, sealed like the other stored secrets, and the last
+  -- time step accepted, so a code is accepted once.
+  ALTER TABLE operators ADD COLUMN totp_secret TEXT;
+  ALTER TABLE operators ADD COLUMN totp_enrolled_at TIMESTAMPTZ;
+  ALTER TABLE operators ADD COLUMN totp_last_step BIGINT;
+  `,
+  },
+  {
+    name: "0016-log-key-certificates",
     sql: `
   CREATE TABLE log_key_certificates (
     root_id TEXT PRIMARY KEY,

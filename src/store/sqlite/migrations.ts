@@ -356,7 +356,33 @@ export const MIGRATIONS: Migration[] = [
   `,
   },
   {
-    name: "0014-log-key-certificates",
+    name: "0014-operators",
+    sql: `
+  -- Named people or systems that tokens are minted for (src/store/token-store.ts): the log
+  -- names the operator, and disabling one revokes all their tokens in one transaction.
+  CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    disabled_at TEXT,
+    disabled_by TEXT
+  );
+  ALTER TABLE api_tokens ADD COLUMN operator TEXT REFERENCES operators(name);
+  CREATE INDEX api_tokens_operator ON api_tokens (operator);
+  `,
+  },
+  {
+    name: "0015-operator-totp",
+    sql: `
+  -- An operator's TOTP (RFC 6238) secret, sealed like the other stored secrets, and the last
+  -- time step accepted, so a code is accepted once.
+  ALTER TABLE operators ADD COLUMN totp_secret TEXT;
+  ALTER TABLE operators ADD COLUMN totp_enrolled_at TEXT;
+  ALTER TABLE operators ADD COLUMN totp_last_step BIGINT;
+  `,
+  },
+  {
+    name: "0016-log-key-certificates",
     sql: `
   -- The log key certified by each root that has signed it (src/store/log-tree-store.ts).
   CREATE TABLE log_key_certificates (
