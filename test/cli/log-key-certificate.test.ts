@@ -72,7 +72,7 @@ it(
     expect(neither.stderr).toContain("--root ROOT.pem");
 
     // A rollover's new root certifies the key too, before the next checkpoint; each certification is logged.
-    ok(["ca", "rotate", "--new-root"]);
+    ok(["ca", "rotate", "--new-root", "--yes"]);
     const second = JSON.parse(ok(["audit", "checkpoint", "--json"])) as Checkpoint;
     expect(second.verifierKey).toBe(first.verifierKey);
     expect(second.keyCertificates).toHaveLength(2);
