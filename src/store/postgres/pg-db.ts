@@ -89,6 +89,10 @@ export class PgDb {
         max: options.poolSize ?? 10,
         // A database that does not answer (a host that drops packets) fails a request after 10 s, not the TCP timeout.
         connectionTimeoutMillis: 10_000,
+        // The driver closes a connection idle for 10 s: a node whose load comes in bursts (or shares
+        // it with another node) then pays a new backend and re-prepares every statement on the next
+        // burst, which costs the database more than the certificates. A node keeps its few connections.
+        idleTimeoutMillis: 10 * 60_000,
         types: TYPES,
         application_name: "dpki",
         // A node that stops mid-transaction (a network cut, not a crash: the kernel closes a crashed
