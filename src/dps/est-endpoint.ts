@@ -99,8 +99,8 @@ function plain(status: number, message: string): EstAnswer {
 function pkcs7(der: Uint8Array): EstAnswer {
   return {
     status: 200,
-    // Lines of 64 characters, as MIME base64 (RFC 2045) wants and every EST client reads.
-    body: `${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\r\n")}\r\n`,
+    // One line: strongSwan's EST client does not skip line breaks inside the base64.
+    body: Buffer.from(der).toString("base64"),
     headers: { "content-type": "application/pkcs7-mime; smime-type=certs-only", "content-transfer-encoding": "base64" },
   };
 }

@@ -68,7 +68,8 @@ beforeAll(async () => {
     });
     server.once("exit", () => fail(new Error(`server exited: ${err}`)));
   });
-  est = `https://127.0.0.1:${dpsPort}/.well-known/est/${SCOPE}`;
+  // strongSwan appends /.well-known/est/<operation> itself: the unlabelled path, which serves the only scope.
+  est = `https://127.0.0.1:${dpsPort}`;
   root = join(env.DPKI_HOME!, "root.pem");
 }, 60_000);
 
