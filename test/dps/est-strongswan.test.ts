@@ -88,6 +88,7 @@ describe.skipIf(!HAVE_PKI)("strongSwan pki --est against dpki serve", () => {
     caFiles = r.out.match(/written to '([^']+)'/g)?.map((m) => m.slice(12, -1)) ?? [];
     const written = caFiles.map((f) => new X509Certificate(readFileSync(f)));
     expect(written.length, r.out).toBeGreaterThanOrEqual(2);
+    writeFileSync(join(work, "est-chain.pem"), caFiles.map((f) => readFileSync(f, "utf8")).join(""));
     expect(written.some((c) => c.fingerprint256 === new X509Certificate(readFileSync(root)).fingerprint256)).toBe(true);
   });
 
@@ -101,7 +102,7 @@ describe.skipIf(!HAVE_PKI)("strongSwan pki --est against dpki serve", () => {
     expect(pem, r.out).toBeTruthy();
     writeFileSync(cert, `${pem}\n`);
     expect(new X509Certificate(pem!).subject).toContain("CN=router-1");
-    const v = run("openssl", ["verify", "-CAfile", root, "-untrusted", caFiles[0]!, cert]);
+    const v = run("openssl", ["verify", "-CAfile", root, "-untrusted", join(work, "est-chain.pem"), cert]);
     expect(v.out).toContain(": OK");
   });
 
@@ -121,7 +122,7 @@ describe.skipIf(!HAVE_PKI)("strongSwan pki --est against dpki serve", () => {
     const renewed = new X509Certificate(pem);
     expect(renewed.serialNumber).not.toBe(new X509Certificate(readFileSync(cert)).serialNumber);
     writeFileSync(join(work, "second.crt.pem"), `${pem}\n`);
-    expect(run("openssl", ["verify", "-CAfile", root, "-untrusted", caFiles[0]!, join(work, "second.crt.pem")]).out).toContain(": OK");
+    expect(run("openssl", ["verify", "-CAfile", root, "-untrusted", join(work, "est-chain.pem"), join(work, "second.crt.pem")]).out).toContain(": OK");
 
     cli("cert", "revoke", renewed.serialNumber.toLowerCase(), "--reason", "keyCompromise", "--yes");
     const third = keyAndCsr("third", "router-1");
