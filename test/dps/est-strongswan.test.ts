@@ -96,7 +96,19 @@ describe.skipIf(!HAVE_PKI)("strongSwan pki --est against dpki serve", () => {
     const made = keyAndCsr("first", "router-1");
     key = made.key;
     cert = join(work, "first.crt.pem");
-    const r = run("pki", ["--est", "--url", est, "--in", made.csr, "--cacert", root, "--userpass", `router-1:${deviceKey}`, "--outform", "pem"]);
+    const r = run("pki", [
+      "--est",
+      "--url",
+      est,
+      "--in",
+      made.csr,
+      "--cacert",
+      root,
+      "--userpass",
+      `router-1:${deviceKey}`,
+      "--outform",
+      "pem",
+    ]);
     expect(r.status, r.out).toBe(0);
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.out)?.[0];
     expect(pem, r.out).toBeTruthy();
@@ -109,7 +121,19 @@ describe.skipIf(!HAVE_PKI)("strongSwan pki --est against dpki serve", () => {
   it("is refused with a wrong secret", () => {
     const made = keyAndCsr("wrong", "router-1");
     const wrong = Buffer.alloc(32, 7).toString("base64");
-    const r = run("pki", ["--est", "--url", est, "--in", made.csr, "--cacert", root, "--userpass", `router-1:${wrong}`, "--maxpolltime", "1"]);
+    const r = run("pki", [
+      "--est",
+      "--url",
+      est,
+      "--in",
+      made.csr,
+      "--cacert",
+      root,
+      "--userpass",
+      `router-1:${wrong}`,
+      "--maxpolltime",
+      "1",
+    ]);
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/401|failed/i);
   });
@@ -122,12 +146,26 @@ describe.skipIf(!HAVE_PKI)("strongSwan pki --est against dpki serve", () => {
     const renewed = new X509Certificate(pem);
     expect(renewed.serialNumber).not.toBe(new X509Certificate(readFileSync(cert)).serialNumber);
     writeFileSync(join(work, "second.crt.pem"), `${pem}\n`);
-    expect(run("openssl", ["verify", "-CAfile", root, "-untrusted", join(work, "est-chain.pem"), join(work, "second.crt.pem")]).out).toContain(": OK");
+    expect(
+      run("openssl", ["verify", "-CAfile", root, "-untrusted", join(work, "est-chain.pem"), join(work, "second.crt.pem")]).out,
+    ).toContain(": OK");
 
-    cli("cert", "revoke", renewed.serialNumber.toLowerCase(), "--reason", "keyCompromise", "--yes");
+    cli("cert", "revoke", renewed.serialNumber.toLowerCase(), "--reason", "keyCompromise");
     const third = keyAndCsr("third", "router-1");
     const refused = run("pki", [
-      "--est", "--url", est, "--in", third.csr, "--cacert", root, "--cert", join(work, "second.crt.pem"), "--key", next.key, "--maxpolltime", "1",
+      "--est",
+      "--url",
+      est,
+      "--in",
+      third.csr,
+      "--cacert",
+      root,
+      "--cert",
+      join(work, "second.crt.pem"),
+      "--key",
+      next.key,
+      "--maxpolltime",
+      "1",
     ]);
     expect(refused.status, refused.out).not.toBe(0);
   });
