@@ -31,6 +31,7 @@ import { SqliteDpsStore } from "./store/sqlite/sqlite-dps-store.js";
 import type { DpsStore } from "./store/dps-store.js";
 import { DpsAdminService } from "./core/dps/dps-admin-service.js";
 import { DpsService } from "./core/dps/dps-service.js";
+import { EstEnrollmentService } from "./core/dps/est-enrollment.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
 import { PassphraseSecretBox, type SecretBox } from "./store/secret-box.js";
 import { sqliteSecretSalt } from "./store/sqlite/sqlite-secret-salt.js";
@@ -100,7 +101,8 @@ export interface Services {
   /** TOTP step-up: which actions of enrolled operators need a fresh one-time password, and checking it. */
   stepUp: StepUpService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
-  dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService };
+  /** `est` is the second enrollment protocol over the same registration flow. */
+  dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService; est: EstEnrollmentService };
   /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
   lifecycle: LifecycleServices;
   /** The online half of the offline-root ceremony (requests out, signed intermediates and root CRLs in). */
@@ -305,7 +307,12 @@ export function openServices(options: OpenOptions = {}): Services {
     tokens,
     operators: new OperatorService(backend.tokens, clock, backend.secrets),
     stepUp: new StepUpService(backend.tokens, backend.secrets, clock, config.totpRequiredFor),
-    dps: { store: dpsStore, admin: new DpsAdminService(dpsStore, policies, clock), registrations },
+    dps: {
+      store: dpsStore,
+      admin: new DpsAdminService(dpsStore, policies, clock),
+      registrations,
+      est: new EstEnrollmentService({ registrations, dps: dpsStore, ca, clock }),
+    },
     close: async () => {
       // The counts of refusals not logged one by one are written before the store closes.
       await refusals.close();

@@ -55,7 +55,11 @@ export class ApiClient {
    * One request. A code is accepted once, so --otp goes with the first request only; when the
    * server asks for a code (otp_required) and a terminal can give one, the request is sent again with it.
    */
-  async call(method: string, path: string, options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {}): Promise<Buffer> {
+  async call(
+    method: string,
+    path: string,
+    options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {},
+  ): Promise<Buffer> {
     const otp = this.otp;
     this.otp = undefined;
     try {
@@ -67,7 +71,11 @@ export class ApiClient {
     }
   }
 
-  private send(method: string, path: string, options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {}): Promise<Buffer> {
+  private send(
+    method: string,
+    path: string,
+    options: { body?: unknown; accept?: string; headers?: Record<string, string> } = {},
+  ): Promise<Buffer> {
     const url = new URL(this.base.pathname.replace(/\/+$/, "") + path, this.base);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string> = {

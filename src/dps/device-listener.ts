@@ -17,9 +17,13 @@ import {
 import type { AuditContext } from "../core/audit/audit-context.js";
 import { RateLimiter, type RateLimit } from "./rate-limiter.js";
 import { answerPlainHttp, listen } from "../http/listen.js";
+import type { EstEnrollmentService } from "../core/dps/est-enrollment.js";
+import { EstEndpoint, isEstPath } from "./est-endpoint.js";
 
 export interface DeviceListenerOptions {
   registrations: DpsService;
+  /** EST (RFC 7030) under `/.well-known/est/` on the same port, over the same registration flow. */
+  est?: EstEnrollmentService;
   /** Entries a request causes (a renewal's supersession, …) name the device's address as their source. */
   auditContext?: AuditContext;
   /** The listener's own TLS identity (PEM). */
@@ -98,8 +102,10 @@ export class DeviceListener {
   private readonly limiter: RateLimiter | null;
   private readonly peerChains = new WeakMap<TLSSocket, Uint8Array[]>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly est: EstEndpoint | null;
 
   constructor(private readonly options: DeviceListenerOptions) {
+    this.est = options.est ? new EstEndpoint(options.est, options.maxBodyBytes ?? DEFAULT_MAX_BODY) : null;
     this.limiter = options.rateLimit === false ? null : new RateLimiter(options.rateLimit ?? { perSecond: 50, burst: 100 });
     this.server = createServer(
       {
@@ -148,6 +154,7 @@ export class DeviceListener {
     const path = (req.url ?? "/").split("?")[0]!;
     let status = 500;
     let failure: DeviceError | undefined;
+    if (this.est && isEstPath(path)) return this.handleEst(req, res, path, source, started);
     try {
       const answer = await this.route(req, path, source);
       status = answer.status;
@@ -163,6 +170,36 @@ export class DeviceListener {
         path,
         status,
         ...(failure ? { errorCode: failure.errorCode, message: failure.message } : {}),
+        source,
+        ms: performance.now() - started,
+      });
+    }
+  }
+
+  private async handleEst(req: IncomingMessage, res: ServerResponse, path: string, source: string, started: number): Promise<void> {
+    let status = 500;
+    let message: string | undefined;
+    try {
+      const wait = this.limiter ? this.limiter.take(source) : 0;
+      if (wait > 0) {
+        status = 429;
+        message = "Too many requests from this address";
+        res.writeHead(429, { "content-type": "text/plain; charset=utf-8", "retry-after": String(wait) });
+        res.end(`${message}\n`);
+        return;
+      }
+      const result = await this.est!.handle(req, res, path, { source, clientCertificates: this.peerChain(req.socket as TLSSocket) });
+      status = result.status;
+      message = result.message;
+    } catch {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8", connection: "close" });
+      res.end("Internal error\n");
+    } finally {
+      this.options.onRequest?.({
+        method: req.method ?? "",
+        path,
+        status,
+        ...(message ? { message } : {}),
         source,
         ms: performance.now() - started,
       });

@@ -45,6 +45,7 @@ export async function startDeviceListener(services: Services, settings: DeviceLi
   const listener = new DeviceListener({
     // The same registration flow the management API and the tests use, renewal hooks included.
     registrations: services.dps.registrations,
+    est: services.dps.est,
     auditContext: services.auditContext,
     tls,
     host: settings.host,

@@ -71,7 +71,15 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
       : route.rawBody
         ? [express.raw({ limit: route.rawBody.limit, type: route.rawBody.type })]
         : [];
-    router[route.method](route.path, authorize(route.access), stepUp(services.stepUp, route.method, route.path), ...body, ...validatorFor(route), inContext(services), expressHandler(route));
+    router[route.method](
+      route.path,
+      authorize(route.access),
+      stepUp(services.stepUp, route.method, route.path),
+      ...body,
+      ...validatorFor(route),
+      inContext(services),
+      expressHandler(route),
+    );
     methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method.toUpperCase()]);
   }
   for (const [path, methods] of methodsByPath) {
@@ -88,7 +96,16 @@ export function createHttpApp(services: Services, options: HttpAppOptions = {}):
   return {
     listener: leanListener(
       routes,
-      { tokens: services.tokens, stepUp: services.stepUp, spec, logger, metrics, isDraining, auditContext: services.auditContext, refusals: services.refusals },
+      {
+        tokens: services.tokens,
+        stepUp: services.stepUp,
+        spec,
+        logger,
+        metrics,
+        isDraining,
+        auditContext: services.auditContext,
+        refusals: services.refusals,
+      },
       (req, res) => app(req, res),
     ),
     app,

@@ -156,9 +156,12 @@ describe("step-up through dpki serve", () => {
     const again = await cli(["operator", "totp", "enroll", "alice", "--json"]);
     const renewed = OTPAuth.URI.parse(JSON.parse(again.stdout).uri as string) as OTPAuth.TOTP;
     expect(renewed.secret.base32).not.toBe(totp.secret.base32);
-    const withOtp = await cli(["--server", node.api, "--otp", renewed.generate(), "cert", "issue", "--csr", join(work, "dev.csr"), "--profile", "device"], {
-      DPKI_TOKEN: token,
-    });
+    const withOtp = await cli(
+      ["--server", node.api, "--otp", renewed.generate(), "cert", "issue", "--csr", join(work, "dev.csr"), "--profile", "device"],
+      {
+        DPKI_TOKEN: token,
+      },
+    );
     expect(withOtp.status, withOtp.stderr).toBe(0);
     expect(withOtp.stdout).toContain("BEGIN CERTIFICATE");
   });

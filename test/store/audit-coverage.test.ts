@@ -329,14 +329,27 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
       };
       await step("insertOperator", ["operator.create"], () =>
         tokens.insertOperator(
-          { name: "alice", createdAt: t0, createdBy: "tester", disabledAt: null, disabledBy: null, totpSecret: null, totpEnrolledAt: null, totpLastStep: null },
+          {
+            name: "alice",
+            createdAt: t0,
+            createdBy: "tester",
+            disabledAt: null,
+            disabledBy: null,
+            totpSecret: null,
+            totpEnrolledAt: null,
+            totpLastStep: null,
+          },
           entry("operator.create"),
         ),
       );
       await step("insertToken", ["token.create"], () => tokens.insertToken(token, entry("token.create")));
       await step("revokeToken", ["token.revoke"], () => tokens.revokeToken(token.id, at(5000), "tester", entry("token.revoke")));
-      await step("setOperatorTotp", ["operator.totp.enroll"], () => tokens.setOperatorTotp("alice", "sealed:v1:x", at(5500), entry("operator.totp.enroll")));
-      await step("disableOperator", ["operator.disable"], () => tokens.disableOperator("alice", at(6000), "tester", () => entry("operator.disable")));
+      await step("setOperatorTotp", ["operator.totp.enroll"], () =>
+        tokens.setOperatorTotp("alice", "sealed:v1:x", at(5500), entry("operator.totp.enroll")),
+      );
+      await step("disableOperator", ["operator.disable"], () =>
+        tokens.disableOperator("alice", at(6000), "tester", () => entry("operator.disable")),
+      );
       await step("insertLogKey", ["log.key.create"], () =>
         logTree.insertLogKey({ keyRef: "log-1", spki: new Uint8Array(44), createdAt: t0 }, entry("log.key.create")),
       );

@@ -59,7 +59,10 @@ export class StepUpService {
       });
     }
     if (code === undefined || code.trim() === "") {
-      throw new AppError("otp_required", `This action needs a one-time password of operator ${name}: send it in the DPKI-OTP header (CLI: --otp)`);
+      throw new AppError(
+        "otp_required",
+        `This action needs a one-time password of operator ${name}: send it in the DPKI-OTP header (CLI: --otp)`,
+      );
     }
     const token = code.trim();
     const delta = /^\d{6}$/.test(token)

@@ -166,7 +166,9 @@ export class PgTokenStore implements TokenStore {
 
   async setOperatorTotp(name: string, sealedSecret: string, at: Date, audit: AuditInput): Promise<OperatorRecord> {
     const { result } = await this.pg.write(async (tx) => {
-      const [existing] = await tx.query<{ disabled_at: Date | null }>("SELECT disabled_at FROM operators WHERE name = $1 FOR UPDATE", [name]);
+      const [existing] = await tx.query<{ disabled_at: Date | null }>("SELECT disabled_at FROM operators WHERE name = $1 FOR UPDATE", [
+        name,
+      ]);
       if (!existing) throw new AppError("not_found", `No operator named ${JSON.stringify(name)}`);
       if (existing.disabled_at) throw new AppError("conflict", `Operator ${name} is disabled`);
       const [row] = await tx.query(
