@@ -68,22 +68,7 @@ export async function insertCertificatesChained(
     const audit = audits[i]!;
     const details = audit.details ?? {};
     const row = [
-      cert.serial,
-      cert.sha256,
-      cert.issuerCaId,
-      cert.subject,
-      cert.commonName,
-      JSON.stringify(cert.subjectAltNames),
-      cert.notBefore.toISOString(),
-      cert.notAfter.toISOString(),
-      cert.profile,
-      cert.requester,
-      cert.scope ?? null,
-      cert.status,
-      cert.revokedAt ? cert.revokedAt.toISOString() : null,
-      cert.revocationReason,
-      Buffer.from(cert.der.buffer, cert.der.byteOffset, cert.der.byteLength),
-      cert.createdAt.toISOString(),
+      ...certValues(cert),
       audit.at.toISOString(),
       canonicalBody(audit),
       audit.actor,
@@ -104,4 +89,26 @@ export async function insertCertificatesChained(
     throw err;
   }
   return true;
+}
+
+/** A certificate record as the columns of `certificates`, in their insert order. */
+export function certValues(cert: CertificateRecord): unknown[] {
+  return [
+    cert.serial,
+    cert.sha256,
+    cert.issuerCaId,
+    cert.subject,
+    cert.commonName,
+    JSON.stringify(cert.subjectAltNames),
+    cert.notBefore.toISOString(),
+    cert.notAfter.toISOString(),
+    cert.profile,
+    cert.requester,
+    cert.scope ?? null,
+    cert.status,
+    cert.revokedAt ? cert.revokedAt.toISOString() : null,
+    cert.revocationReason,
+    Buffer.from(cert.der.buffer, cert.der.byteOffset, cert.der.byteLength),
+    cert.createdAt.toISOString(),
+  ];
 }

@@ -1,7 +1,7 @@
 import { AppError } from "../../errors.js";
 import { decodeCursor, encodeCursor } from "../cursor.js";
 import { isUniqueViolation, type PgDb, type PgTx } from "./pg-db.js";
-import { insertCertificatesChained } from "./pg-chained-insert.js";
+import { certValues, insertCertificatesChained } from "./pg-chained-insert.js";
 import { FEED_ACTIONS } from "../hub-feed-actions.js";
 import type { RevocationReason } from "../../../ca/revocation-reason.js";
 import type { AuditFilter, CertificateFilter, Page, PageRequest, Store } from "../store.js";
@@ -284,27 +284,6 @@ export async function insertCa(tx: PgTx, ca: CaRecord): Promise<void> {
 export async function activate(tx: PgTx, id: string): Promise<void> {
   await tx.query("UPDATE cas SET status = 'retired' WHERE kind = 'intermediate' AND id <> $1 AND status <> 'retired'", [id]);
   await tx.query("UPDATE cas SET status = 'active' WHERE id = $1", [id]);
-}
-
-function certValues(cert: CertificateRecord): unknown[] {
-  return [
-    cert.serial,
-    cert.sha256,
-    cert.issuerCaId,
-    cert.subject,
-    cert.commonName,
-    JSON.stringify(cert.subjectAltNames),
-    cert.notBefore.toISOString(),
-    cert.notAfter.toISOString(),
-    cert.profile,
-    cert.requester,
-    cert.scope ?? null,
-    cert.status,
-    cert.revokedAt ? cert.revokedAt.toISOString() : null,
-    cert.revocationReason,
-    Buffer.from(cert.der.buffer, cert.der.byteOffset, cert.der.byteLength),
-    cert.createdAt.toISOString(),
-  ];
 }
 
 function caFromRow(row: Row): CaRecord {
