@@ -253,10 +253,23 @@ export class SqliteDb {
  * long the file is: comparing costs one read, where PRAGMA quick_check reads every page.
  */
 function checkNotTruncated(file: string): void {
+  // A checkpoint in another process writes page 1 (the new page count) before the pages that
+  // extend the file: a file that looks short is judged again after that writer had time to finish.
+  for (let attempt = 1; ; attempt++) {
+    const short = shortBy(file);
+    if (!short) return;
+    if (attempt >= 5)
+      throw storeDamaged("SQLITE_CORRUPT", file, `it is truncated (${short.size} bytes, its header says ${short.expected})`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * attempt);
+  }
+}
+
+/** The file's size and the size its header gives, when the file is shorter; null otherwise. */
+function shortBy(file: string): { size: number; expected: number } | null {
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) return;
+    if (size === 0) return null;
     const header = Buffer.alloc(100);
     const read = readSync(fd, header, 0, 100, 0);
     if (read < 100 || header.toString("latin1", 0, 16) !== "SQLite format 3\0") {
@@ -267,9 +280,7 @@ function checkNotTruncated(file: string): void {
     const pages = header.readUInt32BE(28);
     // The size in the header counts only when written by the same change as the header (SQLite file format §1.3.7).
     const sizeValid = header.readUInt32BE(24) === header.readUInt32BE(92);
-    if (sizeValid && pages > 0 && size < pages * pageSize) {
-      throw storeDamaged("SQLITE_CORRUPT", file, `it is truncated (${size} bytes, its header says ${pages * pageSize})`);
-    }
+    return sizeValid && pages > 0 && size < pages * pageSize ? { size, expected: pages * pageSize } : null;
   } finally {
     closeSync(fd);
   }
