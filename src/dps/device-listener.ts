@@ -82,6 +82,8 @@ class DeviceError extends Error {
     readonly errorCode: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** Converted from a service's refusal, which that service already logged. */
+    readonly logged = false,
   ) {
     super(message);
   }
@@ -229,7 +231,7 @@ export class DeviceListener {
     } catch (err) {
       // Refusals of the request's form are logged here; those of the device's credential and
       // enrollment by the registration flow, which refused them.
-      const code = err instanceof DeviceError ? REFUSAL_CODES[err.status] : undefined;
+      const code = err instanceof DeviceError && !err.logged ? REFUSAL_CODES[err.status] : undefined;
       if (code && err instanceof DeviceError)
         await this.options.registrations.refused(claimed, { code, message: err.message }, isRegister ? "register" : "poll");
       throw err;
@@ -399,7 +401,14 @@ async function readBody(req: IncomingMessage, max: number, requireJson: boolean)
   return Buffer.concat(chunks);
 }
 
-/** `{registrationId?, payload?, csr?}`; other fields are ignored, as newer SDKs may add some. */
+/**
+ * The two request fields that carry a CSR: today's `csr` (answered with issuedCertificateChain)
+ * and the older `clientCertificateCsr` that IoT Edge's identity service sends (answered with
+ * issuedClientCertificate and trustBundle).
+ */
+const CSR_FIELDS = ["csr", "clientCertificateCsr"] as const;
+
+/** `{registrationId?, payload?, csr? | clientCertificateCsr?}`; other fields are ignored, as newer SDKs may add some. */
 function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody {
   if (bytes.length === 0) return {};
   let doc: unknown;
@@ -423,8 +432,13 @@ function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody 
     if (unbounded) throw new DeviceError(400, 400004, unbounded);
     body.payload = fields.payload;
   }
-  if (fields.csr !== undefined && fields.csr !== null) {
-    const csr = fields.csr;
+  const given = CSR_FIELDS.filter((name) => fields[name] !== undefined && fields[name] !== null);
+  if (given.length > 1) {
+    throw new DeviceError(400, 400004, "Send csr or clientCertificateCsr, not both: each asks for a certificate in its own answer format");
+  }
+  const field = given[0];
+  if (field !== undefined) {
+    const csr = fields[field];
     if (
       typeof csr !== "string" ||
       csr.length === 0 ||
@@ -432,9 +446,10 @@ function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody 
       csr.length % 4 !== 0 ||
       !/^[A-Za-z0-9+/]+={0,2}$/.test(csr)
     ) {
-      throw new DeviceError(400, 400004, "csr must be a base64 DER PKCS#10 request (no PEM armour)");
+      throw new DeviceError(400, 400004, `${field} must be a base64 DER PKCS#10 request (no PEM armour)`);
     }
     body.csr = csr;
+    body.csrField = field;
   }
   return body;
 }
@@ -448,7 +463,7 @@ function deviceError(err: unknown): DeviceError {
   const status = tableStatus === 422 ? 400 : tableStatus;
   const sub = status === 401 ? 2 : status === 400 ? 4 : status >= 500 ? 0 : 1;
   const message = status >= 500 && e.code === "internal" ? "Internal error" : e.message;
-  return new DeviceError(status, status * 1000 + sub, message);
+  return new DeviceError(status, status * 1000 + sub, message, {}, true);
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -21,13 +21,17 @@ export interface ServeNode {
  * Starts `dpki serve` with `env` (data directory, passphrase, database) and waits until it
  * listens; `dpsOnly` starts `dpki dps serve` instead (no management API: `api` is empty).
  */
-export async function startNode(env: Record<string, string>, options: { dps?: boolean; dpsOnly?: boolean } = {}): Promise<ServeNode> {
+export async function startNode(
+  env: Record<string, string>,
+  options: { dps?: boolean; dpsOnly?: boolean; args?: string[] } = {},
+): Promise<ServeNode> {
   const port = await freePort();
   const dpsPort = options.dps || options.dpsOnly ? await freePort() : undefined;
   const args = options.dpsOnly
     ? [BIN, "dps", "serve", "--host", "127.0.0.1", "--port", String(dpsPort), "--name", "127.0.0.1"]
     : [BIN, "serve", "--insecure-http", "--port", String(port), "--no-http"];
   if (dpsPort && !options.dpsOnly) args.push("--dps-port", String(dpsPort));
+  args.push(...(options.args ?? []));
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<void>((done) => child.once("exit", () => done()));
   await new Promise<void>((ready, fail) => {

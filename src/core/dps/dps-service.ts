@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseCsr } from "../../../ca/csr.js";
+import { pemEncode } from "../../../ca/pem.js";
+import { ParsedCertificate } from "../../../ca/x509-certificate.js";
 import type { Store } from "../../store/store.js";
 import type { AuditInput, CertificateRecord } from "../../store/records.js";
 import type { DpsStore } from "../../store/dps-store.js";
@@ -9,7 +11,7 @@ import { AppError, ERROR_TABLE, toAppError } from "../../errors.js";
 import type { RefusalLog } from "../audit/refusal-log.js";
 import { clip } from "../clip.js";
 import { BatchWriter } from "../issuance/batch-writer.js";
-import type { CaService } from "../authority/ca-service.js";
+import { rootInService, type CaService } from "../authority/ca-service.js";
 import type { IssuanceService } from "../issuance/issuance-service.js";
 import type { Attestation, AttestationContext, Attestor } from "../attestation/attestor.js";
 import { AttestationError } from "../attestation/attestor.js";
@@ -36,6 +38,12 @@ export interface RegisterBody {
   payload?: unknown;
   /** Base64 DER PKCS#10. */
   csr?: string;
+  /**
+   * Which request field carried `csr`, and so the answer's shape: `csr` gets
+   * issuedCertificateChain (base64 DER, leaf first); `clientCertificateCsr` (the older field IoT
+   * Edge's identity service sends) gets issuedClientCertificate (PEM) and trustBundle. Default `csr`.
+   */
+  csrField?: "csr" | "clientCertificateCsr";
 }
 
 /** A device whose credential and allowlists passed: nothing has been written yet. */
@@ -252,7 +260,7 @@ export class DpsService {
       return outcome(registration, device.attestation);
     }
 
-    let issued: { serial: string; chain: string[]; profile: string } | null = null;
+    let issued: { serial: string; answer: IssuedAnswer; profile: string } | null = null;
     if (body.csr !== undefined) {
       const presented = device.attestation.used;
       if (presented.renewal && presented.thumbprint) await this.options.lifecycle?.checkRenewal(presented.thumbprint);
@@ -268,7 +276,7 @@ export class DpsService {
       issued = {
         serial: cert.certificate.serial,
         profile: enrollment.profile,
-        chain: [cert.der, ...cert.chain].map((der) => Buffer.from(der).toString("base64")),
+        answer: await this.issuedAnswer([cert.der, ...cert.chain], body.csrField ?? "csr"),
       };
       const used = device.attestation.used;
       if (used.renewal && used.thumbprint) {
@@ -297,22 +305,37 @@ export class DpsService {
       initialTwin: allocated.initialTwin !== undefined ? allocated.initialTwin : enrollment.initialTwin,
     };
     await this.save(registration, device, issued);
-    return outcome(registration, device.attestation, issued?.chain);
+    return outcome(registration, device.attestation, issued?.answer);
+  }
+
+  /**
+   * The issued certificate in the answer format the request's CSR field asks for. The older
+   * format's trust bundle is the roots in service, each with the metadata DPS sends beside it.
+   */
+  private async issuedAnswer(ders: Uint8Array[], field: "csr" | "clientCertificateCsr"): Promise<IssuedAnswer> {
+    if (field === "csr") return { issuedCertificateChain: ders.map((der) => Buffer.from(der).toString("base64")) };
+    const now = this.options.clock.now();
+    const roots = (await this.options.certificates.listCas()).filter((ca) => ca.kind === "root" && rootInService(ca, now));
+    return {
+      issuedClientCertificate: ders.map((der) => pemEncode("CERTIFICATE", der)).join(""),
+      trustBundle: { certificates: roots.map((ca) => trustBundleCertificate(ca.certDer)) },
+    };
   }
 
   /** The terminal state of a finished operation from the store (after a restart), or null. */
   async storedOutcome(device: AdmittedDevice, operationId: string): Promise<RegistrationOutcome | null> {
     const reg = await this.options.store.getRegistration(device.idScope, device.registrationId);
     if (!reg || reg.operationId !== operationId) return null;
-    let chain: string[] | undefined;
+    let answer: IssuedAnswer | undefined;
     if (reg.issuedSerial) {
       const cert = await this.options.certificates.getCertificate({ serial: reg.issuedSerial });
       if (cert) {
         const issuer = await this.options.ca.issuer(cert.issuerCaId);
-        chain = [cert.der, ...issuer.chain].map((der) => Buffer.from(der).toString("base64"));
+        // The request's field is not stored: after a restart the poll answers in today's format.
+        answer = await this.issuedAnswer([cert.der, ...issuer.chain], "csr");
       }
     }
-    return outcome(reg, device.attestation, chain);
+    return outcome(reg, device.attestation, answer);
   }
 
   private baseRecord(device: AdmittedDevice, operationId: string, now: Date): RegistrationRecord {
@@ -453,12 +476,55 @@ export function dpsTime(d: Date): string {
   return d.toISOString().replace(/Z$/, "0000Z");
 }
 
-function outcome(reg: RegistrationRecord, attestation: Attestation, chain?: string[]): RegistrationOutcome {
-  return { operationId: reg.operationId, status: reg.status, registrationState: registrationState(reg, attestation, chain) };
+/** The issued certificate as a registrationState carries it, in one of the two request formats. */
+export type IssuedAnswer =
+  | { issuedCertificateChain: string[] }
+  | { issuedClientCertificate: string; trustBundle: { certificates: TrustBundleCertificate[] } };
+
+/** One trust-bundle entry as DPS sends it (and IoT Edge's identity service reads it). */
+export interface TrustBundleCertificate {
+  /** PEM. */
+  certificate: string;
+  metadata: {
+    subjectName: string;
+    sha1Thumbprint: string;
+    sha256Thumbprint: string;
+    issuerName: string;
+    notBeforeUtc: string;
+    notAfterUtc: string;
+    serialNumber: string;
+    version: number;
+  };
+}
+
+function trustBundleCertificate(der: Uint8Array): TrustBundleCertificate {
+  const cert = ParsedCertificate.parse(der, "CA certificate");
+  return {
+    certificate: cert.pem,
+    metadata: {
+      subjectName: cert.subject,
+      // DPS writes thumbprints and serials in uppercase hex.
+      sha1Thumbprint: cert.sha1.toUpperCase(),
+      sha256Thumbprint: cert.sha256.toUpperCase(),
+      issuerName: cert.issuer,
+      notBeforeUtc: isoSeconds(cert.notBefore),
+      notAfterUtc: isoSeconds(cert.notAfter),
+      serialNumber: cert.serial.toUpperCase(),
+      version: 3,
+    },
+  };
+}
+
+function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function outcome(reg: RegistrationRecord, attestation: Attestation, issued?: IssuedAnswer): RegistrationOutcome {
+  return { operationId: reg.operationId, status: reg.status, registrationState: registrationState(reg, attestation, issued) };
 }
 
 /** registrationState (DPS DeviceRegistrationResult) for one registration. */
-export function registrationState(reg: RegistrationRecord, attestation: Attestation, chain?: string[]): RegistrationStateJson {
+export function registrationState(reg: RegistrationRecord, attestation: Attestation, issued?: IssuedAnswer): RegistrationStateJson {
   const state: RegistrationStateJson = { registrationId: reg.registrationId, createdDateTimeUtc: dpsTime(reg.createdAt) };
   if (reg.status === "assigned") {
     state.assignedHub = reg.assignedHub;
@@ -476,6 +542,6 @@ export function registrationState(reg: RegistrationRecord, attestation: Attestat
   const group = attestation.enrollment.kind === "group" ? { enrollmentGroupId: attestation.enrollment.id } : {};
   if (attestation.used.method === "symmetricKey") state.symmetricKey = group;
   else state.x509 = { ...(attestation.certificate ? { certificateInfo: attestation.certificate } : {}), ...group };
-  if (chain) state.issuedCertificateChain = chain;
+  if (issued) Object.assign(state, issued);
   return state;
 }
