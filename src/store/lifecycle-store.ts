@@ -63,6 +63,28 @@ export interface HubPolicyRecord {
   rotatedAt: Date | null;
 }
 
+/**
+ * A scope's rules for SAS tokens issued on demand by the device endpoint: how long they may
+ * live, which key signs them, and whether devices may sign hub tokens with their own key.
+ */
+export interface SasPolicyRecord {
+  idScope: string;
+  /** Longest lifetime of a token issued on demand, seconds; longer requests are clamped to it. */
+  maxTtlSeconds: number;
+  /** Lifetime when the device asks for none, seconds (≤ maxTtlSeconds). */
+  defaultTtlSeconds: number;
+  /**
+   * Whether a device's own symmetric key may sign its hub tokens. When false the hub refuses
+   * those (device-auth reason key_name), the key is only an onboarding credential for DPS, and
+   * hub tokens come from the device endpoint, signed with `signingPolicy`.
+   */
+  deviceKeys: boolean;
+  /** The hub shared access policy (by name, on the device's hub, with DeviceConnect) whose key signs tokens issued on demand; null: the device's own key. */
+  signingPolicy: string | null;
+  updatedAt: Date;
+  updatedBy: string;
+}
+
 /** An individual enrollment or group revoked as a whole: its devices are refused everywhere. */
 export interface EnrollmentBlockRecord {
   idScope: string;
@@ -165,6 +187,12 @@ export interface LifecycleStore {
   deleteHubPolicy(idScope: string, hub: string, name: string, audit: AuditInput): Promise<void>;
   getHubPolicy(idScope: string, hub: string, name: string): Promise<HubPolicyRecord | null>;
   listHubPolicies(idScope: string, hub: string): Promise<HubPolicyRecord[]>;
+
+  // SAS tokens on demand (removed with their scope)
+  /** The scope's SAS policy, or null when none was set (the defaults apply). */
+  getSasPolicy(idScope: string): Promise<SasPolicyRecord | null>;
+  /** Sets the scope's SAS policy with its log entry, in one transaction; not_found when the scope does not exist. */
+  putSasPolicy(policy: SasPolicyRecord, audit: AuditInput): Promise<void>;
 
   // Devices, as the hub API sees them
   /** The registration of `deviceId` assigned to the hub with host name `hubHost`, or null. */

@@ -79,6 +79,7 @@ const READS = new Set([
   "dueSupersessions",
   "getHubPolicy",
   "listHubPolicies",
+  "getSasPolicy",
   "registrationByDevice",
   "registration",
   "deviceCertificates",
@@ -260,6 +261,12 @@ async function walkWrites(s: { store: Store; dps: DpsStore; lifecycle: Lifecycle
       await step("deleteHubPolicy", ["hub.policy.delete"], () =>
         lifecycle.deleteHubPolicy(SCOPE, "hub-a", "service", entry("hub.policy.delete")),
       );
+      await step("putSasPolicy", ["sas.policy.set"], () =>
+        lifecycle.putSasPolicy(
+          { idScope: SCOPE, maxTtlSeconds: 3600, defaultTtlSeconds: 600, deviceKeys: false, signingPolicy: "devices", updatedAt: t0, updatedBy: "test" },
+          entry("sas.policy.set"),
+        ),
+      );
       await step("insertOcspSigner", ["ocsp.signer.issue"], () =>
         lifecycle.insertOcspSigner(
           {
@@ -400,6 +407,7 @@ const WRITES = new Set([
   "insertHubPolicy",
   "replaceHubPolicy",
   "deleteHubPolicy",
+  "putSasPolicy",
   "revokeEnrollment",
   "insertToken",
   "revokeToken",

@@ -300,6 +300,33 @@ export function describeLifecycleStoreContract(name: string, open: OpenStoreSet)
         expect(await lifecycle.listHubPolicies(SCOPE, "hub-b")).toEqual([]);
       }));
 
+    it("keeps a scope's SAS policy, replaced in place with its entry, removed with its scope", () =>
+      withStores(open, async (s) => {
+        const { store, dps, lifecycle } = s;
+        const policy = {
+          idScope: SCOPE,
+          maxTtlSeconds: 86_400,
+          defaultTtlSeconds: 3600,
+          deviceKeys: true,
+          signingPolicy: null,
+          updatedAt: t0,
+          updatedBy: "ops",
+        };
+        await expectRefused(store, "not_found", () => lifecycle.putSasPolicy(policy, audit("sas.policy.set")));
+        await withHubs(s);
+        expect(await lifecycle.getSasPolicy(SCOPE)).toBeNull();
+        await expectAudited(store, ["sas.policy.set"], () => lifecycle.putSasPolicy(policy, audit("sas.policy.set")));
+        expect(await lifecycle.getSasPolicy(SCOPE.toLowerCase())).toEqual(policy);
+        const tighter = { ...policy, maxTtlSeconds: 900, defaultTtlSeconds: 300, deviceKeys: false, signingPolicy: "devices", updatedAt: at(hour) };
+        // The scope as another caller spells it is still the one scope.
+        await expectAudited(store, ["sas.policy.set"], () =>
+          lifecycle.putSasPolicy({ ...tighter, idScope: SCOPE.toLowerCase() }, audit("sas.policy.set")),
+        );
+        expect(await lifecycle.getSasPolicy(SCOPE)).toEqual(tighter);
+        await dps.deleteScope(SCOPE, audit("dps.scope.delete", { subject: SCOPE }));
+        expect(await lifecycle.getSasPolicy(SCOPE)).toBeNull();
+      }));
+
     it("finds a device by hub and device id, and its certificates along the renewal lineage", () =>
       withStores(open, async (s) => {
         const { store, lifecycle } = s;

@@ -112,7 +112,7 @@ export class PgDpsStore implements DpsStore {
 
   async deleteScope(idScope: string, audit: AuditInput): Promise<void> {
     await this.configWrite(null, async (tx) => {
-      for (const table of ["dps_registrations", "dps_enrollments", "hub_policies", "dps_hubs"]) {
+      for (const table of ["dps_registrations", "dps_enrollments", "hub_policies", "sas_policies", "dps_hubs"]) {
         await tx.query(`DELETE FROM ${table} WHERE lower(id_scope) = lower($1)`, [idScope]);
       }
       const deleted = await tx.query("DELETE FROM dps_scopes WHERE lower(id_scope) = lower($1) RETURNING id_scope", [idScope]);

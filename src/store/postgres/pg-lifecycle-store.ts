@@ -11,6 +11,7 @@ import type {
   EnrollmentBlockRecord,
   HubChangeRecord,
   HubPolicyRecord,
+  SasPolicyRecord,
   HubRight,
   LifecycleStore,
   OcspSignerRecord,
@@ -292,6 +293,36 @@ export class PgLifecycleStore implements LifecycleStore {
     });
   }
 
+  async getSasPolicy(idScope: string): Promise<SasPolicyRecord | null> {
+    const [row] = await this.pg.query("SELECT * FROM sas_policies WHERE lower(id_scope) = lower($1)", [idScope]);
+    return row ? sasPolicyFromRow(row) : null;
+  }
+
+  async putSasPolicy(policy: SasPolicyRecord, audit: AuditInput): Promise<void> {
+    await this.pg.write(async (tx) => {
+      // FOR SHARE: the scope cannot be deleted (taking its policy with it) while this one is set.
+      const [scope] = await tx.query("SELECT id_scope FROM dps_scopes WHERE lower(id_scope) = lower($1) FOR SHARE", [policy.idScope]);
+      if (!scope) throw new AppError("not_found", `Unknown ID scope ${policy.idScope}`);
+      await tx.query(
+        `INSERT INTO sas_policies (id_scope, max_ttl_seconds, default_ttl_seconds, device_keys, signing_policy, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT ((lower(id_scope))) DO UPDATE SET max_ttl_seconds = excluded.max_ttl_seconds,
+           default_ttl_seconds = excluded.default_ttl_seconds, device_keys = excluded.device_keys,
+           signing_policy = excluded.signing_policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+        [
+          scope.id_scope,
+          policy.maxTtlSeconds,
+          policy.defaultTtlSeconds,
+          policy.deviceKeys,
+          policy.signingPolicy,
+          policy.updatedAt,
+          policy.updatedBy,
+        ],
+      );
+      tx.audit(audit);
+    });
+  }
+
   async getHubPolicy(idScope: string, hub: string, name: string): Promise<HubPolicyRecord | null> {
     const [row] = await this.pg.query(
       "SELECT * FROM hub_policies WHERE lower(id_scope) = lower($1) AND lower(hub_name) = lower($2) AND lower(name) = lower($3)",
@@ -493,6 +524,18 @@ function policyFromRow(row: Row, secrets: SecretBox): HubPolicyRecord {
     createdAt: row.created_at as Date,
     updatedAt: row.updated_at as Date,
     rotatedAt: (row.rotated_at as Date | null) ?? null,
+  };
+}
+
+function sasPolicyFromRow(row: Row): SasPolicyRecord {
+  return {
+    idScope: row.id_scope as string,
+    maxTtlSeconds: Number(row.max_ttl_seconds),
+    defaultTtlSeconds: Number(row.default_ttl_seconds),
+    deviceKeys: row.device_keys === true,
+    signingPolicy: (row.signing_policy as string | null) ?? null,
+    updatedAt: row.updated_at as Date,
+    updatedBy: row.updated_by as string,
   };
 }
 

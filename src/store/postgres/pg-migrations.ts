@@ -438,4 +438,20 @@ export const PG_MIGRATIONS: PgMigration[] = [
   );
   `,
   },
+  {
+    name: "0019-sas-policy",
+    sql: `
+  -- Removed with their scope by the store (no case-insensitive foreign key in PostgreSQL).
+  CREATE TABLE sas_policies (
+    id_scope TEXT NOT NULL,
+    max_ttl_seconds INTEGER NOT NULL,
+    default_ttl_seconds INTEGER NOT NULL,
+    device_keys BOOLEAN NOT NULL,
+    signing_policy TEXT,
+    updated_at TIMESTAMPTZ NOT NULL,
+    updated_by TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX sas_policies_scope ON sas_policies (lower(id_scope));
+  `,
+  },
 ];

@@ -392,4 +392,20 @@ export const MIGRATIONS: Migration[] = [
   );
   `,
   },
+  {
+    name: "0019-sas-policy",
+    sql: `
+  -- Per scope: the lifetime bound and signing key of SAS tokens issued on demand by the device
+  -- endpoint, and whether devices may sign hub tokens with their own key (src/store/lifecycle-store.ts).
+  CREATE TABLE sas_policies (
+    id_scope TEXT PRIMARY KEY COLLATE NOCASE REFERENCES dps_scopes(id_scope) ON DELETE CASCADE,
+    max_ttl_seconds INTEGER NOT NULL,
+    default_ttl_seconds INTEGER NOT NULL,
+    device_keys INTEGER NOT NULL,
+    signing_policy TEXT,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+  );
+  `,
+  },
 ];

@@ -12,6 +12,7 @@ import type {
   EnrollmentBlockRecord,
   HubChangeRecord,
   HubPolicyRecord,
+  SasPolicyRecord,
   HubRight,
   LifecycleStore,
   OcspSignerRecord,
@@ -95,6 +96,14 @@ export class SqliteLifecycleStore implements LifecycleStore {
       deletePolicy: db.prepare("DELETE FROM hub_policies WHERE id_scope = ? AND hub_name = ? AND name = ?"),
       getPolicy: db.prepare("SELECT * FROM hub_policies WHERE id_scope = ? AND hub_name = ? AND name = ?"),
       listPolicies: db.prepare("SELECT * FROM hub_policies WHERE id_scope = ? AND hub_name = ? ORDER BY name"),
+      scopeExists: db.prepare("SELECT id_scope FROM dps_scopes WHERE id_scope = ?"),
+      getSasPolicy: db.prepare("SELECT * FROM sas_policies WHERE id_scope = ?"),
+      putSasPolicy: db.prepare(
+        `INSERT INTO sas_policies (id_scope, max_ttl_seconds, default_ttl_seconds, device_keys, signing_policy, updated_at, updated_by)
+         VALUES (@idScope, @maxTtlSeconds, @defaultTtlSeconds, @deviceKeys, @signingPolicy, @updatedAt, @updatedBy)
+         ON CONFLICT (id_scope) DO UPDATE SET max_ttl_seconds = excluded.max_ttl_seconds, default_ttl_seconds = excluded.default_ttl_seconds,
+           device_keys = excluded.device_keys, signing_policy = excluded.signing_policy, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+      ),
       hubExists: db.prepare("SELECT name FROM dps_hubs WHERE id_scope = ? AND name = ?"),
 
       regByDevice: db.prepare("SELECT * FROM dps_registrations WHERE id_scope = ? AND device_id = ? AND assigned_hub = ? COLLATE NOCASE"),
@@ -350,6 +359,27 @@ export class SqliteLifecycleStore implements LifecycleStore {
     return (this.stmts.listPolicies.all(idScope, hub) as Row[]).map((r) => policyFromRow(r, this.secrets));
   }
 
+  // ---- SAS policy ------------------------------------------------------------------------
+
+  async getSasPolicy(idScope: string): Promise<SasPolicyRecord | null> {
+    const row = this.stmts.getSasPolicy.get(idScope) as Row | undefined;
+    return row ? sasPolicyFromRow(row) : null;
+  }
+
+  async putSasPolicy(policy: SasPolicyRecord, audit: AuditInput): Promise<void> {
+    this.sqlite.write(() => {
+      const scope = this.stmts.scopeExists.get(policy.idScope) as Row | undefined;
+      if (!scope) throw new AppError("not_found", `Unknown ID scope ${policy.idScope}`);
+      this.stmts.putSasPolicy.run({
+        ...policy,
+        idScope: scope.id_scope as string,
+        deviceKeys: policy.deviceKeys ? 1 : 0,
+        updatedAt: policy.updatedAt.toISOString(),
+      });
+      this.sqlite.appendAudit(audit);
+    });
+  }
+
   // ---- devices ---------------------------------------------------------------------------
 
   async registrationByDevice(idScope: string, hubHost: string, deviceId: string): Promise<DeviceRegistration | null> {
@@ -482,6 +512,18 @@ function policyFromRow(row: Row, secrets: SecretBox): HubPolicyRecord {
     createdAt: new Date(row.created_at as string),
     updatedAt: new Date(row.updated_at as string),
     rotatedAt: row.rotated_at ? new Date(row.rotated_at as string) : null,
+  };
+}
+
+function sasPolicyFromRow(row: Row): SasPolicyRecord {
+  return {
+    idScope: row.id_scope as string,
+    maxTtlSeconds: Number(row.max_ttl_seconds),
+    defaultTtlSeconds: Number(row.default_ttl_seconds),
+    deviceKeys: Number(row.device_keys) === 1,
+    signingPolicy: (row.signing_policy as string | null) ?? null,
+    updatedAt: new Date(row.updated_at as string),
+    updatedBy: row.updated_by as string,
   };
 }
 
