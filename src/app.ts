@@ -32,6 +32,7 @@ import type { DpsStore } from "./store/dps-store.js";
 import { DpsAdminService } from "./core/dps/dps-admin-service.js";
 import { DpsService } from "./core/dps/dps-service.js";
 import { EstEnrollmentService } from "./core/dps/est-enrollment.js";
+import { SasOnDemandService } from "./core/dps/sas-on-demand.js";
 import { allocationPolicies } from "./core/allocation/policies.js";
 import { PassphraseSecretBox, type SecretBox } from "./store/secret-box.js";
 import { sqliteSecretSalt } from "./store/sqlite/sqlite-secret-salt.js";
@@ -102,7 +103,8 @@ export interface Services {
   stepUp: StepUpService;
   /** Device provisioning: scopes, hubs, enrollments (admin) and the registration flow. */
   /** `est` is the second enrollment protocol over the same registration flow. */
-  dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService; est: EstEnrollmentService };
+  /** `sas` issues hub SAS tokens on demand to devices that authenticate to the device endpoint. */
+  dps: { store: DpsStore; admin: DpsAdminService; registrations: DpsService; est: EstEnrollmentService; sas: SasOnDemandService };
   /** Credential lifecycle: CA rollover and revocation, OCSP, renewal. */
   lifecycle: LifecycleServices;
   /** The online half of the offline-root ceremony (requests out, signed intermediates and root CRLs in). */
@@ -312,6 +314,7 @@ export function openServices(options: OpenOptions = {}): Services {
       admin: new DpsAdminService(dpsStore, policies, clock),
       registrations,
       est: new EstEnrollmentService({ registrations, dps: dpsStore, ca, clock }),
+      sas: new SasOnDemandService({ store, dps: dpsStore, lifecycle: lifecycleStore, registrations, hubs, clock, refusals }),
     },
     close: async () => {
       // The counts of refusals not logged one by one are written before the store closes.

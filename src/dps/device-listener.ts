@@ -19,11 +19,14 @@ import { RateLimiter, type RateLimit } from "./rate-limiter.js";
 import { answerPlainHttp, listen } from "../http/listen.js";
 import type { EstEnrollmentService } from "../core/dps/est-enrollment.js";
 import { EstEndpoint, isEstPath } from "./est-endpoint.js";
+import type { SasOnDemandService, SasTokenRequest } from "../core/dps/sas-on-demand.js";
 
 export interface DeviceListenerOptions {
   registrations: DpsService;
   /** EST (RFC 7030) under `/.well-known/est/` on the same port, over the same registration flow. */
   est?: EstEnrollmentService;
+  /** SAS tokens on demand: `POST /{idScope}/registrations/{id}/sasToken` (404 without it). */
+  sas?: SasOnDemandService;
   /** Entries a request causes (a renewal's supersession, …) name the device's address as their source. */
   auditContext?: AuditContext;
   /** The listener's own TLS identity (PEM). */
@@ -71,7 +74,7 @@ const DEFAULT_MAX_BODY = 64 * 1024;
 const MAX_CSR_CHARS = 16 * 1024;
 const OPERATION_TTL_MS = 10 * 60_000;
 const MAX_OPERATIONS = 200_000;
-const PATH = /^\/([^/]+)\/registrations\/([^/]+)\/(register|operations\/([^/]+))$/;
+const PATH = /^\/([^/]+)\/registrations\/([^/]+)\/(register|sasToken|operations\/([^/]+))$/;
 /** The dpki codes of the device endpoint's own refusals of a registration request, for their log entries (an unknown operation is not one). */
 const REFUSAL_CODES: Record<number, string> = { 400: "bad_request", 413: "payload_too_large", 415: "unsupported_media_type" };
 
@@ -220,6 +223,7 @@ export class DeviceListener {
     const match = PATH.exec(path);
     if (!match) throw new DeviceError(404, 404001, "Not found: use PUT /{idScope}/registrations/{registrationId}/register");
     const [, rawScope, rawId, action, rawOperation] = match;
+    if (action === "sasToken") return this.sasToken(req, rawScope!, rawId!, source);
     const isRegister = action === "register";
     const expected = isRegister ? "PUT" : "GET";
     if (req.method !== expected)
@@ -234,6 +238,40 @@ export class DeviceListener {
       const code = err instanceof DeviceError && !err.logged ? REFUSAL_CODES[err.status] : undefined;
       if (code && err instanceof DeviceError)
         await this.options.registrations.refused(claimed, { code, message: err.message }, isRegister ? "register" : "poll");
+      throw err;
+    }
+  }
+
+  /** A fresh hub SAS token for an authenticated device; refusals of the request's form are logged here, the rest by the service. */
+  private async sasToken(
+    req: IncomingMessage,
+    rawScope: string,
+    rawId: string,
+    source: string,
+  ): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+    const sas = this.options.sas;
+    if (!sas) throw new DeviceError(404, 404001, "SAS tokens on demand are not served here");
+    if (req.method !== "POST") throw new DeviceError(405, 405001, `Method ${req.method} is not allowed here; use POST`, { allow: "POST" });
+    const claimed = { idScope: rawScope, registrationId: rawId, sourceAddress: source };
+    try {
+      claimed.idScope = decodeSegment(rawScope);
+      claimed.registrationId = decodeSegment(rawId);
+      if (!isRegistrationId(claimed.registrationId)) throw new DeviceError(400, 400004, "Registration id is invalid");
+      const wanted = parseSasTokenBody(await readBody(req, this.maxBody(), false));
+      const issued = await sas.issue(
+        {
+          idScope: claimed.idScope,
+          registrationId: claimed.registrationId,
+          authorization: header(req, "authorization"),
+          clientCertificates: this.peerChain(req.socket as TLSSocket),
+          sourceAddress: source,
+        },
+        wanted,
+      );
+      return { status: 200, body: issued, headers: { "cache-control": "no-store" } };
+    } catch (err) {
+      const code = err instanceof DeviceError && !err.logged ? REFUSAL_CODES[err.status] : undefined;
+      if (code && err instanceof DeviceError) await sas.refused(claimed, new AppError(code as "bad_request", err.message));
       throw err;
     }
   }
@@ -452,6 +490,23 @@ function parseRegisterBody(bytes: Buffer, registrationId: string): RegisterBody 
     body.csrField = field;
   }
   return body;
+}
+
+/** `{ttlSeconds?}`, or no body at all. */
+function parseSasTokenBody(bytes: Buffer): SasTokenRequest {
+  if (bytes.length === 0) return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new DeviceError(400, 400004, "Cannot parse the request body: malformed JSON");
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc))
+    throw new DeviceError(400, 400004, "The request body must be a JSON object");
+  const ttl = (doc as Record<string, unknown>).ttlSeconds;
+  if (ttl === undefined || ttl === null) return {};
+  if (typeof ttl !== "number") throw new DeviceError(400, 400004, "ttlSeconds must be a number of seconds");
+  return { ttlSeconds: ttl };
 }
 
 /** DPS codes: HTTP status × 1000 plus a sub-code (401002 unauthorized, 400004 invalid argument, …). */

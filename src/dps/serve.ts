@@ -46,6 +46,7 @@ export async function startDeviceListener(services: Services, settings: DeviceLi
     // The same registration flow the management API and the tests use, renewal hooks included.
     registrations: services.dps.registrations,
     est: services.dps.est,
+    sas: services.dps.sas,
     auditContext: services.auditContext,
     tls,
     host: settings.host,

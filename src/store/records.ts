@@ -63,7 +63,7 @@ export interface AuditInput {
  * Actions of entries that record a refused attempt rather than a change: each is appended in a
  * transaction of its own, and bounded per source (see the README's log section).
  */
-export const REFUSAL_ACTIONS = ["auth.deny", "cert.refuse", "dps.register.refuse"] as const;
+export const REFUSAL_ACTIONS = ["auth.deny", "cert.refuse", "dps.register.refuse", "sas.issue.refuse"] as const;
 export type RefusalAction = (typeof REFUSAL_ACTIONS)[number];
 
 export interface AuditEntry {

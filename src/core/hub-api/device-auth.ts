@@ -78,6 +78,15 @@ export class DeviceAuthenticator {
       }
       keys = [policy.primaryKey, policy.secondaryKey];
     } else {
+      const sasPolicy = await this.deps.lifecycle.getSasPolicy(hub.idScope);
+      if (sasPolicy && !sasPolicy.deviceKeys) {
+        return deny(
+          "key_name",
+          `Scope ${hub.idScope} does not let devices sign hub tokens with their own key: tokens come from the device endpoint (POST /${hub.idScope}/registrations/{id}/sasToken), signed with policy ${sasPolicy.signingPolicy}`,
+          deviceId,
+          reg.registrationId,
+        );
+      }
       const att = standing.enrollment!.attestation;
       if (att.type !== "symmetricKey") {
         return deny(
