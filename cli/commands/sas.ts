@@ -1,4 +1,5 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import type { SasPolicyChange } from "../../src/core/dps/sas-on-demand.js";
 import { readFileSync } from "node:fs";
 import { createSasToken, encodeUriComponentStrict } from "../../src/core/sas/sas.js";
 import { explainSasToken } from "../../src/core/sas/sas-explain.js";
@@ -139,7 +140,57 @@ Example:
         process.exitCode = reportError(err, json);
       }
     });
+  sas
+    .command("policy")
+    .description("Show or set the scope's policy for SAS tokens devices get on demand from the device endpoint")
+    .option("--scope <id>", "ID scope (env DPKI_SCOPE; default: the only one)")
+    .option("--max-ttl <duration>", "longest lifetime of a token issued on demand (longer requests get this), e.g. 1d")
+    .option("--default-ttl <duration>", "lifetime when the device asks for none, e.g. 1h")
+    .addOption(new Option("--device-keys <allow|deny>", "may devices sign hub tokens with their own symmetric key").choices(["allow", "deny"]))
+    .option("--signing-policy <name>", "the hub shared access policy (DeviceConnect) whose key signs tokens issued on demand")
+    .option("--no-signing-policy", "sign tokens issued on demand with the device's own key (symmetric-key devices only)")
+    .addHelpText(
+      "after",
+      `
+Without options it shows the policy. Defaults: --max-ttl 1d --default-ttl 1h --device-keys allow,
+signed with the device's own key. With --device-keys deny the hub refuses tokens signed with a
+device's key, so devices rely on tokens on demand (a signing policy is then required).
+Devices ask with POST /{idScope}/registrations/{registrationId}/sasToken on the device endpoint.
+
+Examples:
+  dpki hub policy add eu-1 devices --rights DeviceConnect
+  dpki sas policy --max-ttl 4h --default-ttl 1h --signing-policy devices --device-keys deny`,
+    )
+    .action(
+      withContext(async ({ ops, out, scope }, opts) => {
+        const idScope = await scope();
+        const change: SasPolicyChange = {
+          ...(opts.maxTtl !== undefined ? { maxTtlSeconds: seconds(opts.maxTtl as string, "--max-ttl") } : {}),
+          ...(opts.defaultTtl !== undefined ? { defaultTtlSeconds: seconds(opts.defaultTtl as string, "--default-ttl") } : {}),
+          ...(opts.deviceKeys !== undefined ? { deviceKeys: opts.deviceKeys === "allow" } : {}),
+          // commander: --signing-policy NAME gives a string, --no-signing-policy false, neither true (the default).
+          ...(typeof opts.signingPolicy === "string" ? { signingPolicy: opts.signingPolicy } : opts.signingPolicy === false ? { signingPolicy: null } : {}),
+        };
+        const policy = Object.keys(change).length === 0 ? await ops.sasPolicyGet(idScope) : await ops.sasPolicySet(idScope, change);
+        out.print(policy, () =>
+          formatRecord([
+            ["scope", policy.idScope],
+            ["max lifetime", `${policy.maxTtlSeconds} s`],
+            ["default lifetime", `${policy.defaultTtlSeconds} s`],
+            ["device keys", policy.deviceKeys ? "allowed" : "denied (the hub refuses tokens signed with them)"],
+            ["signed with", policy.signingPolicy ? `hub policy ${policy.signingPolicy}` : "the device's own key"],
+            ["set", policy.updatedAt ? `${policy.updatedAt} by ${policy.updatedBy}` : "(defaults)"],
+          ]),
+        );
+      }),
+    );
   return sas;
+}
+
+function seconds(duration: string, option: string): number {
+  const ms = parseDuration(duration);
+  if (ms % 1000 !== 0) throw new AppError("invalid_argument", `${option} ${duration} is not a whole number of seconds`);
+  return ms / 1000;
 }
 
 /** `dpki sas mint` from stored keys, locally or through the server. */

@@ -11,6 +11,7 @@ import type {
 import type { HubPolicyView, HubPolicyWithKeys } from "../../src/core/hub-api/hub-policy-service.js";
 import type { EnrollmentKind } from "../../src/store/dps-records.js";
 import { seg, type ApiClient } from "./api-client.js";
+import type { SasPolicyChange, SasPolicyView } from "../../src/core/dps/sas-on-demand.js";
 
 /** LifecycleOperations over the HTTP API, so --server prints what local mode prints. */
 export class RemoteLifecycleOperations implements LifecycleOperations {
@@ -77,6 +78,14 @@ export class RemoteLifecycleOperations implements LifecycleOperations {
 
   sasMint(idScope: string, request: MintRequest, input: MintInput) {
     return this.api.json<MintedTokenView>("POST", `/v1/scopes/${seg(idScope)}/sas-tokens`, { ...request, ...input });
+  }
+
+  sasPolicyGet(idScope: string) {
+    return this.api.json<SasPolicyView>("GET", `/v1/scopes/${seg(idScope)}/sas-policy`);
+  }
+
+  sasPolicySet(idScope: string, change: SasPolicyChange) {
+    return this.api.json<SasPolicyView>("PATCH", `/v1/scopes/${seg(idScope)}/sas-policy`, change);
   }
 }
 

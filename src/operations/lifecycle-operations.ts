@@ -10,6 +10,7 @@ import type {
 } from "../core/lifecycle/credential-service.js";
 import type { HubPolicyView, HubPolicyWithKeys } from "../core/hub-api/hub-policy-service.js";
 import type { EnrollmentKind } from "../store/dps-records.js";
+import type { SasPolicyChange, SasPolicyView } from "../core/dps/sas-on-demand.js";
 
 export interface RotateInput {
   /** Also make a new root, cross-signed by the current one. */
@@ -68,4 +69,8 @@ export interface LifecycleOperations {
   enrollmentRevoke(idScope: string, kind: EnrollmentKind, id: string, reason?: string): Promise<EnrollmentRevocationResult>;
   /** A SAS token from stored keys (the keys themselves are never returned). */
   sasMint(idScope: string, request: MintRequest, input: MintInput): Promise<MintedTokenView>;
+  /** The scope's policy for SAS tokens issued on demand to devices (the defaults while none was set). */
+  sasPolicyGet(idScope: string): Promise<SasPolicyView>;
+  /** Changes the named settings of the scope's SAS policy; logged. */
+  sasPolicySet(idScope: string, change: SasPolicyChange): Promise<SasPolicyView>;
 }

@@ -6,6 +6,7 @@ import type { LifecycleOperations, MintInput, RenewedView, RenewInput, RotateInp
 import type { MintRequest, RotationChange, RotationTarget } from "../core/lifecycle/credential-service.js";
 import type { EnrollmentKind } from "../store/dps-records.js";
 import { parseDuration } from "../duration.js";
+import type { SasPolicyChange } from "../core/dps/sas-on-demand.js";
 
 /**
  * LifecycleOperations on in-process services, acting as `actor` (the CLI user or an API token).
@@ -93,6 +94,14 @@ export class LocalLifecycleOperations implements LifecycleOperations {
     const expiry =
       input.expiry ?? Math.floor(this.services.clock.now().getTime() / 1000) + Math.ceil(parseDuration(input.ttl ?? "1h") / 1000);
     return this.lifecycle.credentials.mint(this.allowed(idScope), request, { expiry, secondary: input.secondary }, this.actor);
+  }
+
+  async sasPolicyGet(idScope: string) {
+    return this.services.dps.sas.policy(this.allowed(idScope));
+  }
+
+  async sasPolicySet(idScope: string, change: SasPolicyChange) {
+    return this.services.dps.sas.setPolicy(this.allowed(idScope), change, this.actor);
   }
 
   async certRenew(id: string, input: RenewInput): Promise<RenewedView> {

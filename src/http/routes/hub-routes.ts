@@ -4,6 +4,7 @@ import type { MintRequest, RotationChange, RotationTarget } from "../../core/lif
 import type { Principal } from "../../core/tokens/token-service.js";
 import type { MintInput } from "../../operations/lifecycle-operations.js";
 import { AppError } from "../../errors.js";
+import type { SasPolicyChange } from "../../core/dps/sas-on-demand.js";
 import { principalOf, type RouteDef } from "../route.js";
 import { opsFor, queryInt, queryString, type RouteDeps } from "./context.js";
 
@@ -135,6 +136,24 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
 
     {
       method: "get",
+      path: "/v1/scopes/:scope/sas-policy",
+      access: READERS,
+      handler: async (req, res) => {
+        res.json(await ops(res).sasPolicyGet(p(req, "scope")));
+      },
+    },
+    {
+      method: "patch",
+      path: "/v1/scopes/:scope/sas-policy",
+      access: MANAGERS,
+      bodyLimit: 4 * 1024,
+      handler: async (req, res) => {
+        res.json(await ops(res).sasPolicySet(p(req, "scope"), sasPolicyChange(req.body)));
+      },
+    },
+
+    {
+      method: "get",
       path: "/v1/hubs/:hub/devices/:deviceId",
       access: HUB_CALLERS,
       handler: async (req, res) => {
@@ -164,4 +183,20 @@ export function hubRoutes(deps: RouteDeps): RouteDef[] {
       },
     },
   ];
+}
+
+/** The PATCH body: only the settings named change; anything else is refused by name. */
+function sasPolicyChange(body: unknown): SasPolicyChange {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw new AppError("invalid_argument", "The body must be a JSON object");
+  const fields = body as Record<string, unknown>;
+  const known = ["maxTtlSeconds", "defaultTtlSeconds", "deviceKeys", "signingPolicy"];
+  const unknown = Object.keys(fields).find((k) => !known.includes(k));
+  if (unknown !== undefined) throw new AppError("invalid_argument", `Unknown field ${unknown.slice(0, 40)}: use ${known.join(", ")}`);
+  for (const name of ["maxTtlSeconds", "defaultTtlSeconds"]) {
+    if (fields[name] !== undefined && typeof fields[name] !== "number") throw new AppError("invalid_argument", `${name} must be a number of seconds`);
+  }
+  if (fields.deviceKeys !== undefined && typeof fields.deviceKeys !== "boolean") throw new AppError("invalid_argument", "deviceKeys must be true or false");
+  if (fields.signingPolicy !== undefined && fields.signingPolicy !== null && typeof fields.signingPolicy !== "string")
+    throw new AppError("invalid_argument", "signingPolicy must be a hub policy name or null");
+  return fields as SasPolicyChange;
 }
