@@ -72,12 +72,21 @@ beforeAll(async () => {
   writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), refusalLogPerSource: 1000 }));
   cli("scope", "add", SCOPE);
   cli("hub", "add", "hub-1", "--host-name", HOST, "--scope", SCOPE);
-  for (const id of ["meter-1", "meter-2", "meter-3"]) {
-    keys[id] = cli("enrollment", "add", id, "--attestation", "symmetric-key", "--hub", "hub-1", "--scope", SCOPE).keys.primaryKey;
-  }
-  hubToken = cli("token", "create", "--role", "hub", "--name", "hub-1", "--hub", "hub-1", "--scope", SCOPE).secret;
   adminToken = cli("token", "create", "--role", "admin", "--name", "ops").secret;
   node = await startNode(env, { dps: true });
+  // The rest of the set-up through the API: one CLI process each would slow a loaded machine.
+  const made = await api(node, "POST", "/v1/tokens", adminToken, { role: "hub", name: "hub-1", hub: "hub-1", scope: SCOPE });
+  expect(made.status, made.text).toBe(201);
+  hubToken = made.json.secret;
+  for (const id of ["meter-1", "meter-2", "meter-3"]) {
+    const created = await api(node, "POST", `/v1/scopes/${SCOPE}/enrollments`, adminToken, {
+      registrationId: id,
+      attestation: { type: "symmetricKey" },
+      allocation: { policy: "static", hubs: ["hub-1"] },
+    });
+    expect(created.status, created.text).toBe(201);
+    keys[id] = created.json.keys.primaryKey;
+  }
   rootPem = await (await fetch(`${node.api}/v1/ca/root.pem`)).text();
   // Each device registers with its key and a CSR, and keeps its dpki certificate for mTLS.
   for (const id of ["meter-1", "meter-2", "meter-3"]) {
