@@ -19,7 +19,7 @@ export function auditCommand(): Command {
     .option("--serial <serial>", "entries about one certificate")
     .option("--action <action>", "e.g. cert.issue, cert.revoke, crl.publish, ca.create")
     .option("--actor <actor>", "entries made by this actor")
-    .option("--refusals", "only refused attempts: auth.deny, cert.refuse, dps.register.refuse")
+    .option("--refusals", "only refused attempts: auth.deny, cert.refuse, dps.register.refuse, sas.issue.refuse")
     .option("--text <text>", "entries whose subject, actor, action, serial or details contain this (any case)")
     .option("--oldest-first", "from the first entry on, as the log was written")
     .option("--limit <n>", "page size (1-1000)", toInt, 100)

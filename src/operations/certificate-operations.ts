@@ -121,7 +121,7 @@ export interface AuditQuery {
   serial?: string;
   action?: string;
   actor?: string;
-  /** Only refused attempts (auth.deny, cert.refuse, dps.register.refuse). */
+  /** Only refused attempts (auth.deny, cert.refuse, dps.register.refuse, sas.issue.refuse). */
   refusals?: boolean;
   /** Case-insensitive text in the subject, actor, action, serial or details. */
   text?: string;
